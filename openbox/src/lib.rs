@@ -1,0 +1,2 @@
+//! OpenBox governance for Temporal workers.
+pub mod wire;

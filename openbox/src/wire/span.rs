@@ -1,0 +1,320 @@
+//! Hook evaluation bodies and their span objects (§1.7).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use super::constant::{ActivityStartedTag, AlwaysNull, HookTrigger, WorkflowTelemetry};
+use super::event::ActivityIdentity;
+
+/// A hook evaluation: the activity's envelope plus exactly one span describing the operation.
+///
+/// Core's contract keeps `event_type: "ActivityStarted"` for hooks of both stages; the stage and
+/// the hook type live inside `spans[0]`. Decision D2: `activity_input` is the input *as Core
+/// last saw it*, i.e. redacted when guardrails redacted it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookEvaluation {
+    /// Always `workflow-telemetry`.
+    pub source: WorkflowTelemetry,
+    /// Always `ActivityStarted`.
+    pub event_type: ActivityStartedTag,
+    /// The activity attempt the operation belongs to.
+    #[serde(flatten)]
+    pub activity: Arc<ActivityIdentity>,
+    /// The activity's (possibly redacted) input.
+    pub activity_input: Arc<Vec<Value>>,
+    /// Always `null`.
+    pub activity_output: AlwaysNull,
+    /// Exactly one span: the operation being evaluated.
+    pub spans: [Span; 1],
+    /// Always `1`.
+    pub span_count: SpanCountOne,
+    /// Always `true`.
+    pub hook_trigger: HookTrigger,
+    /// When this evaluation was made (§1.4 format).
+    pub timestamp: String,
+}
+
+impl HookEvaluation {
+    /// Builds the body for one operation span of an activity attempt.
+    pub fn new(
+        activity: Arc<ActivityIdentity>,
+        activity_input: Arc<Vec<Value>>,
+        span: Span,
+        timestamp: String,
+    ) -> Self {
+        HookEvaluation {
+            source: WorkflowTelemetry,
+            event_type: ActivityStartedTag,
+            activity,
+            activity_input,
+            activity_output: AlwaysNull,
+            spans: [span],
+            span_count: SpanCountOne,
+            hook_trigger: HookTrigger,
+            timestamp,
+        }
+    }
+
+    /// The single span of this evaluation.
+    pub fn span(&self) -> &Span {
+        &self.spans[0]
+    }
+}
+
+/// `"span_count": 1` of a hook evaluation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct SpanCountOne;
+
+impl Serialize for SpanCountOne {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(1)
+    }
+}
+
+impl<'de> Deserialize<'de> for SpanCountOne {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match u64::deserialize(d)? {
+            1 => Ok(SpanCountOne),
+            n => Err(serde::de::Error::custom(format_args!(
+                "span_count must be 1, found {n}"
+            ))),
+        }
+    }
+}
+
+/// `kind` of a span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SpanKind {
+    /// An outgoing call (HTTP, database).
+    Client,
+    /// In-process work (file, function).
+    Internal,
+}
+
+/// `stage` of a hook evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookStage {
+    /// Before the operation: a BLOCK here stops it from happening.
+    Started,
+    /// After the operation: a BLOCK here fails the activity.
+    Completed,
+}
+
+impl HookStage {
+    /// The wire spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HookStage::Started => "started",
+            HookStage::Completed => "completed",
+        }
+    }
+}
+
+/// `status` of a span: `{"code": "ERROR" | "UNSET", "description": error}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpanStatus {
+    /// `ERROR` when the operation failed, else `UNSET`.
+    pub code: StatusCode,
+    /// The error message, if any.
+    pub description: Option<String>,
+}
+
+impl SpanStatus {
+    /// The status for an operation that ended with `error` (or is still running / succeeded).
+    pub fn from_error(error: Option<&str>) -> Self {
+        match error {
+            Some(e) => SpanStatus {
+                code: StatusCode::Error,
+                description: Some(e.to_owned()),
+            },
+            None => SpanStatus {
+                code: StatusCode::Unset,
+                description: None,
+            },
+        }
+    }
+}
+
+/// `status.code` of a span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum StatusCode {
+    /// No error recorded.
+    Unset,
+    /// The operation failed.
+    Error,
+}
+
+/// One span object: common keys, then the hook-type specific keys, then `activity_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    /// 16 lowercase hex digits (`0000000000000000` when unknown).
+    pub span_id: String,
+    /// 32 lowercase hex digits: the activity's trace.
+    pub trace_id: String,
+    /// The parent span, normally the activity's span.
+    pub parent_span_id: Option<String>,
+    /// Span name (`GET`, `file.write`, `SELECT`, the function name, …).
+    pub name: String,
+    /// `CLIENT` for http/db, `INTERNAL` for file/function.
+    pub kind: SpanKind,
+    /// `started` or `completed`.
+    pub stage: HookStage,
+    /// Integer Unix nanoseconds.
+    pub start_time: u64,
+    /// Integer Unix nanoseconds; `null` at `started`.
+    pub end_time: Option<u64>,
+    /// Measured duration; `null` at `started` and when nothing was measured.
+    pub duration_ns: Option<u64>,
+    /// Span attributes as of now.
+    pub attributes: Map<String, Value>,
+    /// Error status.
+    pub status: SpanStatus,
+    /// Always `[]`.
+    pub events: Vec<Value>,
+    /// `hook_type` and its keys.
+    #[serde(flatten)]
+    pub hook: HookSpan,
+    /// The activity the operation belongs to.
+    pub activity_id: String,
+}
+
+/// The hook-type specific keys of a span, tagged by `hook_type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "hook_type", rename_all = "snake_case")]
+pub enum HookSpan {
+    /// An outgoing HTTP request.
+    HttpRequest(HttpRequestSpan),
+    /// A file operation.
+    FileOperation(FileOperationSpan),
+    /// A database statement or command.
+    DbQuery(DbQuerySpan),
+    /// A `#[traced]` function call.
+    FunctionCall(FunctionCallSpan),
+}
+
+impl HookSpan {
+    /// The `hook_type` string.
+    pub const fn hook_type(&self) -> &'static str {
+        match self {
+            HookSpan::HttpRequest(_) => "http_request",
+            HookSpan::FileOperation(_) => "file_operation",
+            HookSpan::DbQuery(_) => "db_query",
+            HookSpan::FunctionCall(_) => "function_call",
+        }
+    }
+
+    /// The `error` key of the span.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            HookSpan::HttpRequest(s) => s.error.as_deref(),
+            HookSpan::FileOperation(s) => s.error.as_deref(),
+            HookSpan::DbQuery(s) => s.error.as_deref(),
+            HookSpan::FunctionCall(s) => s.error.as_deref(),
+        }
+    }
+}
+
+/// Header map of an HTTP span (names lower-cased; repeated headers joined with `, `).
+pub type HeaderMap = BTreeMap<String, String>;
+
+/// `http_request` keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRequestSpan {
+    /// Plain method (`GET`), never a bytes repr (decision D3).
+    pub http_method: String,
+    /// Full request URL.
+    pub http_url: String,
+    /// Request body as text, bounded (§7).
+    pub request_body: Option<String>,
+    /// Request headers, sensitive values redacted (decision D10).
+    pub request_headers: Option<HeaderMap>,
+    /// Response body as text, only for text-like content types, bounded (§7).
+    pub response_body: Option<String>,
+    /// Response headers, sensitive values redacted.
+    pub response_headers: Option<HeaderMap>,
+    /// Response status.
+    pub http_status_code: Option<u16>,
+    /// `HTTP <code>` for status ≥ 400, or the transport error.
+    pub error: Option<String>,
+}
+
+/// `file_operation` keys. No file content is ever sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileOperationSpan {
+    /// The path as given to `open`.
+    pub file_path: String,
+    /// The open mode (`r`, `w`, `a`, `r+`, …).
+    pub file_mode: String,
+    /// `open`, `read`, `readline`, `readlines`, `write`, `writelines` or `close`.
+    pub file_operation: String,
+    /// The I/O error, if any.
+    pub error: Option<String>,
+    /// Bytes read by this operation (or in total, at `close`); only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_read: Option<u64>,
+    /// Bytes written by this operation (or in total, at `close`); only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_written: Option<u64>,
+    /// Lines read or written by a `*lines` operation; only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines_count: Option<u64>,
+    /// The operations made on the file, at `close`; only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operations: Option<Vec<String>>,
+}
+
+/// `db_query` keys. Bound parameter values are never included (decision D10).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbQuerySpan {
+    /// `postgresql`, `mysql`, `sqlite`, `redis`, …
+    pub db_system: String,
+    /// Database name (or index for redis).
+    pub db_name: Option<String>,
+    /// Leading SQL verb or command name (`SELECT`, `INSERT`, `GET`, … or `UNKNOWN`).
+    pub db_operation: String,
+    /// Statement text with placeholders, or the command name and key for redis.
+    pub db_statement: String,
+    /// Server host (`unknown` when not known).
+    pub server_address: Option<String>,
+    /// Server port.
+    pub server_port: Option<u16>,
+    /// Rows affected/returned: the key is present at `completed` only (integer or null).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_nullable"
+    )]
+    pub rowcount: Option<Option<u64>>,
+    /// The driver error, if any.
+    pub error: Option<String>,
+}
+
+/// `function_call` keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionCallSpan {
+    /// Function name.
+    pub function: String,
+    /// Module path of the function.
+    pub module: String,
+    /// JSON text `{"args":[…],"kwargs":{}}` at `started` when arguments are captured.
+    pub args: Option<String>,
+    /// The result as text at `completed` when results are captured.
+    pub result: Option<String>,
+    /// The error, if the function failed.
+    pub error: Option<String>,
+}
+
+/// Deserializes a key that, when present, may be `null`: absent → `None`, `null` → `Some(None)`.
+fn present_nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
