@@ -1,1 +1,274 @@
-//! placeholder
+//! `openbox-dev`: a local development OpenBox Core.
+//!
+//! It speaks the three endpoints of the Core contract, answers evaluations from a rules file,
+//! appends every request to a JSONL event log (API keys masked), keeps approval requests that
+//! can be approved or rejected over HTTP or from the CLI, and can inject faults. It is the
+//! default Core of this repository's examples and tests, embedded in-process:
+//!
+//! ```no_run
+//! use openbox_dev::{DevCore, RuleSet};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let rules = RuleSet::from_toml_str(r#"
+//!     [[rules]]
+//!     verdict = "block"
+//!     reason = "payments are frozen"
+//!     match = { event_type = "ActivityStarted", activity_type = "charge" }
+//! "#, "inline")?;
+//! let core = DevCore::builder().rules(rules).event_log("events.jsonl").start().await?;
+//! println!("OPENBOX_URL={}", core.url());
+//! // … run a governed worker against core.url() …
+//! for event in core.read_event_log().await? {
+//!     println!("{} {:?} -> {:?}", event.path, event.event_type(), event.verdict());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! or as a program: `openbox-dev serve --port 8086 --rules rules.toml --events events.jsonl`.
+
+mod admin;
+pub mod approvals;
+pub mod duration;
+pub mod event_log;
+pub mod faults;
+pub mod governance;
+pub mod rules;
+mod server;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use approvals::{Approval, ApprovalKey, ApprovalState, Approvals, DecideError};
+pub use event_log::{LoggedRequest, read_log_file};
+pub use faults::Faults;
+pub use rules::{RuleSet, RulesError};
+
+use server::State;
+
+/// Why the dev Core could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DevCoreError {
+    /// The address is taken or not available.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The event log file cannot be opened.
+    #[error("cannot open event log {path}: {source}")]
+    EventLog {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The rules file is unusable.
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    /// The fault settings are out of range.
+    #[error("invalid fault settings: {0}")]
+    Faults(String),
+}
+
+/// Settings of a dev Core; see [`DevCore::builder`].
+#[derive(Debug, Clone)]
+pub struct DevCoreBuilder {
+    addr: SocketAddr,
+    rules: RuleSet,
+    rules_path: Option<PathBuf>,
+    event_log: Option<PathBuf>,
+    keep_events: usize,
+    faults: Faults,
+    api_keys: Option<HashSet<String>>,
+    approval_expires_in: Option<Duration>,
+}
+
+impl Default for DevCoreBuilder {
+    fn default() -> Self {
+        DevCoreBuilder {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            rules: RuleSet::allow_all(),
+            rules_path: None,
+            event_log: None,
+            keep_events: 10_000,
+            faults: Faults::default(),
+            api_keys: None,
+            approval_expires_in: None,
+        }
+    }
+}
+
+impl DevCoreBuilder {
+    /// Listen address (default `127.0.0.1:0`: a free port).
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Rules to answer with (default: allow everything).
+    pub fn rules(mut self, rules: RuleSet) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Loads rules from a file now, and again on `POST /api/dev/rules/reload`.
+    pub fn rules_file(mut self, path: impl Into<PathBuf>) -> Result<Self, RulesError> {
+        let path = path.into();
+        self.rules = RuleSet::load(&path)?;
+        self.rules_path = Some(path);
+        Ok(self)
+    }
+
+    /// Appends every request to this JSONL file.
+    pub fn event_log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.event_log = Some(path.into());
+        self
+    }
+
+    /// How many recent requests are kept in memory (default 10 000; the file keeps all).
+    pub fn keep_events(mut self, n: usize) -> Self {
+        self.keep_events = n;
+        self
+    }
+
+    /// Faults to inject from the start.
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Accept only these API keys (default: any well-formed `obx_test_*` / `obx_live_*`).
+    pub fn api_keys(mut self, keys: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.api_keys = Some(keys.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Approval requests expire after this long (overrides the rules file's default).
+    pub fn approval_expires_in(mut self, d: Duration) -> Self {
+        self.approval_expires_in = Some(d);
+        self
+    }
+
+    /// Binds and starts serving on the current Tokio runtime.
+    pub async fn start(self) -> Result<DevCore, DevCoreError> {
+        self.faults.validate().map_err(DevCoreError::Faults)?;
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .map_err(|source| DevCoreError::Bind {
+                addr: self.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| DevCoreError::Bind {
+            addr: self.addr,
+            source,
+        })?;
+        let log = event_log::EventLog::new(self.event_log.as_deref(), self.keep_events).map_err(
+            |source| DevCoreError::EventLog {
+                path: self.event_log.clone().unwrap_or_default(),
+                source,
+            },
+        )?;
+        let state = Arc::new(State::new(
+            self.rules,
+            self.rules_path,
+            log,
+            faults::FaultInjector::new(self.faults),
+            self.api_keys,
+            self.approval_expires_in,
+        ));
+        let stop = CancellationToken::new();
+        let router = admin::router(state.clone());
+        let task = tokio::spawn(server::serve(listener, state.clone(), router, stop.clone()));
+        tracing::info!(%addr, "openbox-dev listening");
+        Ok(DevCore {
+            addr,
+            state,
+            stop,
+            task: Some(task),
+        })
+    }
+}
+
+/// A running dev Core. Dropping it stops it (every connection is closed at once).
+pub struct DevCore {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl DevCore {
+    /// Starts configuring a dev Core.
+    pub fn builder() -> DevCoreBuilder {
+        DevCoreBuilder::default()
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`: the value for `OPENBOX_URL`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Approval requests.
+    pub fn approvals(&self) -> &Approvals {
+        &self.state.approvals
+    }
+
+    /// The requests still in memory, oldest first.
+    pub fn events(&self) -> Vec<LoggedRequest> {
+        self.state.log.recent(0, usize::MAX)
+    }
+
+    /// How many requests arrived so far.
+    pub fn request_count(&self) -> u64 {
+        self.state.log.len()
+    }
+
+    /// The event log as written to its file (everything), or the in-memory window when the
+    /// dev Core has no file.
+    pub async fn read_event_log(&self) -> std::io::Result<Vec<LoggedRequest>> {
+        self.state.log.flush().await;
+        match self.state.log.path() {
+            Some(path) => read_log_file(path),
+            None => Ok(self.events()),
+        }
+    }
+
+    /// Replaces the rules.
+    pub fn set_rules(&self, rules: RuleSet) {
+        self.state.set_rules(rules);
+    }
+
+    /// Replaces the fault settings.
+    pub fn set_faults(&self, faults: Faults) -> Result<(), DevCoreError> {
+        self.state.faults.set(faults).map_err(DevCoreError::Faults)
+    }
+
+    /// Stops accepting and closes every connection, like a killed process; the event log is
+    /// flushed first.
+    pub async fn stop(mut self) {
+        self.state.log.flush().await;
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for DevCore {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}

@@ -1,1 +1,261 @@
-fn main() {}
+//! `openbox-dev`: run a local OpenBox Core, and answer its approval requests.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use openbox_dev::duration::parse_duration;
+use openbox_dev::{DevCore, Faults, RuleSet};
+use serde_json::{Value, json};
+
+/// A local development OpenBox Core: rules file, event log, approvals, fault injection.
+#[derive(Parser)]
+#[command(name = "openbox-dev", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Core API (and the dev API) until Ctrl-C.
+    Serve(Serve),
+    /// Approve a pending approval request of a running dev Core.
+    Approve(Decide),
+    /// Reject a pending approval request of a running dev Core.
+    Reject(Decide),
+    /// List the approval requests of a running dev Core.
+    Approvals {
+        #[command(flatten)]
+        server: Server,
+        /// Only those still pending.
+        #[arg(long)]
+        pending: bool,
+    },
+    /// Check a rules file and print its rules.
+    Check {
+        /// The rules file (.toml or .json).
+        rules: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct Serve {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on (0 = any free port).
+    #[arg(long, default_value_t = 8086)]
+    port: u16,
+    /// Rules file (.toml or .json); without one, everything is allowed.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Append every request to this JSONL file.
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Accept only this API key (repeatable); default: any obx_test_* / obx_live_* key.
+    #[arg(long = "api-key")]
+    api_keys: Vec<String>,
+    /// Approval requests expire after this long (e.g. 10m).
+    #[arg(long, value_parser = parse_duration)]
+    approval_expires_in: Option<std::time::Duration>,
+    /// Requests kept in memory for the dev API.
+    #[arg(long, default_value_t = 10_000)]
+    keep_events: usize,
+    /// Delay every governance answer (e.g. 250ms).
+    #[arg(long, value_parser = parse_duration)]
+    fault_delay: Option<std::time::Duration>,
+    /// Share of governance requests answered with --fault-error-status.
+    #[arg(long, default_value_t = 0.0)]
+    fault_error_rate: f64,
+    /// HTTP status of injected errors.
+    #[arg(long, default_value_t = 500)]
+    fault_error_status: u16,
+    /// Share answered 200 with a garbage body.
+    #[arg(long, default_value_t = 0.0)]
+    fault_garbage_rate: f64,
+    /// Share answered 200 with an unknown verdict.
+    #[arg(long, default_value_t = 0.0)]
+    fault_unknown_verdict_rate: f64,
+    /// Share whose connection is closed without an answer.
+    #[arg(long, default_value_t = 0.0)]
+    fault_reset_rate: f64,
+    /// Status forced on the key check (e.g. 401).
+    #[arg(long)]
+    fault_validate_status: Option<u16>,
+}
+
+#[derive(Args)]
+struct Server {
+    /// The running dev Core [default: $OPENBOX_URL or http://127.0.0.1:8086].
+    #[arg(long)]
+    url: Option<String>,
+}
+
+impl Server {
+    fn url(&self) -> String {
+        self.url
+            .clone()
+            .or_else(|| std::env::var("OPENBOX_URL").ok())
+            .unwrap_or_else(|| "http://127.0.0.1:8086".into())
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+#[derive(Args)]
+struct Decide {
+    /// The approval request id (see `openbox-dev approvals`).
+    id: String,
+    /// A note recorded with the decision.
+    #[arg(long)]
+    reason: Option<String>,
+    #[command(flatten)]
+    server: Server,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "openbox_dev=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Approve(d) => decide(d, "approve").await,
+        Command::Reject(d) => decide(d, "reject").await,
+        Command::Approvals { server, pending } => list(server, pending).await,
+        Command::Check { rules } => {
+            let rules = RuleSet::load(&rules).map_err(|e| e.to_string())?;
+            for rule in rules.rules() {
+                println!("{:<18} {}", rule.verdict, rule.name);
+            }
+            println!("{} rule(s) OK", rules.rules().len());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: Serve) -> Result<(), String> {
+    let faults = Faults {
+        delay_ms: args.fault_delay.map_or(0, |d| d.as_millis() as u64),
+        error_rate: args.fault_error_rate,
+        error_status: args.fault_error_status,
+        garbage_rate: args.fault_garbage_rate,
+        unknown_verdict_rate: args.fault_unknown_verdict_rate,
+        reset_rate: args.fault_reset_rate,
+        validate_status: args.fault_validate_status,
+    };
+    let mut builder = DevCore::builder()
+        .addr(SocketAddr::new(args.host, args.port))
+        .keep_events(args.keep_events)
+        .faults(faults);
+    if let Some(path) = &args.rules {
+        builder = builder.rules_file(path).map_err(|e| e.to_string())?;
+    }
+    if let Some(path) = &args.events {
+        builder = builder.event_log(path);
+    }
+    if !args.api_keys.is_empty() {
+        builder = builder.api_keys(args.api_keys);
+    }
+    if let Some(d) = args.approval_expires_in {
+        builder = builder.approval_expires_in(d);
+    }
+    let core = builder.start().await.map_err(|e| e.to_string())?;
+    println!("openbox-dev listening on {}", core.url());
+    println!("  OPENBOX_URL={}", core.url());
+    if let Some(path) = &args.events {
+        println!("  event log: {}", path.display());
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    core.stop().await;
+    Ok(())
+}
+
+async fn decide(d: Decide, action: &str) -> Result<(), String> {
+    let url = format!("{}/api/dev/approvals/{}/{action}", d.server.url(), d.id);
+    let body = json!({"reason": d.reason, "by": "cli"});
+    let answer = request(reqwest::Client::new().post(&url).json(&body)).await?;
+    println!(
+        "{} {}: {}",
+        answer["id"].as_str().unwrap_or(&d.id),
+        answer["state"].as_str().unwrap_or("?"),
+        answer["activity_type"].as_str().unwrap_or("")
+    );
+    Ok(())
+}
+
+async fn list(server: Server, pending_only: bool) -> Result<(), String> {
+    let url = format!("{}/api/dev/approvals", server.url());
+    let answer = request(reqwest::Client::new().get(&url)).await?;
+    let items = answer.as_array().cloned().unwrap_or_default();
+    let shown: Vec<&Value> = items
+        .iter()
+        .filter(|a| !pending_only || (a["state"] == "pending" && a["expired"] != true))
+        .collect();
+    if shown.is_empty() {
+        println!("no approval requests");
+    }
+    for a in shown {
+        let state = if a["expired"] == true {
+            "expired"
+        } else {
+            a["state"].as_str().unwrap_or("?")
+        };
+        println!(
+            "{:<8} {:<9} {} {} activity {} ({}) expires {}",
+            a["id"].as_str().unwrap_or("?"),
+            state,
+            a["workflow_id"].as_str().unwrap_or("?"),
+            a["run_id"].as_str().unwrap_or("?"),
+            a["activity_id"].as_str().unwrap_or("?"),
+            a["activity_type"].as_str().unwrap_or("?"),
+            a["expires_at"].as_str().unwrap_or("never"),
+        );
+    }
+    Ok(())
+}
+
+async fn request(req: reqwest::RequestBuilder) -> Result<Value, String> {
+    let response = req
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the dev Core: {e}"))?;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(body["error"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("HTTP {status}")))
+    }
+}

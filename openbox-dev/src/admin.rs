@@ -1,0 +1,154 @@
+//! The dev Core's own HTTP API under `/api/dev/`: approvals, events, rules, faults. Not part of
+//! the Core contract; it is what the CLI and the web page use.
+//!
+//! | Method and path | Does |
+//! |---|---|
+//! | `GET /api/dev/approvals` | all approval requests, newest first |
+//! | `POST /api/dev/approvals/{id}/approve` | approve (optional body `{"reason", "by"}`) |
+//! | `POST /api/dev/approvals/{id}/reject` | reject (optional body `{"reason", "by"}`) |
+//! | `GET /api/dev/events?after=<seq>&limit=<n>` | logged requests still in memory |
+//! | `GET /api/dev/rules` | the active rules file |
+//! | `POST /api/dev/rules/reload` | re-read the rules file (the old rules stay on error) |
+//! | `GET /api/dev/faults`, `PUT /api/dev/faults` | fault injection settings |
+//! | `GET /api/dev/health` | liveness |
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State as Extract};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::approvals::DecideError;
+use crate::faults::Faults;
+use crate::rules::RuleSet;
+use crate::server::State;
+
+type Shared = Arc<State>;
+
+pub(crate) fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route(
+            "/api/dev/health",
+            get(|| async { Json(json!({"ok": true})) }),
+        )
+        .route("/api/dev/approvals", get(list_approvals))
+        .route("/api/dev/approvals/{id}/approve", post(approve))
+        .route("/api/dev/approvals/{id}/reject", post(reject))
+        .route("/api/dev/events", get(events))
+        .route("/api/dev/rules", get(rules))
+        .route("/api/dev/rules/reload", post(reload_rules))
+        .route("/api/dev/faults", get(get_faults).put(put_faults))
+        .with_state(state)
+}
+
+async fn index() -> impl IntoResponse {
+    (
+        [("content-type", "text/plain; charset=utf-8")],
+        "openbox-dev: local OpenBox Core.\n\nContract: /api/v1/auth/validate, /api/v1/governance/evaluate, /api/v1/governance/approval\nDev API: /api/dev/approvals, /api/dev/events, /api/dev/rules, /api/dev/faults\n",
+    )
+}
+
+async fn list_approvals(Extract(state): Extract<Shared>) -> Json<Value> {
+    Json(json!(state.approvals.list()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Decision {
+    reason: Option<String>,
+    by: Option<String>,
+}
+
+fn decide(state: &State, id: &str, approve: bool, body: Option<Json<Decision>>) -> Response {
+    let Decision { reason, by } = body.map(|Json(d)| d).unwrap_or_default();
+    match state
+        .approvals
+        .decide(id, approve, by.as_deref().unwrap_or("api"), reason)
+    {
+        Ok(approval) => Json(json!(approval)).into_response(),
+        Err(e) => {
+            let status = match e {
+                DecideError::NotFound(_) => StatusCode::NOT_FOUND,
+                DecideError::AlreadyDecided(_) | DecideError::Expired(_) => StatusCode::CONFLICT,
+            };
+            (status, Json(json!({"error": e.to_string()}))).into_response()
+        }
+    }
+}
+
+async fn approve(
+    Extract(state): Extract<Shared>,
+    Path(id): Path<String>,
+    body: Option<Json<Decision>>,
+) -> Response {
+    decide(&state, &id, true, body)
+}
+
+async fn reject(
+    Extract(state): Extract<Shared>,
+    Path(id): Path<String>,
+    body: Option<Json<Decision>>,
+) -> Response {
+    decide(&state, &id, false, body)
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    after: u64,
+    limit: Option<usize>,
+}
+
+async fn events(Extract(state): Extract<Shared>, Query(q): Query<EventsQuery>) -> Json<Value> {
+    Json(json!(state.log.recent(q.after, q.limit.unwrap_or(1000))))
+}
+
+fn describe_rules(state: &State, rules: &RuleSet) -> Value {
+    json!({
+        "path": state.rules_path.as_ref().map(|p| p.display().to_string()),
+        "source": rules.source(),
+        "rules": rules.rules().iter().map(|r| json!({"name": r.name, "verdict": r.verdict})).collect::<Vec<_>>(),
+    })
+}
+
+async fn rules(Extract(state): Extract<Shared>) -> Json<Value> {
+    Json(describe_rules(&state, &state.rules()))
+}
+
+async fn reload_rules(Extract(state): Extract<Shared>) -> Response {
+    let Some(path) = state.rules_path.clone() else {
+        return (
+            StatusCode::CONFLICT,
+            Json(json!({"error": "the dev Core was started without a rules file"})),
+        )
+            .into_response();
+    };
+    match RuleSet::load(&path) {
+        Ok(rules) => {
+            let answer = describe_rules(&state, &rules);
+            state.set_rules(rules);
+            tracing::info!(path = %path.display(), "rules reloaded");
+            Json(answer).into_response()
+        }
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn get_faults(Extract(state): Extract<Shared>) -> Json<Faults> {
+    Json(state.faults.get())
+}
+
+async fn put_faults(Extract(state): Extract<Shared>, Json(faults): Json<Faults>) -> Response {
+    match state.faults.set(faults.clone()) {
+        Ok(()) => Json(faults).into_response(),
+        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"error": e}))).into_response(),
+    }
+}

@@ -1,0 +1,245 @@
+//! The three endpoints of the contract: key check, evaluate, approval poll.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::{Request, Response, StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::approvals::{ApprovalKey, ApprovalState};
+use crate::event_log::{LoggedRequest, mask_header};
+use crate::faults::FaultAction;
+use crate::server::{ResetConnection, State};
+
+/// Path of the key check.
+pub const VALIDATE_PATH: &str = "/api/v1/auth/validate";
+/// Path of evaluations.
+pub const EVALUATE_PATH: &str = "/api/v1/governance/evaluate";
+/// Path of approval polls.
+pub const APPROVAL_PATH: &str = "/api/v1/governance/approval";
+
+/// Bodies larger than this are refused (413): Core requests are small.
+const MAX_BODY: usize = 16 << 20;
+
+/// Which contract endpoint a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `GET /api/v1/auth/validate`
+    Validate,
+    /// `POST /api/v1/governance/evaluate`
+    Evaluate,
+    /// `POST /api/v1/governance/approval`
+    Approval,
+}
+
+impl Endpoint {
+    /// The endpoint `req` is for, if any.
+    pub fn of<B>(req: &Request<B>) -> Option<Self> {
+        match (req.method().as_str(), req.uri().path()) {
+            ("GET", VALIDATE_PATH) => Some(Endpoint::Validate),
+            ("POST", EVALUATE_PATH) => Some(Endpoint::Evaluate),
+            ("POST", APPROVAL_PATH) => Some(Endpoint::Approval),
+            _ => None,
+        }
+    }
+}
+
+/// What one request produced, before it is logged and sent.
+struct Answer {
+    status: u16,
+    body: Value,
+    raw: Option<&'static str>,
+    rule: Option<String>,
+    fault: Option<&'static str>,
+}
+
+impl Answer {
+    fn json(status: u16, body: Value) -> Self {
+        Answer {
+            status,
+            body,
+            raw: None,
+            rule: None,
+            fault: None,
+        }
+    }
+}
+
+/// Handles one contract request. `Err` means: close the connection without answering.
+pub async fn handle<B>(
+    state: &State,
+    endpoint: Endpoint,
+    req: Request<B>,
+) -> Result<Response<Body>, ResetConnection>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    let time = rfc3339_now();
+    let headers: BTreeMap<String, String> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            let name = k.as_str().to_owned();
+            let value = mask_header(&name, &String::from_utf8_lossy(v.as_bytes()));
+            (name, value)
+        })
+        .collect();
+    let bytes = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            let answer = Answer::json(413, json!({"error": format!("cannot read body: {e}")}));
+            return Ok(finish(state, &parts, time, headers, Value::Null, answer));
+        }
+    };
+    let body: Value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+
+    let answer = if !state.key_accepted(parts.headers.get(header::AUTHORIZATION)) {
+        Answer::json(401, json!({"error": "invalid or missing API key"}))
+    } else if endpoint == Endpoint::Validate {
+        match state.faults.get().validate_status {
+            Some(status) => Answer {
+                fault: Some("validate_status"),
+                ..Answer::json(status, json!({"error": "injected"}))
+            },
+            None => Answer::json(200, json!({"valid": true})),
+        }
+    } else {
+        let (delay, action) = state.faults.next();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        match action {
+            FaultAction::Reset => {
+                let answer = Answer {
+                    fault: Some("reset"),
+                    ..Answer::json(0, Value::Null)
+                };
+                finish(state, &parts, time, headers, body, answer);
+                return Err(ResetConnection);
+            }
+            FaultAction::Error(status) => Answer {
+                fault: action.name(),
+                ..Answer::json(status, json!({"error": "injected fault"}))
+            },
+            FaultAction::Garbage => Answer {
+                raw: Some("{\"verdict\": \"al"),
+                fault: action.name(),
+                ..Answer::json(200, Value::String("{\"verdict\": \"al".into()))
+            },
+            FaultAction::UnknownVerdict => Answer {
+                fault: action.name(),
+                ..Answer::json(200, json!({"verdict": "maybe"}))
+            },
+            FaultAction::None if !body.is_object() => {
+                Answer::json(400, json!({"error": "the body must be a JSON object"}))
+            }
+            FaultAction::None if endpoint == Endpoint::Evaluate => evaluate(state, &body),
+            FaultAction::None => approval(state, &body),
+        }
+    };
+    Ok(finish(state, &parts, time, headers, body, answer))
+}
+
+fn evaluate(state: &State, body: &Value) -> Answer {
+    let rules = state.rules();
+    let Some(rule) = rules.find(body) else {
+        return Answer::json(200, json!({"verdict": "allow"}));
+    };
+    let mut response = rule.response();
+    if rule.verdict == "require_approval"
+        && let Some(key) = ApprovalKey::from_body(body)
+    {
+        let expires_in = rule
+            .approval_expires_in
+            .or(state.approval_expires_in(&rules));
+        let reason = response
+            .get("reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let opened = state
+            .approvals
+            .open(key, body, &rule.name, reason, expires_in);
+        let approval = opened.approval;
+        match &approval.state {
+            ApprovalState::Pending => {}
+            // Decided: answer the re-evaluation with the decision (contract §4.4).
+            ApprovalState::Approved { .. } | ApprovalState::Rejected { .. } => {
+                response = approval
+                    .poll_response()
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+            }
+        }
+        response.insert("approval_id".into(), json!(approval.id));
+        if let Some(at) = &approval.expires_at {
+            response.insert("approval_expiration_time".into(), json!(at));
+        }
+    }
+    Answer {
+        rule: Some(rule.name.clone()),
+        ..Answer::json(200, Value::Object(response))
+    }
+}
+
+fn approval(state: &State, body: &Value) -> Answer {
+    let Some(key) = ApprovalKey::from_body(body) else {
+        return Answer::json(
+            400,
+            json!({"error": "workflow_id, run_id and activity_id are required"}),
+        );
+    };
+    match state.approvals.find(&key) {
+        Some(approval) => Answer::json(200, approval.poll_response()),
+        None => Answer::json(
+            404,
+            json!({"error": "no approval request for this activity"}),
+        ),
+    }
+}
+
+fn finish(
+    state: &State,
+    parts: &hyper::http::request::Parts,
+    time: String,
+    headers: BTreeMap<String, String>,
+    body: Value,
+    answer: Answer,
+) -> Response<Body> {
+    let payload: Vec<u8> = match answer.raw {
+        Some(raw) => raw.as_bytes().to_vec(),
+        None => serde_json::to_vec(&answer.body).unwrap_or_default(),
+    };
+    state.log.record(LoggedRequest {
+        seq: 0,
+        time,
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        headers,
+        body,
+        status: answer.status,
+        response: answer.body,
+        rule: answer.rule,
+        fault: answer.fault.map(str::to_owned),
+    });
+    Response::builder()
+        .status(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(payload))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+fn rfc3339_now() -> String {
+    chrono::DateTime::<chrono::Utc>::from(SystemTime::now())
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

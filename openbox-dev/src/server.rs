@@ -1,0 +1,164 @@
+//! The accept loop. Connections are served by hyper directly (not `axum::serve`) for two
+//! reasons: a fault can close a connection without an answer, and stopping the dev Core
+//! closes every keep-alive connection at once, like a killed process.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::approvals::Approvals;
+use crate::event_log::EventLog;
+use crate::faults::FaultInjector;
+use crate::governance::{self, Endpoint};
+use crate::rules::RuleSet;
+
+/// Returned by a handler to close the connection without an answer (fault injection).
+#[derive(Debug)]
+pub struct ResetConnection;
+
+impl std::fmt::Display for ResetConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by fault injection")
+    }
+}
+
+impl std::error::Error for ResetConnection {}
+
+/// Everything the handlers share.
+pub struct State {
+    rules: RwLock<Arc<RuleSet>>,
+    /// Where `reload` reads rules from.
+    pub rules_path: Option<PathBuf>,
+    /// Approval requests.
+    pub approvals: Approvals,
+    /// The event log.
+    pub log: EventLog,
+    /// Fault injection.
+    pub faults: FaultInjector,
+    api_keys: Option<HashSet<String>>,
+    approval_expires_in: Option<Duration>,
+}
+
+impl State {
+    pub(crate) fn new(
+        rules: RuleSet,
+        rules_path: Option<PathBuf>,
+        log: EventLog,
+        faults: FaultInjector,
+        api_keys: Option<HashSet<String>>,
+        approval_expires_in: Option<Duration>,
+    ) -> Self {
+        State {
+            rules: RwLock::new(Arc::new(rules)),
+            rules_path,
+            approvals: Approvals::default(),
+            log,
+            faults,
+            api_keys,
+            approval_expires_in,
+        }
+    }
+
+    /// The current rules.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the rules.
+    pub fn set_rules(&self, rules: RuleSet) {
+        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
+    }
+
+    /// Approval expiry: command line first, then the rules file's default.
+    pub fn approval_expires_in(&self, rules: &RuleSet) -> Option<Duration> {
+        self.approval_expires_in.or(rules.approval_expires_in)
+    }
+
+    /// Accepts `Bearer obx_(live|test)_…`, and only the configured keys if there are any.
+    pub fn key_accepted(&self, header: Option<&HeaderValue>) -> bool {
+        let Some(key) = header
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        let rest = key
+            .strip_prefix("obx_test_")
+            .or_else(|| key.strip_prefix("obx_live_"));
+        let well_formed = rest
+            .is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_alphanumeric() || c == '_'));
+        well_formed && self.api_keys.as_ref().is_none_or(|keys| keys.contains(key))
+    }
+}
+
+/// Serves until `stop` is cancelled; then every connection is dropped.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    admin: Router,
+    stop: CancellationToken,
+) {
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let admin = admin.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: Request<Incoming>| {
+                let state = state.clone();
+                let admin = admin.clone();
+                async move { route(&state, admin, req).await }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                result = conn => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "connection ended");
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn route(
+    state: &State,
+    admin: Router,
+    req: Request<Incoming>,
+) -> Result<Response<axum::body::Body>, ResetConnection> {
+    match Endpoint::of(&req) {
+        Some(endpoint) => governance::handle(state, endpoint, req).await,
+        None => {
+            let response: Result<_, Infallible> =
+                admin.oneshot(req.map(axum::body::Body::new)).await;
+            Ok(response.unwrap_or_else(|never| match never {}))
+        }
+    }
+}

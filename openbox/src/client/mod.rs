@@ -1,0 +1,224 @@
+//! The OpenBox Core client: the three endpoints of the contract (§1.1) over one pooled
+//! connection, and the error policy that turns a failed call into a decision (decision D9).
+//!
+//! ```no_run
+//! use openbox::{CoreClient, OpenBoxConfig};
+//! use openbox::wire::ApprovalRequest;
+//!
+//! # async fn demo() -> Result<(), openbox::OpenBoxError> {
+//! let client = CoreClient::new(OpenBoxConfig::builder().build()?)?; // OPENBOX_URL, OPENBOX_API_KEY
+//! client.validate().await?;                                         // GET /api/v1/auth/validate
+//! let status = client
+//!     .poll_approval(&ApprovalRequest {
+//!         workflow_id: "wf-1".into(),
+//!         run_id: "run-1".into(),
+//!         activity_id: "3".into(),
+//!     })
+//!     .await?;
+//! println!("{status:?}");
+//! # Ok(()) }
+//! ```
+
+mod policy;
+mod transport;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
+
+pub use policy::Decision;
+pub(crate) use transport::error_chain;
+
+use crate::config::OpenBoxConfig;
+use crate::error::{GovernanceApiError, OpenBoxError};
+use crate::wire::{ApprovalRequest, ApprovalStatus, EvaluateBody, EvaluateResponse, ResponseError};
+
+/// Version sent in `User-Agent` and `X-OpenBox-SDK-Version`.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Path of the key check (E1).
+pub const VALIDATE_PATH: &str = "/api/v1/auth/validate";
+/// Path of evaluations (E2).
+pub const EVALUATE_PATH: &str = "/api/v1/governance/evaluate";
+/// Path of approval polls (E3).
+pub const APPROVAL_PATH: &str = "/api/v1/governance/approval";
+
+/// Larger answers are not a verdict; reading stops there instead of buffering them.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// How much of an error body is kept for logs.
+const ERROR_BODY_CHARS: usize = 200;
+
+/// A client of OpenBox Core. Cheap to clone: clones share one connection pool.
+#[derive(Clone, Debug)]
+pub struct CoreClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: OpenBoxConfig,
+    http: reqwest::Client,
+    validate_url: String,
+    evaluate_url: String,
+    approval_url: String,
+}
+
+impl CoreClient {
+    /// Builds the client (no network traffic; see [`CoreClient::validate`]).
+    pub fn new(config: OpenBoxConfig) -> Result<Self, OpenBoxError> {
+        let mut headers = HeaderMap::new();
+        let mut auth = HeaderValue::try_from(format!("Bearer {}", config.api_key().expose()))
+            .map_err(|_| crate::ConfigError::InvalidApiKey)?;
+        auth.set_sensitive(true);
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("OpenBox-SDK/", env!("CARGO_PKG_VERSION"))),
+        );
+        headers.insert(
+            "x-openbox-sdk-version",
+            HeaderValue::from_static(SDK_VERSION),
+        );
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let http = transport::build_http_client(&config, headers)?;
+        let base = config.url();
+        Ok(CoreClient {
+            inner: Arc::new(Inner {
+                validate_url: format!("{base}{VALIDATE_PATH}"),
+                evaluate_url: format!("{base}{EVALUATE_PATH}"),
+                approval_url: format!("{base}{APPROVAL_PATH}"),
+                http,
+                config,
+            }),
+        })
+    }
+
+    /// The configuration this client was built from.
+    pub fn config(&self) -> &OpenBoxConfig {
+        &self.inner.config
+    }
+
+    /// Checks the API key with `GET /api/v1/auth/validate` (done once at worker start-up).
+    ///
+    /// 200 → `Ok`; 401/403 → [`OpenBoxError::Auth`]; anything else → [`OpenBoxError::Network`].
+    pub async fn validate(&self) -> Result<(), OpenBoxError> {
+        let url = self.config().url().to_owned();
+        let result = self
+            .send(self.inner.http.get(&self.inner.validate_url))
+            .await;
+        match result {
+            Ok((200, _)) => Ok(()),
+            Ok((status @ (401 | 403), _)) => Err(OpenBoxError::Auth { url, status }),
+            Ok((status, _)) => Err(OpenBoxError::Network {
+                url,
+                reason: format!("HTTP {status}"),
+            }),
+            Err(e) => Err(OpenBoxError::Network {
+                url,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Sends one evaluation and parses the verdict. Every failure — transport, timeout, HTTP
+    /// status, garbage, unknown verdict — is a [`GovernanceApiError`]; see
+    /// [`CoreClient::decide`] for applying the error policy.
+    pub async fn evaluate<B: EvaluateBody + ?Sized>(
+        &self,
+        body: &B,
+    ) -> Result<EvaluateResponse, GovernanceApiError> {
+        let json =
+            serde_json::to_vec(body).map_err(|e| GovernanceApiError::Encode(e.to_string()))?;
+        let (status, bytes) = self.post(&self.inner.evaluate_url, json).await?;
+        check_status(status, &bytes)?;
+        Ok(EvaluateResponse::from_slice(&bytes)?)
+    }
+
+    /// [`CoreClient::evaluate`], then the error policy: a verdict, or what to do without one.
+    pub async fn decide<B: EvaluateBody + ?Sized>(&self, body: &B) -> Decision {
+        let result = self.evaluate(body).await;
+        Decision::from_result(result, self.config().error_policy(), body.event_type())
+    }
+
+    /// Polls `POST /api/v1/governance/approval` for one activity.
+    ///
+    /// Unlike evaluation, an unreadable answer or missing verdict means *still pending*
+    /// (decision D7); only transport and HTTP errors are errors, and the caller treats those as
+    /// pending too (§1.10), except 401/403.
+    pub async fn poll_approval(
+        &self,
+        request: &ApprovalRequest,
+    ) -> Result<ApprovalStatus, GovernanceApiError> {
+        let json =
+            serde_json::to_vec(request).map_err(|e| GovernanceApiError::Encode(e.to_string()))?;
+        let (status, bytes) = self.post(&self.inner.approval_url, json).await?;
+        check_status(status, &bytes)?;
+        match ApprovalStatus::from_slice(&bytes, SystemTime::now()) {
+            Ok(status) => Ok(status),
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable approval response; treating the approval as pending");
+                Ok(ApprovalStatus::Pending { reason: None })
+            }
+        }
+    }
+
+    async fn post(&self, url: &str, json: Vec<u8>) -> Result<(u16, Bytes), GovernanceApiError> {
+        self.send(self.inner.http.post(url).body(json)).await
+    }
+
+    /// Sends with the per-call timeout covering connect, request and the whole body.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(u16, Bytes), GovernanceApiError> {
+        let timeout = self.config().timeout();
+        let exchange = async {
+            let mut response = request
+                .send()
+                .await
+                .map_err(|e| transport_error(&e, timeout))?;
+            let status = response.status().as_u16();
+            let mut body = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| transport_error(&e, timeout))?
+            {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(GovernanceApiError::InvalidResponse(ResponseError::NotJson(
+                        format!("response larger than {MAX_RESPONSE_BYTES} bytes"),
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok((status, Bytes::from(body)))
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or(Err(GovernanceApiError::Timeout(timeout)))
+    }
+}
+
+fn check_status(status: u16, body: &[u8]) -> Result<(), GovernanceApiError> {
+    match status {
+        200..=299 => Ok(()),
+        401 | 403 => Err(GovernanceApiError::Unauthorized { status }),
+        _ => Err(GovernanceApiError::Status {
+            status,
+            body: String::from_utf8_lossy(body)
+                .chars()
+                .take(ERROR_BODY_CHARS)
+                .collect(),
+        }),
+    }
+}
+
+fn transport_error(e: &reqwest::Error, timeout: Duration) -> GovernanceApiError {
+    if e.is_timeout() {
+        GovernanceApiError::Timeout(timeout)
+    } else {
+        GovernanceApiError::Unreachable(error_chain(e))
+    }
+}

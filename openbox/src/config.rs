@@ -1,0 +1,518 @@
+//! Connection settings for OpenBox Core: URL, API key, timeout, error policy, TLS roots.
+//!
+//! Built with [`OpenBoxConfig::builder`]. Anything not set explicitly is read from the
+//! environment (decision D13), and explicit values win:
+//!
+//! | Variable | Meaning | Default |
+//! |---|---|---|
+//! | `OPENBOX_URL` | Core base URL | — (required) |
+//! | `OPENBOX_API_KEY` | `obx_live_…` / `obx_test_…` | — (required) |
+//! | `OPENBOX_GOVERNANCE_TIMEOUT` | per-call timeout, seconds (float) | `30` |
+//! | `OPENBOX_GOVERNANCE_POLICY` | `fail_open` or `fail_closed` | `fail_open` |
+//!
+//! ```
+//! use std::time::Duration;
+//! use openbox::{ErrorPolicy, OpenBoxConfig};
+//!
+//! let config = OpenBoxConfig::builder()
+//!     .url("http://localhost:8086")
+//!     .api_key("obx_test_key_1")
+//!     .timeout(Duration::from_secs(5))
+//!     .error_policy(ErrorPolicy::FailClosed)
+//!     .build()?;
+//! assert_eq!(config.url(), "http://localhost:8086");
+//! # Ok::<(), openbox::ConfigError>(())
+//! ```
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// Environment variable for the Core URL.
+pub const ENV_URL: &str = "OPENBOX_URL";
+/// Environment variable for the API key.
+pub const ENV_API_KEY: &str = "OPENBOX_API_KEY";
+/// Environment variable for the per-call timeout in seconds.
+pub const ENV_TIMEOUT: &str = "OPENBOX_GOVERNANCE_TIMEOUT";
+/// Environment variable for the error policy.
+pub const ENV_POLICY: &str = "OPENBOX_GOVERNANCE_POLICY";
+
+/// Default per-call timeout (the reference's `governance_timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What to do when Core cannot give a verdict (down, slow, HTTP error, garbage, unknown verdict).
+///
+/// Decision D9: whatever the policy, a 401/403 from Core is a configuration error and always
+/// stops the governed operation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ErrorPolicy {
+    /// Proceed as if Core had allowed, log a warning and count the lost event.
+    #[default]
+    FailOpen,
+    /// Stop the governed operation with a non-retryable `GovernanceHalt` naming the failure.
+    FailClosed,
+}
+
+impl ErrorPolicy {
+    /// The spelling used by the reference SDK and `OPENBOX_GOVERNANCE_POLICY`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorPolicy::FailOpen => "fail_open",
+            ErrorPolicy::FailClosed => "fail_closed",
+        }
+    }
+}
+
+impl fmt::Display for ErrorPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ErrorPolicy {
+    type Err = ConfigError;
+    /// Accepts `fail_open` / `fail_closed` (also with `-`, any case). Anything else is an error:
+    /// the reference silently treats a typo as fail_open.
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "fail_open" => Ok(ErrorPolicy::FailOpen),
+            "fail_closed" => Ok(ErrorPolicy::FailClosed),
+            _ => Err(ConfigError::InvalidErrorPolicy {
+                value: s.to_owned(),
+            }),
+        }
+    }
+}
+
+/// An OpenBox API key. Its `Debug` and `Display` never show more than the `obx_live_` /
+/// `obx_test_` prefix (decision D10).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(Arc<str>);
+
+impl ApiKey {
+    /// Checks the format `^obx_(live|test)_\w+$`. The error does not echo the key.
+    pub fn new(key: impl Into<String>) -> Result<Self, ConfigError> {
+        let key = key.into();
+        let rest = key
+            .strip_prefix("obx_live_")
+            .or_else(|| key.strip_prefix("obx_test_"));
+        match rest {
+            Some(rest)
+                if !rest.is_empty() && rest.chars().all(|c| c.is_alphanumeric() || c == '_') =>
+            {
+                Ok(ApiKey(key.into()))
+            }
+            _ => Err(ConfigError::InvalidApiKey),
+        }
+    }
+
+    /// The key itself, for the `Authorization` header. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// `obx_live_****` or `obx_test_****`: safe to log.
+    pub fn masked(&self) -> String {
+        format!("{}****", &self.0[..9])
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKey({})", self.masked())
+    }
+}
+
+impl fmt::Display for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// Validated settings for talking to OpenBox Core. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct OpenBoxConfig {
+    url: Arc<str>,
+    api_key: ApiKey,
+    timeout: Duration,
+    error_policy: ErrorPolicy,
+    ca_bundle_pem: Option<Arc<[u8]>>,
+}
+
+impl OpenBoxConfig {
+    /// Starts a builder that falls back to the `OPENBOX_*` environment variables.
+    pub fn builder() -> OpenBoxConfigBuilder {
+        OpenBoxConfigBuilder::default()
+    }
+
+    /// Core base URL, without a trailing `/`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The API key.
+    pub fn api_key(&self) -> &ApiKey {
+        &self.api_key
+    }
+
+    /// Per-call timeout: the whole request, from connect to the last body byte.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// What happens when Core cannot give a verdict.
+    pub fn error_policy(&self) -> ErrorPolicy {
+        self.error_policy
+    }
+
+    /// PEM roots that replace the platform's trust store, if set.
+    pub fn ca_bundle_pem(&self) -> Option<&[u8]> {
+        self.ca_bundle_pem.as_deref()
+    }
+}
+
+type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Builder of [`OpenBoxConfig`]; see the [module docs](self) for the environment fallbacks.
+#[derive(Clone, Default)]
+pub struct OpenBoxConfigBuilder {
+    url: Option<String>,
+    api_key: Option<String>,
+    timeout: Option<Duration>,
+    error_policy: Option<ErrorPolicy>,
+    ca_bundle_pem: Option<Vec<u8>>,
+    ignore_env: bool,
+    env: Option<EnvLookup>,
+}
+
+impl fmt::Debug for OpenBoxConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenBoxConfigBuilder")
+            .field("url", &self.url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "****"))
+            .field("timeout", &self.timeout)
+            .field("error_policy", &self.error_policy)
+            .field("ignore_env", &self.ignore_env)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenBoxConfigBuilder {
+    /// Core base URL. `http://` is only accepted for `localhost` and loopback addresses.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// The API key (`obx_live_…` or `obx_test_…`).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// Per-call timeout (default 30 s). Must be greater than zero.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Error policy (default [`ErrorPolicy::FailOpen`]).
+    pub fn error_policy(mut self, policy: ErrorPolicy) -> Self {
+        self.error_policy = Some(policy);
+        self
+    }
+
+    /// Trust only the certificates of this PEM bundle for HTTPS to Core (for a private CA),
+    /// instead of the platform's trust store.
+    pub fn ca_bundle_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_bundle_pem = Some(pem.into());
+        self
+    }
+
+    /// Do not read `OPENBOX_*` environment variables.
+    pub fn ignore_env(mut self) -> Self {
+        self.ignore_env = true;
+        self
+    }
+
+    /// Reads fallbacks from `lookup` instead of the process environment (for tests and for
+    /// configuration systems that are not the environment).
+    pub fn env_lookup(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.env = Some(Arc::new(lookup));
+        self
+    }
+
+    fn from_env(&self, name: &str) -> Option<String> {
+        if self.ignore_env {
+            return None;
+        }
+        let value = match &self.env {
+            Some(lookup) => lookup(name),
+            None => std::env::var(name).ok(),
+        };
+        value.filter(|v| !v.trim().is_empty())
+    }
+
+    /// Validates everything and returns the config. Errors name the setting at fault and never
+    /// contain the API key.
+    pub fn build(self) -> Result<OpenBoxConfig, ConfigError> {
+        let url = match self.url.clone().or_else(|| self.from_env(ENV_URL)) {
+            Some(url) => validate_url(&url)?,
+            None => return Err(ConfigError::MissingUrl),
+        };
+        let api_key = match self.api_key.clone().or_else(|| self.from_env(ENV_API_KEY)) {
+            Some(key) => ApiKey::new(key.trim())?,
+            None => return Err(ConfigError::MissingApiKey),
+        };
+        let timeout = match self.timeout {
+            Some(t) => t,
+            None => match self.from_env(ENV_TIMEOUT) {
+                Some(raw) => parse_timeout_secs(&raw)?,
+                None => DEFAULT_TIMEOUT,
+            },
+        };
+        if timeout.is_zero() {
+            return Err(ConfigError::InvalidTimeout {
+                value: format!("{timeout:?}"),
+            });
+        }
+        let error_policy = match self.error_policy {
+            Some(p) => p,
+            None => match self.from_env(ENV_POLICY) {
+                Some(raw) => raw.parse()?,
+                None => ErrorPolicy::default(),
+            },
+        };
+        Ok(OpenBoxConfig {
+            url: url.into(),
+            api_key,
+            timeout,
+            error_policy,
+            ca_bundle_pem: self.ca_bundle_pem.map(Into::into),
+        })
+    }
+}
+
+fn parse_timeout_secs(raw: &str) -> Result<Duration, ConfigError> {
+    let invalid = || ConfigError::InvalidTimeout {
+        value: raw.to_owned(),
+    };
+    let secs: f64 = raw.trim().parse().map_err(|_| invalid())?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(invalid());
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| invalid())
+}
+
+/// Applies the URL rule of §8.5: `https://` anywhere, `http://` only for `localhost` and
+/// loopback addresses (an API key must not cross a network in clear). Returns the URL without
+/// a trailing `/`.
+pub(crate) fn validate_url(raw: &str) -> Result<String, ConfigError> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let invalid = |reason: &str| ConfigError::InvalidUrl {
+        url: raw.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let url = reqwest::Url::parse(trimmed).map_err(|e| invalid(&e.to_string()))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("a Core URL has no query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("credentials belong in the API key, not in the URL"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+                None => false,
+            };
+            if !loopback {
+                return Err(ConfigError::InsecureUrl {
+                    url: trimmed.to_owned(),
+                });
+            }
+        }
+        other => {
+            return Err(invalid(&format!(
+                "unsupported scheme {other:?} (use https)"
+            )));
+        }
+    }
+    if url.host().is_none() {
+        return Err(invalid("no host"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn env_supplies_defaults_and_explicit_values_win() {
+        let vars = [
+            (ENV_URL, "https://core.example.com/"),
+            (ENV_API_KEY, "obx_live_abc"),
+            (ENV_TIMEOUT, "2.5"),
+            (ENV_POLICY, "fail_closed"),
+        ];
+        let c = OpenBoxConfig::builder()
+            .env_lookup(env(&vars))
+            .build()
+            .unwrap();
+        assert_eq!(c.url(), "https://core.example.com");
+        assert_eq!(c.api_key().expose(), "obx_live_abc");
+        assert_eq!(c.timeout(), Duration::from_millis(2500));
+        assert_eq!(c.error_policy(), ErrorPolicy::FailClosed);
+
+        let c = OpenBoxConfig::builder()
+            .env_lookup(env(&vars))
+            .url("http://127.0.0.1:8086")
+            .api_key("obx_test_k")
+            .timeout(Duration::from_secs(1))
+            .error_policy(ErrorPolicy::FailOpen)
+            .build()
+            .unwrap();
+        assert_eq!(c.url(), "http://127.0.0.1:8086");
+        assert_eq!(c.api_key().expose(), "obx_test_k");
+        assert_eq!(c.timeout(), Duration::from_secs(1));
+        assert_eq!(c.error_policy(), ErrorPolicy::FailOpen);
+
+        let c = OpenBoxConfig::builder()
+            .env_lookup(env(&vars))
+            .ignore_env()
+            .url("http://localhost:1")
+            .api_key("obx_test_k")
+            .build()
+            .unwrap();
+        assert_eq!(c.timeout(), DEFAULT_TIMEOUT);
+        assert_eq!(c.error_policy(), ErrorPolicy::FailOpen);
+    }
+
+    #[test]
+    fn missing_and_malformed_settings_are_named() {
+        let b = || OpenBoxConfig::builder().env_lookup(env(&[]));
+        assert!(matches!(b().build(), Err(ConfigError::MissingUrl)));
+        assert!(matches!(
+            b().url("http://localhost").build(),
+            Err(ConfigError::MissingApiKey)
+        ));
+        let ok = || b().url("http://localhost").api_key("obx_test_1");
+        for bad in ["0", "-1", "abc", "inf", "NaN"] {
+            let r = b()
+                .env_lookup(env(&[(ENV_TIMEOUT, bad)]))
+                .url("http://localhost")
+                .api_key("obx_test_1")
+                .build();
+            assert!(
+                matches!(r, Err(ConfigError::InvalidTimeout { .. })),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            ok().timeout(Duration::ZERO).build(),
+            Err(ConfigError::InvalidTimeout { .. })
+        ));
+        let r = b()
+            .env_lookup(env(&[(ENV_POLICY, "fail_sideways")]))
+            .url("http://localhost")
+            .api_key("obx_test_1")
+            .build();
+        assert!(matches!(r, Err(ConfigError::InvalidErrorPolicy { .. })));
+        assert_eq!(
+            "FAIL-CLOSED".parse::<ErrorPolicy>().unwrap(),
+            ErrorPolicy::FailClosed
+        );
+    }
+
+    #[test]
+    fn http_only_for_loopback() {
+        for ok in [
+            "http://localhost:8086",
+            "http://LOCALHOST",
+            "http://127.0.0.1:8086/",
+            "http://[::1]:8086",
+            "https://core.openbox.ai",
+            "https://10.0.0.1/prefix",
+        ] {
+            assert!(validate_url(ok).is_ok(), "{ok}");
+        }
+        let err = validate_url("http://core.openbox.ai").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Insecure HTTP URL detected: http://core.openbox.ai. Use HTTPS for non-localhost URLs to protect API keys in transit."
+        );
+        assert!(matches!(
+            validate_url("http://10.0.0.1:8086"),
+            Err(ConfigError::InsecureUrl { .. })
+        ));
+        assert!(matches!(
+            validate_url("http://localhost.evil.com"),
+            Err(ConfigError::InsecureUrl { .. })
+        ));
+        for bad in [
+            "core.openbox.ai",
+            "ftp://x",
+            "https://x?y=1",
+            "https://u:p@x",
+            "",
+        ] {
+            assert!(
+                matches!(validate_url(bad), Err(ConfigError::InvalidUrl { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn api_key_format_and_no_echo() {
+        for ok in ["obx_test_key_1", "obx_live_ABC123", "obx_test_x"] {
+            assert!(ApiKey::new(ok).is_ok(), "{ok}");
+        }
+        let secret = "obx_prod_SuperSecretValue123";
+        for bad in [
+            secret,
+            "obx_test_",
+            "obx_test_has space",
+            "obx_test_dash-x",
+            "sk_live_abc",
+            "",
+        ] {
+            let err = ApiKey::new(bad).unwrap_err();
+            assert!(matches!(err, ConfigError::InvalidApiKey));
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains("SuperSecret"), "{text}");
+        }
+        let key = ApiKey::new("obx_test_SuperSecretValue123").unwrap();
+        assert_eq!(format!("{key:?}"), "ApiKey(obx_test_****)");
+        assert_eq!(key.to_string(), "obx_test_****");
+        let cfg = OpenBoxConfig::builder()
+            .ignore_env()
+            .url("http://localhost")
+            .api_key(key.expose())
+            .build()
+            .unwrap();
+        assert!(!format!("{cfg:?}").contains("SuperSecret"));
+        let builder = OpenBoxConfig::builder().api_key("obx_test_SuperSecretValue123");
+        assert!(!format!("{builder:?}").contains("SuperSecret"));
+    }
+}

@@ -1,0 +1,156 @@
+//! Error types. Names follow the reference SDK (§9 of the contract): `OpenBoxError` at the
+//! top; configuration, authentication and network errors at start-up; `GovernanceApiError`
+//! for a Core call that did not produce a verdict.
+//!
+//! None of them ever contains the API key.
+
+use std::time::Duration;
+
+use crate::wire::ResponseError;
+
+/// Any error of this crate that is returned to the caller (as opposed to the verdicts that
+/// become Temporal failures of a governed activity or workflow).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenBoxError {
+    /// The configuration is incomplete or invalid (reference: `OpenBoxConfigError`).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Core rejected the API key at start-up (reference: `OpenBoxAuthError`).
+    #[error("OpenBox Core at {url} rejected the API key (HTTP {status})")]
+    Auth {
+        /// Core base URL.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+    },
+    /// Core could not be reached or answered the key check with an error (reference:
+    /// `OpenBoxNetworkError`).
+    #[error("Cannot reach OpenBox Core at {url}: {reason}")]
+    Network {
+        /// Core base URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A governance call failed (reference: `GovernanceAPIError`).
+    #[error(transparent)]
+    Api(#[from] GovernanceApiError),
+}
+
+/// An invalid or incomplete configuration (reference: `OpenBoxConfigError` and its
+/// `OpenBoxInsecureURLError` / key-format `OpenBoxAuthError`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No URL on the builder and no `OPENBOX_URL`.
+    #[error("no OpenBox Core URL: set it on the builder or in OPENBOX_URL")]
+    MissingUrl,
+    /// No key on the builder and no `OPENBOX_API_KEY`.
+    #[error("no OpenBox API key: set it on the builder or in OPENBOX_API_KEY")]
+    MissingApiKey,
+    /// The URL does not parse or has parts a Core URL cannot have.
+    #[error("invalid OpenBox Core URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `http://` to a host that is not loopback (reference: `OpenBoxInsecureURLError`).
+    #[error(
+        "Insecure HTTP URL detected: {url}. Use HTTPS for non-localhost URLs to protect API keys in transit."
+    )]
+    InsecureUrl {
+        /// The URL as given.
+        url: String,
+    },
+    /// The key is not `obx_live_…` / `obx_test_…`. Unlike the reference, the message does not
+    /// echo any part of the key (decision D10).
+    #[error("Invalid API key format. Expected 'obx_live_*' or 'obx_test_*'")]
+    InvalidApiKey,
+    /// The timeout is not a positive number of seconds.
+    #[error("invalid governance timeout {value:?}: expected a positive number of seconds")]
+    InvalidTimeout {
+        /// The value as given.
+        value: String,
+    },
+    /// The error policy is neither `fail_open` nor `fail_closed`.
+    #[error("invalid governance error policy {value:?}: expected fail_open or fail_closed")]
+    InvalidErrorPolicy {
+        /// The value as given.
+        value: String,
+    },
+    /// The TLS settings cannot be used (bad CA bundle, no platform roots).
+    #[error("invalid TLS settings for OpenBox Core: {reason}")]
+    Tls {
+        /// What went wrong.
+        reason: String,
+    },
+    /// A governance option is invalid (e.g. a zero approval poll interval).
+    #[error("invalid OpenBox option `{option}`: {reason}")]
+    InvalidOption {
+        /// Which option.
+        option: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A governance call that produced no verdict (reference: `GovernanceAPIError`).
+///
+/// What happens next is decided by the [`ErrorPolicy`](crate::ErrorPolicy), except for
+/// [`GovernanceApiError::Unauthorized`], which always stops the operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GovernanceApiError {
+    /// Connection refused, reset, DNS failure, TLS failure…
+    #[error("Governance API error: cannot reach OpenBox Core: {0}")]
+    Unreachable(String),
+    /// No complete answer within the configured timeout.
+    #[error("Governance API error: no answer from OpenBox Core within {0:?}")]
+    Timeout(Duration),
+    /// Core answered with an HTTP status other than 2xx (and other than 401/403).
+    #[error("Governance API error: HTTP {status}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The start of the response body, for logs.
+        body: String,
+    },
+    /// Core answered 401 or 403: the key is wrong or revoked. Always fails closed.
+    #[error("Governance API error: HTTP {status}: OpenBox Core rejected the API key")]
+    Unauthorized {
+        /// 401 or 403.
+        status: u16,
+    },
+    /// A 2xx answer that is not a usable evaluate response (garbage, unknown verdict…).
+    #[error("Governance API error: {0}")]
+    InvalidResponse(#[from] ResponseError),
+    /// The request body could not be encoded.
+    #[error("Governance API error: cannot encode the request: {0}")]
+    Encode(String),
+}
+
+impl GovernanceApiError {
+    /// A short, stable name of the failure kind, for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GovernanceApiError::Unreachable(_) => "unreachable",
+            GovernanceApiError::Timeout(_) => "timeout",
+            GovernanceApiError::Status { .. } => "http_status",
+            GovernanceApiError::Unauthorized { .. } => "unauthorized",
+            GovernanceApiError::InvalidResponse(ResponseError::UnknownVerdict(_)) => {
+                "unknown_verdict"
+            }
+            GovernanceApiError::InvalidResponse(ResponseError::MissingVerdict) => "missing_verdict",
+            GovernanceApiError::InvalidResponse(_) => "invalid_response",
+            GovernanceApiError::Encode(_) => "encode",
+        }
+    }
+
+    /// `true` for 401/403, which fail closed whatever the policy (decision D9).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, GovernanceApiError::Unauthorized { .. })
+    }
+}

@@ -1,0 +1,58 @@
+//! A dev Core per test, with its event log in a temp dir.
+
+use std::time::Duration;
+
+use openbox::{ErrorPolicy, OpenBoxConfig};
+use openbox_dev::{DevCore, LoggedRequest, RuleSet};
+
+use crate::TempDir;
+
+/// The API key the tests use.
+pub const TEST_KEY: &str = "obx_test_integration_0123";
+
+/// A running dev Core and the directory holding its event log.
+pub struct TestCore {
+    /// The dev Core.
+    pub core: DevCore,
+    _dir: TempDir,
+}
+
+impl TestCore {
+    /// Starts a dev Core answering from `rules_toml` (empty: allow all).
+    pub async fn start(rules_toml: &str) -> Self {
+        let dir = TempDir::new("openbox-core");
+        let rules = RuleSet::from_toml_str(rules_toml, "test rules").expect("test rules parse");
+        let core = DevCore::builder()
+            .rules(rules)
+            .event_log(dir.path().join("events.jsonl"))
+            .start()
+            .await
+            .expect("dev Core starts");
+        TestCore { core, _dir: dir }
+    }
+
+    /// A config for this Core: the test key, `policy`, a short timeout.
+    pub fn config(&self, policy: ErrorPolicy) -> OpenBoxConfig {
+        config_for(&self.core.url(), policy, Duration::from_secs(5))
+    }
+
+    /// Everything the Core received, from its JSONL file.
+    pub async fn log(&self) -> Vec<LoggedRequest> {
+        self.core
+            .read_event_log()
+            .await
+            .expect("event log readable")
+    }
+}
+
+/// A config for a Core at `url`.
+pub fn config_for(url: &str, policy: ErrorPolicy, timeout: Duration) -> OpenBoxConfig {
+    OpenBoxConfig::builder()
+        .ignore_env()
+        .url(url)
+        .api_key(TEST_KEY)
+        .error_policy(policy)
+        .timeout(timeout)
+        .build()
+        .expect("valid test config")
+}

@@ -1,0 +1,450 @@
+//! The Core client against the dev Core over real HTTP: the headers and bodies of decision D1,
+//! and every failure mode under fail_open and fail_closed with the outcome D7/D9 prescribe.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openbox::wire::{
+    ActivityIdentity, ActivityStarted, ApprovalRequest, ApprovalStatus, LifecycleEvent,
+    ResponseError, Verdict, WorkflowStarted, WorkflowTelemetry, time,
+};
+use openbox::{
+    ConfigError, CoreClient, Decision, ErrorPolicy, GovernanceApiError, OpenBoxConfig, OpenBoxError,
+};
+use openbox_dev::Faults;
+use openbox_tests::core::{TEST_KEY, TestCore, config_for};
+use serde_json::Value;
+
+const POLICIES: [ErrorPolicy; 2] = [ErrorPolicy::FailOpen, ErrorPolicy::FailClosed];
+
+fn workflow_started() -> LifecycleEvent {
+    LifecycleEvent::WorkflowStarted(WorkflowStarted {
+        run_id: "run-1".into(),
+        source: WorkflowTelemetry,
+        task_queue: "tq".into(),
+        workflow_id: "wf-1".into(),
+        workflow_type: "Payments".into(),
+        timestamp: time::now_timestamp(),
+    })
+}
+
+fn activity_started(activity_type: &str) -> LifecycleEvent {
+    LifecycleEvent::ActivityStarted(ActivityStarted {
+        source: WorkflowTelemetry,
+        activity: Arc::new(ActivityIdentity {
+            workflow_id: "wf-1".into(),
+            run_id: "run-1".into(),
+            workflow_type: "Payments".into(),
+            activity_id: "7".into(),
+            activity_type: activity_type.into(),
+            task_queue: "tq".into(),
+            attempt: 1,
+        }),
+        timestamp: time::now_timestamp(),
+        activity_input: Arc::new(vec![serde_json::json!({"amount": 10})]),
+    })
+}
+
+#[tokio::test]
+async fn sends_the_reference_headers_and_bodies() {
+    openbox_tests::init_tracing();
+    let core = TestCore::start("").await;
+    let client = CoreClient::new(core.config(ErrorPolicy::FailOpen)).unwrap();
+    client.validate().await.unwrap();
+    let event = workflow_started();
+    let response = client.evaluate(&event).await.unwrap();
+    assert_eq!(response.verdict, Verdict::Allow);
+
+    let log = core.log().await;
+    assert_eq!(log.len(), 2);
+    let version = env!("CARGO_PKG_VERSION");
+    for entry in &log {
+        assert_eq!(
+            entry.headers["user-agent"],
+            format!("OpenBox-SDK/{version}")
+        );
+        assert_eq!(entry.headers["x-openbox-sdk-version"], version);
+        assert_eq!(
+            entry.headers["content-type"], "application/json",
+            "also on the body-less GET"
+        );
+        assert_eq!(entry.headers["authorization"], "Bearer obx_test_****");
+    }
+    assert_eq!(
+        (log[0].method.as_str(), log[0].path.as_str()),
+        ("GET", "/api/v1/auth/validate")
+    );
+    assert_eq!(
+        (log[1].method.as_str(), log[1].path.as_str()),
+        ("POST", "/api/v1/governance/evaluate")
+    );
+    assert_eq!(log[1].body, serde_json::to_value(&event).unwrap());
+    assert!(log[1].body.get("hook_trigger").is_none());
+}
+
+#[tokio::test]
+async fn verdicts_come_from_the_rules_incl_legacy_spellings() {
+    let core = TestCore::start(
+        r#"
+[[rules]]
+name = "freeze"
+verdict = "block"
+reason = "payments are frozen"
+match = { event_type = "ActivityStarted", activity_type = "charge" }
+
+[[rules]]
+name = "legacy stop"
+verdict = "allow"
+match = { activity_type = "legacy" }
+response = { verdict = "STOP" }
+
+[[rules]]
+name = "legacy action"
+verdict = "allow"
+match = { activity_type = "action" }
+response = { verdict = "", action = "require-approval" }
+"#,
+    )
+    .await;
+    let client = CoreClient::new(core.config(ErrorPolicy::FailClosed)).unwrap();
+    let blocked = client.evaluate(&activity_started("charge")).await.unwrap();
+    assert_eq!(blocked.verdict, Verdict::Block);
+    assert_eq!(blocked.reason.as_deref(), Some("payments are frozen"));
+    assert_eq!(
+        client
+            .evaluate(&activity_started("legacy"))
+            .await
+            .unwrap()
+            .verdict,
+        Verdict::Halt
+    );
+    assert_eq!(
+        client
+            .evaluate(&activity_started("action"))
+            .await
+            .unwrap()
+            .verdict,
+        Verdict::RequireApproval
+    );
+    assert_eq!(
+        client
+            .evaluate(&activity_started("other"))
+            .await
+            .unwrap()
+            .verdict,
+        Verdict::Allow
+    );
+    let log = core.log().await;
+    assert_eq!(
+        log.iter().map(|e| e.rule.as_deref()).collect::<Vec<_>>(),
+        [
+            Some("freeze"),
+            Some("legacy stop"),
+            Some("legacy action"),
+            None
+        ]
+    );
+}
+
+/// Runs `decide` under both policies and checks the D9 outcome: `Proceed` under fail_open and
+/// `Halt` under fail_closed, with the error `check` expects. Returns the Core's event log.
+async fn assert_policy_outcomes(
+    core: &TestCore,
+    timeout: Duration,
+    check: impl Fn(&GovernanceApiError) -> bool,
+) -> Vec<openbox_dev::LoggedRequest> {
+    for policy in POLICIES {
+        let client = CoreClient::new(config_for(&core.core.url(), policy, timeout)).unwrap();
+        let started = Instant::now();
+        let decision = client.decide(&activity_started("charge")).await;
+        assert!(
+            started.elapsed() < timeout + Duration::from_secs(2),
+            "no hang past the timeout"
+        );
+        match (policy, &decision) {
+            (ErrorPolicy::FailOpen, Decision::Proceed(e))
+            | (ErrorPolicy::FailClosed, Decision::Halt(e)) => {
+                assert!(check(e), "{policy}: unexpected error {e:?}");
+                assert!(e.to_string().starts_with("Governance API error"), "{e}");
+            }
+            other => panic!("{policy}: expected the policy outcome, got {other:?}"),
+        }
+    }
+    core.log().await
+}
+
+#[tokio::test]
+async fn core_down() {
+    // A port that was just free: nothing listens there.
+    let port = openbox_devserver::free_port().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    for policy in POLICIES {
+        let client = CoreClient::new(config_for(&url, policy, Duration::from_secs(2))).unwrap();
+        let decision = client.decide(&activity_started("charge")).await;
+        match (policy, decision) {
+            (ErrorPolicy::FailOpen, Decision::Proceed(GovernanceApiError::Unreachable(_)))
+            | (ErrorPolicy::FailClosed, Decision::Halt(GovernanceApiError::Unreachable(_))) => {}
+            (_, other) => panic!("{policy}: {other:?}"),
+        }
+        let err = client.validate().await.unwrap_err();
+        assert!(matches!(err, OpenBoxError::Network { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("Cannot reach OpenBox Core at {url}")),
+            "{err}"
+        );
+        // An approval poll that cannot reach Core is an error the caller treats as pending.
+        let poll = client.poll_approval(&approval_request()).await;
+        assert!(
+            matches!(poll, Err(GovernanceApiError::Unreachable(_))),
+            "{poll:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn core_500() {
+    let core = TestCore::start("").await;
+    core.core
+        .set_faults(Faults {
+            error_rate: 1.0,
+            ..Faults::default()
+        })
+        .unwrap();
+    let log = assert_policy_outcomes(&core, Duration::from_secs(5), |e| {
+        matches!(e, GovernanceApiError::Status { status: 500, .. })
+    })
+    .await;
+    assert_eq!(log.len(), 2);
+    assert!(
+        log.iter()
+            .all(|e| e.status == 500 && e.fault.as_deref() == Some("error"))
+    );
+}
+
+#[tokio::test]
+async fn core_slower_than_the_timeout() {
+    let core = TestCore::start("").await;
+    core.core
+        .set_faults(Faults {
+            delay_ms: 3_000,
+            ..Faults::default()
+        })
+        .unwrap();
+    let timeout = Duration::from_millis(300);
+    assert_policy_outcomes(&core, timeout, |e| {
+        *e == GovernanceApiError::Timeout(timeout)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn garbage_200() {
+    let core = TestCore::start("").await;
+    core.core
+        .set_faults(Faults {
+            garbage_rate: 1.0,
+            ..Faults::default()
+        })
+        .unwrap();
+    let log = assert_policy_outcomes(&core, Duration::from_secs(5), |e| {
+        matches!(
+            e,
+            GovernanceApiError::InvalidResponse(ResponseError::NotJson(_))
+        )
+    })
+    .await;
+    assert!(
+        log.iter()
+            .all(|e| e.status == 200 && e.fault.as_deref() == Some("garbage"))
+    );
+    // On an approval poll, garbage means "still pending" (D7).
+    let client = CoreClient::new(core.config(ErrorPolicy::FailClosed)).unwrap();
+    assert_eq!(
+        client.poll_approval(&approval_request()).await.unwrap(),
+        ApprovalStatus::Pending { reason: None }
+    );
+}
+
+#[tokio::test]
+async fn unknown_verdict_is_a_core_error_not_allow() {
+    let core = TestCore::start("").await;
+    core.core
+        .set_faults(Faults {
+            unknown_verdict_rate: 1.0,
+            ..Faults::default()
+        })
+        .unwrap();
+    assert_policy_outcomes(&core, Duration::from_secs(5), |e| {
+        e.kind() == "unknown_verdict" && e.to_string().contains("\"maybe\"")
+    })
+    .await;
+    // On an approval poll, an unknown verdict means "still pending" (D7).
+    let client = CoreClient::new(core.config(ErrorPolicy::FailOpen)).unwrap();
+    let status = client.poll_approval(&approval_request()).await.unwrap();
+    assert!(
+        matches!(status, ApprovalStatus::Pending { .. }),
+        "{status:?}"
+    );
+}
+
+#[tokio::test]
+async fn missing_verdict_is_a_core_error() {
+    let core = TestCore::start(
+        "[[rules]]\nverdict = \"allow\"\nmatch = { activity_type = \"charge\" }\nresponse = { verdict = \"\" }\n",
+    )
+    .await;
+    assert_policy_outcomes(&core, Duration::from_secs(5), |e| {
+        *e == GovernanceApiError::InvalidResponse(ResponseError::MissingVerdict)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unauthorized_always_fails_closed() {
+    let core = TestCore::start("").await;
+    // 401 on the key check: a start-up error whatever the policy.
+    core.core
+        .set_faults(Faults {
+            validate_status: Some(401),
+            ..Faults::default()
+        })
+        .unwrap();
+    for policy in POLICIES {
+        let client = CoreClient::new(core.config(policy)).unwrap();
+        let err = client.validate().await.unwrap_err();
+        assert!(
+            matches!(err, OpenBoxError::Auth { status: 401, .. }),
+            "{policy}: {err:?}"
+        );
+        assert!(!err.to_string().contains(TEST_KEY));
+    }
+    // 401/403 on evaluate (key revoked mid-run): Halt under both policies.
+    for status in [401, 403] {
+        core.core
+            .set_faults(Faults {
+                error_rate: 1.0,
+                error_status: status,
+                ..Faults::default()
+            })
+            .unwrap();
+        for policy in POLICIES {
+            let client = CoreClient::new(core.config(policy)).unwrap();
+            match client.decide(&activity_started("charge")).await {
+                Decision::Halt(GovernanceApiError::Unauthorized { status: s }) => {
+                    assert_eq!(s, status)
+                }
+                other => panic!("{policy} {status}: {other:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn wrong_key_is_rejected_by_the_core() {
+    let core = openbox_dev::DevCore::builder()
+        .api_keys(["obx_test_other"])
+        .start()
+        .await
+        .unwrap();
+    for policy in POLICIES {
+        let client =
+            CoreClient::new(config_for(&core.url(), policy, Duration::from_secs(5))).unwrap();
+        assert!(matches!(
+            client.validate().await,
+            Err(OpenBoxError::Auth { status: 401, .. })
+        ));
+    }
+}
+
+#[test]
+fn http_to_a_non_loopback_host_is_refused_before_any_call() {
+    for policy in POLICIES {
+        let err = OpenBoxConfig::builder()
+            .ignore_env()
+            .url("http://core.example.com:8086")
+            .api_key(TEST_KEY)
+            .error_policy(policy)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InsecureUrl {
+                url: "http://core.example.com:8086".into()
+            }
+        );
+        assert!(err.to_string().contains("Use HTTPS"));
+    }
+}
+
+#[test]
+fn malformed_key_is_refused_without_echoing_it() {
+    let secret = "sk_live_ThisIsTheSecretPart";
+    for policy in POLICIES {
+        let err = OpenBoxConfig::builder()
+            .ignore_env()
+            .url("http://localhost:8086")
+            .api_key(secret)
+            .error_policy(policy)
+            .build()
+            .unwrap_err();
+        assert_eq!(err, ConfigError::InvalidApiKey);
+        assert!(!format!("{err} {err:?}").contains("ThisIsTheSecretPart"));
+    }
+}
+
+fn approval_request() -> ApprovalRequest {
+    ApprovalRequest {
+        workflow_id: "wf-1".into(),
+        run_id: "run-1".into(),
+        activity_id: "7".into(),
+    }
+}
+
+#[tokio::test]
+async fn approval_poll_round_trip() {
+    let core = TestCore::start(
+        "[[rules]]\nverdict = \"require_approval\"\nmatch = { event_type = \"ActivityStarted\", activity_type = \"charge\" }\n",
+    )
+    .await;
+    let client = CoreClient::new(core.config(ErrorPolicy::FailClosed)).unwrap();
+    // No request yet: the dev Core answers 404, an error the SDK treats as "nothing pending".
+    assert!(matches!(
+        client.poll_approval(&approval_request()).await,
+        Err(GovernanceApiError::Status { status: 404, .. })
+    ));
+    let first = client.evaluate(&activity_started("charge")).await.unwrap();
+    assert_eq!(first.verdict, Verdict::RequireApproval);
+    let id = first.approval_id.clone().unwrap();
+    assert!(matches!(
+        client.poll_approval(&approval_request()).await.unwrap(),
+        ApprovalStatus::Pending { .. }
+    ));
+    core.core
+        .approvals()
+        .decide(&id, true, "test", None)
+        .unwrap();
+    assert!(matches!(
+        client.poll_approval(&approval_request()).await.unwrap(),
+        ApprovalStatus::Approved { .. }
+    ));
+    // The re-evaluation after approval is answered with allow (contract §4.4).
+    assert_eq!(
+        client
+            .evaluate(&activity_started("charge"))
+            .await
+            .unwrap()
+            .verdict,
+        Verdict::Allow
+    );
+    let log = core.log().await;
+    let polls: Vec<&Value> = log
+        .iter()
+        .filter(|e| e.path == "/api/v1/governance/approval")
+        .map(|e| &e.body)
+        .collect();
+    assert_eq!(
+        polls[0],
+        &serde_json::json!({"workflow_id": "wf-1", "run_id": "run-1", "activity_id": "7"})
+    );
+}
