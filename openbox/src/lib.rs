@@ -3,8 +3,15 @@
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod governance;
+pub mod temporal;
 pub mod wire;
 
 pub use client::{CoreClient, Decision};
 pub use config::{ApiKey, ErrorPolicy, OpenBoxConfig, OpenBoxConfigBuilder};
 pub use error::{ConfigError, GovernanceApiError, OpenBoxError};
+pub use governance::failure::{FailureKind, GovernanceFailure};
+pub use governance::options::{CarrierMode, GovernanceOptions, GovernanceOptionsBuilder};
+pub use governance::scope::{ActivityScope, spawn};
+pub use governance::{ActivitySettings, Governor};
+pub use temporal::{OpenBoxPlugin, OpenBoxPluginBuilder};

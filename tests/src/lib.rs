@@ -5,7 +5,9 @@
 //! run alone (`cargo test -p openbox-tests`), a test starts its own and stops it when done.
 
 pub mod core;
+pub mod fixtures;
 pub mod temporal;
+pub mod worker;
 
 use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering};

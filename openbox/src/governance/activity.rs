@@ -1,0 +1,317 @@
+//! The governed lifecycle of one activity attempt, on JSON values: shared by the activity
+//! interceptor (plugin path) and `#[governed_activity]` (macro path), which differ only in how
+//! they turn typed arguments and results into JSON and back.
+//!
+//! ```text
+//! begin:  [attempt > 1: approval poll] → ActivityStarted → enforce (§3.2 order) → input redaction
+//! body
+//! finish: ActivityCompleted (also on failure, D5) → enforce → output redaction
+//! ```
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use serde_json::Value;
+
+use crate::client::Decision;
+use crate::wire::time::{now_timestamp, unix_seconds};
+use crate::wire::{
+    ActivityCompleted, ActivityFailureInfo, ActivityIdentity, ActivityStarted, ActivityStatus,
+    EvaluateResponse, GuardrailsTarget, LifecycleEvent, Verdict, WorkflowTelemetry,
+};
+
+use super::Governor;
+use super::approval::{ApprovalContext, PreCheck};
+use super::failure::GovernanceFailure;
+use super::redaction::{redact_input, redact_output};
+use super::scope::ActivityScope;
+
+/// Per-activity choices (from `#[governed_activity(...)]`; all on by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivitySettings {
+    /// Send the arguments as `activity_input` (otherwise `[]`).
+    pub capture_input: bool,
+    /// Send the result as `activity_output` (otherwise `null`).
+    pub capture_output: bool,
+    /// Wait for a human on REQUIRE_APPROVAL (otherwise it blocks).
+    pub approval: bool,
+}
+
+impl Default for ActivitySettings {
+    fn default() -> Self {
+        ActivitySettings {
+            capture_input: true,
+            capture_output: true,
+            approval: true,
+        }
+    }
+}
+
+/// Where an attempt is in Temporal's terms.
+#[derive(Debug, Clone)]
+pub(crate) struct AttemptInfo {
+    pub identity: Arc<ActivityIdentity>,
+    /// First schedule time of the activity (stable across attempts).
+    pub scheduled_time: Option<SystemTime>,
+    /// This attempt's deadline.
+    pub deadline: Option<SystemTime>,
+}
+
+/// How the body ended.
+pub(crate) enum BodyOutcome {
+    /// It returned this value (as JSON).
+    Completed(Value),
+    /// It failed.
+    Failed(ActivityFailureInfo),
+}
+
+/// A started, governed attempt.
+pub(crate) struct Attempt {
+    scope: Arc<ActivityScope>,
+    settings: ActivitySettings,
+    info: AttemptInfo,
+    started_at: SystemTime,
+}
+
+fn constraint_log(response: &EvaluateResponse, context: &str) {
+    if let Some(reason) = &response.reason {
+        tracing::info!(
+            policy = response.policy_id.as_deref().unwrap_or("-"),
+            "Governance constraint applied [{context}]: {reason}"
+        );
+    }
+}
+
+/// HALT > BLOCK > guardrails failure, common to both lifecycle stages (§3.2).
+fn enforce_stops(response: &EvaluateResponse, output: bool) -> Result<(), GovernanceFailure> {
+    match response.verdict {
+        Verdict::Halt => return Err(GovernanceFailure::halted(response.reason.as_deref())),
+        Verdict::Block => return Err(GovernanceFailure::blocked(response.reason.as_deref())),
+        _ => {}
+    }
+    if let Some(g) = &response.guardrails
+        && !g.validation_passed
+    {
+        return Err(GovernanceFailure::guardrails(&g.reason_texts(), output));
+    }
+    Ok(())
+}
+
+impl Attempt {
+    fn approval<'a>(&'a self, gov: &'a Governor) -> ApprovalContext<'a> {
+        approval_context(gov, &self.info)
+    }
+
+    /// The scope hooks of this attempt report into.
+    pub(crate) fn scope(&self) -> &Arc<ActivityScope> {
+        &self.scope
+    }
+
+    /// Approval poll (retries), ActivityStarted, enforcement. On success, returns the attempt
+    /// and — when guardrails redacted the input — the arguments the body must run with.
+    pub(crate) async fn begin(
+        gov: Governor,
+        info: AttemptInfo,
+        input: Vec<Value>,
+        settings: ActivitySettings,
+    ) -> Result<(Attempt, Option<Vec<Value>>), GovernanceFailure> {
+        let clock = Instant::now();
+        let started_at = SystemTime::now();
+        let input = if settings.capture_input {
+            input
+        } else {
+            Vec::new()
+        };
+        let result = Self::begin_inner(&gov, &info, &input, settings).await;
+        gov.stats().add_governance_time(clock.elapsed());
+        let redacted = result?;
+        let scope = Arc::new(ActivityScope::new(
+            gov,
+            info.identity.clone(),
+            Arc::new(redacted.clone().unwrap_or(input)),
+        ));
+        Ok((
+            Attempt {
+                scope,
+                settings,
+                info,
+                started_at,
+            },
+            redacted,
+        ))
+    }
+
+    async fn begin_inner(
+        gov: &Governor,
+        info: &AttemptInfo,
+        input: &[Value],
+        settings: ActivitySettings,
+    ) -> Result<Option<Vec<Value>>, GovernanceFailure> {
+        let options = gov.options();
+        let hitl = options.hitl_enabled() && settings.approval;
+        let approval = approval_context(gov, info);
+        let mut approved_now = false;
+        if hitl && info.identity.attempt > 1 {
+            match approval.pre_check().await {
+                PreCheck::Stop(failure) => return Err(failure),
+                PreCheck::Evaluate { approved } => approved_now = approved,
+            }
+        }
+        if !options.send_activity_start_event() {
+            return Ok(None);
+        }
+        let event = LifecycleEvent::ActivityStarted(ActivityStarted {
+            source: WorkflowTelemetry,
+            activity: info.identity.clone(),
+            timestamp: now_timestamp(),
+            activity_input: Arc::new(input.to_vec()),
+        });
+        let response = match gov.decide(&event).await {
+            Decision::Verdict(response) => response,
+            Decision::Proceed(_) => return Ok(None),
+            Decision::Halt(error) => return Err(GovernanceFailure::core_unavailable(&error)),
+        };
+        enforce_stops(&response, false)?;
+        match response.verdict {
+            Verdict::RequireApproval if approved_now => {
+                tracing::warn!(
+                    activity_type = %info.identity.activity_type,
+                    "Core asked for approval again right after granting it; proceeding"
+                );
+            }
+            Verdict::RequireApproval if hitl => {
+                return Err(approval.request(response.reason.as_deref()));
+            }
+            Verdict::RequireApproval => {
+                return Err(GovernanceFailure::approval_unavailable(
+                    response.reason.as_deref(),
+                ));
+            }
+            Verdict::Constrain => constraint_log(&response, "activity_start"),
+            _ => {}
+        }
+        let redacted = response
+            .guardrails
+            .as_ref()
+            .filter(|g| g.target() == Some(GuardrailsTarget::ActivityInput))
+            .and_then(|g| redact_input(input, &g.redacted_input));
+        Ok(redacted)
+    }
+
+    /// ActivityCompleted and its enforcement. `Ok(Some(v))`: the output to return instead (output
+    /// redaction). `Err`: the attempt fails with this instead of its own outcome.
+    pub(crate) async fn finish(
+        self,
+        outcome: BodyOutcome,
+    ) -> Result<Option<Value>, GovernanceFailure> {
+        let clock = Instant::now();
+        let gov = self.scope.governor().clone();
+        let result = self.finish_inner(&gov, outcome).await;
+        gov.stats().add_governance_time(clock.elapsed());
+        result
+    }
+
+    async fn finish_inner(
+        self,
+        gov: &Governor,
+        outcome: BodyOutcome,
+    ) -> Result<Option<Value>, GovernanceFailure> {
+        let hook_stop = self.scope.take_hook_stop();
+        let end = SystemTime::now();
+        let (start_s, end_s) = (unix_seconds(self.started_at), unix_seconds(end));
+        let (status, output, error, succeeded) = match &outcome {
+            BodyOutcome::Completed(v) if hook_stop.is_none() => {
+                let output = if self.settings.capture_output {
+                    v.clone()
+                } else {
+                    Value::Null
+                };
+                (ActivityStatus::Completed, output, None, true)
+            }
+            BodyOutcome::Completed(_) => {
+                let stop = hook_stop.as_ref().expect("checked above");
+                let info = ActivityFailureInfo {
+                    error_type: stop.type_name().into(),
+                    message: stop.message().into(),
+                };
+                (ActivityStatus::Failed, Value::Null, Some(info), false)
+            }
+            BodyOutcome::Failed(info) => (
+                ActivityStatus::Failed,
+                Value::Null,
+                Some(info.clone()),
+                false,
+            ),
+        };
+        let spans = self.scope.take_spans();
+        let event = LifecycleEvent::ActivityCompleted(ActivityCompleted {
+            source: WorkflowTelemetry,
+            activity: self.scope.identity().clone(),
+            timestamp: now_timestamp(),
+            status,
+            start_time: start_s,
+            end_time: end_s,
+            duration_ms: (end_s - start_s) * 1000.0,
+            span_count: spans.len(),
+            spans,
+            activity_input: self.scope.input(),
+            activity_output: output,
+            error,
+        });
+        let decision = gov.decide(&event).await;
+        if !succeeded {
+            // The attempt fails anyway; only a HALT replaces its error (so the run ends).
+            return match (decision, hook_stop) {
+                (Decision::Verdict(r), _) if r.verdict == Verdict::Halt => {
+                    Err(GovernanceFailure::halted(r.reason.as_deref()))
+                }
+                (Decision::Halt(e), _) => Err(GovernanceFailure::core_unavailable(&e)),
+                (_, Some(stop)) => Err(stop),
+                _ => Ok(None),
+            };
+        }
+        let response = match decision {
+            Decision::Verdict(response) => response,
+            Decision::Proceed(_) => return Ok(None),
+            Decision::Halt(error) => return Err(GovernanceFailure::core_unavailable(&error)),
+        };
+        enforce_stops(&response, true)?;
+        let hitl = gov.options().hitl_enabled() && self.settings.approval;
+        match response.verdict {
+            Verdict::RequireApproval if hitl => {
+                self.approval(gov)
+                    .wait_within_attempt(self.info.deadline)
+                    .await?
+            }
+            Verdict::RequireApproval => {
+                return Err(GovernanceFailure::approval_unavailable(
+                    response.reason.as_deref(),
+                ));
+            }
+            Verdict::Constrain => constraint_log(&response, "activity_end"),
+            _ => {}
+        }
+        let BodyOutcome::Completed(output) = outcome else {
+            return Ok(None);
+        };
+        Ok(response
+            .guardrails
+            .as_ref()
+            .filter(|g| {
+                g.target() == Some(GuardrailsTarget::ActivityOutput) && !g.redacted_input.is_null()
+            })
+            .filter(|_| self.settings.capture_output)
+            .map(|g| redact_output(&output, &g.redacted_input)))
+    }
+}
+
+fn approval_context<'a>(gov: &'a Governor, info: &'a AttemptInfo) -> ApprovalContext<'a> {
+    ApprovalContext {
+        client: gov.client(),
+        markers: gov.approval_markers(),
+        activity: &info.identity,
+        poll_interval: gov.options().approval_poll_interval(),
+        timeout: gov.options().approval_timeout(),
+        scheduled_time: info.scheduled_time,
+    }
+}

@@ -1,0 +1,373 @@
+//! Why governance stopped an operation, and the Temporal failure it becomes.
+//!
+//! The `type` strings and messages are the reference's (§3.3, §9 of the contract, decision
+//! D12), so workflow code and Core see the same failures whichever SDK ran the activity.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::GovernanceApiError;
+use crate::wire::ActivityIdentity;
+
+/// `GovernanceBlock`: a BLOCK verdict (non-retryable).
+pub const GOVERNANCE_BLOCK: &str = "GovernanceBlock";
+/// `GovernanceHalt`: a HALT verdict, or no verdict under `fail_closed` (non-retryable).
+pub const GOVERNANCE_HALT: &str = "GovernanceHalt";
+/// `ApprovalPending`: waiting for a human (retryable; the retry is the next poll).
+pub const APPROVAL_PENDING: &str = "ApprovalPending";
+/// `ApprovalExpired`: Core's or the SDK's approval deadline passed (non-retryable).
+pub const APPROVAL_EXPIRED: &str = "ApprovalExpired";
+/// `ApprovalRejected`: a human rejected (non-retryable).
+pub const APPROVAL_REJECTED: &str = "ApprovalRejected";
+/// `GuardrailsValidationFailed`: guardrails refused the input or output (non-retryable).
+pub const GUARDRAILS_VALIDATION_FAILED: &str = "GuardrailsValidationFailed";
+/// `GovernanceAPIError`: OpenBox is not usable on this worker (non-retryable).
+pub const GOVERNANCE_API_ERROR: &str = "GovernanceAPIError";
+
+/// The kind of a [`GovernanceFailure`]; each maps to one Temporal failure type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// [`GOVERNANCE_BLOCK`]
+    Block,
+    /// [`GOVERNANCE_HALT`]
+    Halt,
+    /// [`APPROVAL_PENDING`]
+    ApprovalPending,
+    /// [`APPROVAL_EXPIRED`]
+    ApprovalExpired,
+    /// [`APPROVAL_REJECTED`]
+    ApprovalRejected,
+    /// [`GUARDRAILS_VALIDATION_FAILED`]
+    GuardrailsValidationFailed,
+    /// [`GOVERNANCE_API_ERROR`]
+    ApiError,
+}
+
+impl FailureKind {
+    /// The Temporal `ApplicationFailure` type.
+    pub const fn type_name(self) -> &'static str {
+        match self {
+            FailureKind::Block => GOVERNANCE_BLOCK,
+            FailureKind::Halt => GOVERNANCE_HALT,
+            FailureKind::ApprovalPending => APPROVAL_PENDING,
+            FailureKind::ApprovalExpired => APPROVAL_EXPIRED,
+            FailureKind::ApprovalRejected => APPROVAL_REJECTED,
+            FailureKind::GuardrailsValidationFailed => GUARDRAILS_VALIDATION_FAILED,
+            FailureKind::ApiError => GOVERNANCE_API_ERROR,
+        }
+    }
+
+    /// Only a pending approval is retried.
+    pub const fn retryable(self) -> bool {
+        matches!(self, FailureKind::ApprovalPending)
+    }
+
+    /// The kind whose type string is `type_name`, if any.
+    pub fn from_type_name(type_name: &str) -> Option<Self> {
+        [
+            FailureKind::Block,
+            FailureKind::Halt,
+            FailureKind::ApprovalPending,
+            FailureKind::ApprovalExpired,
+            FailureKind::ApprovalRejected,
+            FailureKind::GuardrailsValidationFailed,
+            FailureKind::ApiError,
+        ]
+        .into_iter()
+        .find(|k| k.type_name() == type_name)
+    }
+}
+
+/// Governance stopped an activity or a workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GovernanceFailure {
+    kind: FailureKind,
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+impl fmt::Display for GovernanceFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for GovernanceFailure {}
+
+fn or<'a>(reason: Option<&'a str>, default: &'a str) -> &'a str {
+    reason.filter(|r| !r.is_empty()).unwrap_or(default)
+}
+
+impl GovernanceFailure {
+    fn new(kind: FailureKind, message: String) -> Self {
+        GovernanceFailure {
+            kind,
+            message,
+            retry_after: None,
+        }
+    }
+
+    /// A BLOCK verdict on a lifecycle event.
+    pub fn blocked(reason: Option<&str>) -> Self {
+        Self::new(
+            FailureKind::Block,
+            format!(
+                "Governance blocked: {}",
+                or(reason, "Action blocked by governance policy")
+            ),
+        )
+    }
+
+    /// A BLOCK verdict on a signal.
+    pub fn signal_blocked(reason: Option<&str>) -> Self {
+        Self::new(
+            FailureKind::Block,
+            format!(
+                "Governance blocked: {}",
+                or(reason, "Workflow blocked by governance")
+            ),
+        )
+    }
+
+    /// A HALT verdict.
+    pub fn halted(reason: Option<&str>) -> Self {
+        Self::new(
+            FailureKind::Halt,
+            format!(
+                "Governance HALT: {}",
+                or(reason, "Workflow halted by governance policy")
+            ),
+        )
+    }
+
+    /// No verdict under `fail_closed` (or 401/403): a HALT naming the Core failure (D9).
+    pub fn core_unavailable(error: &GovernanceApiError) -> Self {
+        Self::new(FailureKind::Halt, format!("Governance HALT: {error}"))
+    }
+
+    /// REQUIRE_APPROVAL: retried after `retry_after`, when the approval is polled.
+    pub fn approval_required(reason: Option<&str>, retry_after: Duration) -> Self {
+        GovernanceFailure {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                FailureKind::ApprovalPending,
+                format!(
+                    "Approval required: {}",
+                    or(reason, "Activity requires human approval")
+                ),
+            )
+        }
+    }
+
+    /// A poll said the approval is still pending.
+    pub fn awaiting_approval(activity_type: &str, retry_after: Duration) -> Self {
+        GovernanceFailure {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                FailureKind::ApprovalPending,
+                format!("Awaiting approval for activity {activity_type}"),
+            )
+        }
+    }
+
+    /// A poll could not be made; the approval is treated as pending.
+    pub fn approval_check_failed(retry_after: Duration) -> Self {
+        GovernanceFailure {
+            retry_after: Some(retry_after),
+            ..Self::new(
+                FailureKind::ApprovalPending,
+                "Failed to check approval status, retrying...".to_owned(),
+            )
+        }
+    }
+
+    /// Core says the approval expired.
+    pub fn approval_expired(activity: &ActivityIdentity) -> Self {
+        Self::new(
+            FailureKind::ApprovalExpired,
+            format!(
+                "Approval expired for activity {} (workflow_id={}, run_id={}, activity_id={})",
+                activity.activity_type, activity.workflow_id, activity.run_id, activity.activity_id
+            ),
+        )
+    }
+
+    /// The SDK-side approval timeout passed.
+    pub fn approval_timed_out(activity: &ActivityIdentity, waited: Duration) -> Self {
+        Self::new(
+            FailureKind::ApprovalExpired,
+            format!(
+                "Approval expired for activity {} (workflow_id={}, run_id={}, activity_id={}): no decision within {}s",
+                activity.activity_type,
+                activity.workflow_id,
+                activity.run_id,
+                activity.activity_id,
+                waited.as_secs()
+            ),
+        )
+    }
+
+    /// A human rejected the activity.
+    pub fn approval_rejected(reason: Option<&str>) -> Self {
+        Self::new(
+            FailureKind::ApprovalRejected,
+            format!("Activity rejected: {}", or(reason, "Activity rejected")),
+        )
+    }
+
+    /// REQUIRE_APPROVAL when approvals are off: blocked rather than silently allowed.
+    pub fn approval_unavailable(reason: Option<&str>) -> Self {
+        Self::new(
+            FailureKind::Block,
+            format!(
+                "Governance blocked: approval required but human approval is disabled for this activity: {}",
+                or(reason, "Activity requires human approval")
+            ),
+        )
+    }
+
+    /// Guardrails validation failed on the input (`output == false`) or the output.
+    pub fn guardrails(reasons: &[&str], output: bool) -> Self {
+        let text = if reasons.is_empty() {
+            if output {
+                "Guardrails output validation failed"
+            } else {
+                "Guardrails validation failed"
+            }
+            .to_owned()
+        } else {
+            reasons.join("; ")
+        };
+        Self::new(
+            FailureKind::GuardrailsValidationFailed,
+            format!("Guardrails validation failed: {text}"),
+        )
+    }
+
+    /// Redacted values that do not fit the activity's types: the activity cannot run with them.
+    pub fn redaction_unusable(detail: &str) -> Self {
+        Self::new(
+            FailureKind::GuardrailsValidationFailed,
+            format!("Guardrails validation failed: the redacted value cannot be used: {detail}"),
+        )
+    }
+
+    /// OpenBox is not configured where a governed item runs.
+    pub fn not_configured(detail: &str) -> Self {
+        Self::new(
+            FailureKind::ApiError,
+            format!("OpenBox is not configured: {detail}"),
+        )
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> FailureKind {
+        self.kind
+    }
+
+    /// The message (also the `Display`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The Temporal failure type.
+    pub fn type_name(&self) -> &'static str {
+        self.kind.type_name()
+    }
+
+    /// Delay before the retry, for `ApprovalPending`.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The Temporal application failure: type, message, retryability and retry delay.
+    pub fn to_application_failure(&self) -> temporalio_sdk::ApplicationFailure {
+        temporalio_sdk::ApplicationFailure::builder(self.message.clone())
+            .type_name(self.type_name().to_owned())
+            .non_retryable(!self.kind.retryable())
+            .maybe_next_retry_delay(self.retry_after)
+            .build()
+    }
+
+    /// The activity error that fails the attempt.
+    pub fn to_activity_error(&self) -> temporalio_sdk::activities::ActivityError {
+        temporalio_sdk::activities::ActivityError::Application(Box::new(
+            self.to_application_failure(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_messages_and_types() {
+        assert_eq!(
+            GovernanceFailure::blocked(None).message(),
+            "Governance blocked: Action blocked by governance policy"
+        );
+        assert_eq!(
+            GovernanceFailure::blocked(Some("frozen")).to_string(),
+            "Governance blocked: frozen"
+        );
+        assert_eq!(
+            GovernanceFailure::halted(None).message(),
+            "Governance HALT: Workflow halted by governance policy"
+        );
+        let api = GovernanceApiError::Status {
+            status: 500,
+            body: String::new(),
+        };
+        assert_eq!(
+            GovernanceFailure::core_unavailable(&api).message(),
+            "Governance HALT: Governance API error: HTTP 500"
+        );
+        assert_eq!(
+            GovernanceFailure::core_unavailable(&api).type_name(),
+            "GovernanceHalt"
+        );
+        let p = GovernanceFailure::approval_required(None, Duration::from_secs(2));
+        assert_eq!(
+            p.message(),
+            "Approval required: Activity requires human approval"
+        );
+        assert_eq!(
+            (p.type_name(), p.kind().retryable(), p.retry_after()),
+            ("ApprovalPending", true, Some(Duration::from_secs(2)))
+        );
+        assert_eq!(
+            GovernanceFailure::approval_rejected(None).message(),
+            "Activity rejected: Activity rejected"
+        );
+        assert_eq!(
+            GovernanceFailure::guardrails(&["a", "b"], false).message(),
+            "Guardrails validation failed: a; b"
+        );
+        assert_eq!(
+            GovernanceFailure::guardrails(&[], true).message(),
+            "Guardrails validation failed: Guardrails output validation failed"
+        );
+        for kind in [
+            FailureKind::Block,
+            FailureKind::Halt,
+            FailureKind::ApprovalExpired,
+            FailureKind::ApiError,
+        ] {
+            assert!(!kind.retryable());
+            assert_eq!(FailureKind::from_type_name(kind.type_name()), Some(kind));
+        }
+    }
+
+    #[test]
+    fn application_failure_carries_type_and_retryability() {
+        let f = GovernanceFailure::approval_required(Some("big"), Duration::from_millis(300))
+            .to_application_failure();
+        assert_eq!(f.type_name(), Some("ApprovalPending"));
+        assert!(!f.is_non_retryable());
+        assert_eq!(f.next_retry_delay(), Some(Duration::from_millis(300)));
+        let f = GovernanceFailure::blocked(Some("x")).to_application_failure();
+        assert!(f.is_non_retryable());
+        assert_eq!(f.to_string(), "Governance blocked: x");
+    }
+}

@@ -1,0 +1,116 @@
+//! Governance independent of how it is wired into Temporal: the [`Governor`] (Core client,
+//! options, approval state, statistics), the activity lifecycle, verdict enforcement,
+//! redaction, approvals and the failures they produce.
+
+pub(crate) mod activity;
+pub(crate) mod approval;
+pub mod failure;
+pub mod options;
+pub(crate) mod redaction;
+pub mod scope;
+mod stats;
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+pub use activity::ActivitySettings;
+pub use stats::GovernanceStats;
+
+use crate::client::{CoreClient, Decision};
+use crate::config::OpenBoxConfig;
+use crate::error::OpenBoxError;
+use crate::wire::EvaluateBody;
+
+use approval::ApprovalMarkers;
+use options::GovernanceOptions;
+
+/// Everything governed code needs: the Core client, the options and the per-process state.
+/// Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Governor {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: CoreClient,
+    options: GovernanceOptions,
+    approvals: ApprovalMarkers,
+    stats: GovernanceStats,
+}
+
+static GLOBAL: OnceLock<Governor> = OnceLock::new();
+
+tokio::task_local! {
+    static SCOPED: Governor;
+}
+
+impl Governor {
+    /// A governor over an existing client (no network traffic).
+    pub fn new(client: CoreClient, options: GovernanceOptions) -> Self {
+        Governor {
+            inner: Arc::new(Inner {
+                client,
+                options,
+                approvals: ApprovalMarkers::default(),
+                stats: GovernanceStats::default(),
+            }),
+        }
+    }
+
+    /// Builds the client and checks the API key with Core (`GET /api/v1/auth/validate`).
+    pub async fn connect(
+        config: OpenBoxConfig,
+        options: GovernanceOptions,
+    ) -> Result<Self, OpenBoxError> {
+        let client = CoreClient::new(config)?;
+        client.validate().await?;
+        Ok(Governor::new(client, options))
+    }
+
+    /// The Core client.
+    pub fn client(&self) -> &CoreClient {
+        &self.inner.client
+    }
+
+    /// The options.
+    pub fn options(&self) -> &GovernanceOptions {
+        &self.inner.options
+    }
+
+    /// Counters of this governor (events, failures, time spent governing).
+    pub fn stats(&self) -> &GovernanceStats {
+        &self.inner.stats
+    }
+
+    pub(crate) fn approval_markers(&self) -> &ApprovalMarkers {
+        &self.inner.approvals
+    }
+
+    /// Evaluates `body` and applies the error policy, counting the outcome.
+    pub(crate) async fn decide<B: EvaluateBody + ?Sized>(&self, body: &B) -> Decision {
+        let decision = self.client().decide(body).await;
+        self.stats().count(&decision);
+        decision
+    }
+
+    /// Makes this governor the process-wide default for `#[governed_activity]` and hooks that run
+    /// outside a worker with [`crate::OpenBoxPlugin`]. Returns `false` if one is installed already.
+    pub fn install_global(&self) -> bool {
+        GLOBAL.set(self.clone()).is_ok()
+    }
+
+    /// Runs `fut` with this governor as the default (takes precedence over the global one).
+    /// Handy in tests, where each test talks to its own Core.
+    pub async fn scope<F: Future>(&self, fut: F) -> F::Output {
+        SCOPED.scope(self.clone(), fut).await
+    }
+
+    /// The governor of the current task scope, else the global one.
+    pub fn current() -> Option<Governor> {
+        SCOPED
+            .try_with(Governor::clone)
+            .ok()
+            .or_else(|| GLOBAL.get().cloned())
+    }
+}

@@ -1,0 +1,285 @@
+//! What is governed and how: the reference's `GovernanceConfig` (§8.1) plus the approval
+//! settings of decision D8 and the replay cut-off.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use crate::error::ConfigError;
+
+/// The carrier activity's type name (as in the reference, so Core and histories agree).
+pub const CARRIER_ACTIVITY: &str = "send_governance_event";
+
+/// Default approval poll interval (the reference's unused `hitl_poll_interval_ms`).
+pub const DEFAULT_APPROVAL_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// Default SDK-side bound on an approval wait.
+pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// How workflow-side events reach Core.
+///
+/// Workflow code cannot do I/O, so WorkflowStarted, SignalReceived, WorkflowCompleted and
+/// WorkflowFailed are sent by the activity `send_governance_event`. A local activity runs in the
+/// workflow's own worker without a task-queue round trip and is recorded as a marker; a regular
+/// activity is what the reference uses and appears as `ActivityTask*` events. Switching mode
+/// changes the histories of new runs only, but a run must be replayed with the mode it ran with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CarrierMode {
+    /// Local activity (default: measured to cost a fraction of a regular one, see the README).
+    #[default]
+    Local,
+    /// Regular activity on the workflow's task queue (reference parity).
+    Regular,
+}
+
+/// Which workflows and activities are governed, and how approvals behave.
+#[derive(Debug, Clone)]
+pub struct GovernanceOptions {
+    pub(crate) send_start_event: bool,
+    pub(crate) send_activity_start_event: bool,
+    pub(crate) skip_workflow_types: HashSet<String>,
+    pub(crate) skip_activity_types: HashSet<String>,
+    pub(crate) skip_signals: HashSet<String>,
+    pub(crate) hitl_enabled: bool,
+    pub(crate) approval_poll_interval: Duration,
+    pub(crate) approval_timeout: Duration,
+    pub(crate) carrier: CarrierMode,
+    pub(crate) govern_all: bool,
+    pub(crate) workflows_started_after: Option<SystemTime>,
+}
+
+impl Default for GovernanceOptions {
+    fn default() -> Self {
+        GovernanceOptions {
+            send_start_event: true,
+            send_activity_start_event: true,
+            skip_workflow_types: HashSet::new(),
+            skip_activity_types: HashSet::from([CARRIER_ACTIVITY.to_owned()]),
+            skip_signals: HashSet::new(),
+            hitl_enabled: true,
+            approval_poll_interval: DEFAULT_APPROVAL_POLL_INTERVAL,
+            approval_timeout: DEFAULT_APPROVAL_TIMEOUT,
+            carrier: CarrierMode::default(),
+            govern_all: true,
+            workflows_started_after: None,
+        }
+    }
+}
+
+impl GovernanceOptions {
+    /// Starts from the defaults.
+    pub fn builder() -> GovernanceOptionsBuilder {
+        GovernanceOptionsBuilder::default()
+    }
+
+    /// Whether WorkflowStarted is sent.
+    pub fn send_start_event(&self) -> bool {
+        self.send_start_event
+    }
+
+    /// Whether ActivityStarted is sent (and with it its verdict, approval and redaction).
+    pub fn send_activity_start_event(&self) -> bool {
+        self.send_activity_start_event
+    }
+
+    /// Whether workflows of this type are governed by option (the run may still be excluded by
+    /// [`GovernanceOptions::workflows_started_after`]).
+    pub fn governs_workflow_type(&self, workflow_type: &str) -> bool {
+        !self.skip_workflow_types.contains(workflow_type)
+    }
+
+    /// Whether activities of this type are governed by option.
+    pub fn governs_activity_type(&self, activity_type: &str) -> bool {
+        !self.skip_activity_types.contains(activity_type)
+    }
+
+    /// Whether this signal is reported.
+    pub fn governs_signal(&self, signal: &str) -> bool {
+        !self.skip_signals.contains(signal)
+    }
+
+    /// Whether REQUIRE_APPROVAL waits for a human (otherwise it blocks).
+    pub fn hitl_enabled(&self) -> bool {
+        self.hitl_enabled
+    }
+
+    /// Delay between two approval polls (the retry delay of `ApprovalPending`).
+    pub fn approval_poll_interval(&self) -> Duration {
+        self.approval_poll_interval
+    }
+
+    /// Longest wait for an approval, counted from when the activity was first scheduled.
+    pub fn approval_timeout(&self) -> Duration {
+        self.approval_timeout
+    }
+
+    /// How workflow events are carried.
+    pub fn carrier(&self) -> CarrierMode {
+        self.carrier
+    }
+
+    /// `false` when only `#[governed_activity]` / `#[governed_workflow]` items are governed.
+    pub fn govern_all(&self) -> bool {
+        self.govern_all
+    }
+
+    /// Runs started before this instant are not governed (replay safety for workflows that were
+    /// already running when governance was switched on).
+    pub fn workflows_started_after(&self) -> Option<SystemTime> {
+        self.workflows_started_after
+    }
+}
+
+/// Builder of [`GovernanceOptions`].
+#[derive(Debug, Clone, Default)]
+pub struct GovernanceOptionsBuilder {
+    options: GovernanceOptions,
+}
+
+impl From<GovernanceOptions> for GovernanceOptionsBuilder {
+    fn from(options: GovernanceOptions) -> Self {
+        GovernanceOptionsBuilder { options }
+    }
+}
+
+impl GovernanceOptionsBuilder {
+    /// Send WorkflowStarted (default `true`).
+    pub fn send_start_event(mut self, on: bool) -> Self {
+        self.options.send_start_event = on;
+        self
+    }
+
+    /// Send ActivityStarted (default `true`). Without it there is no start-time verdict, no
+    /// approval and no input redaction.
+    pub fn send_activity_start_event(mut self, on: bool) -> Self {
+        self.options.send_activity_start_event = on;
+        self
+    }
+
+    /// Workflow types that emit no events. Extends the (empty) default.
+    pub fn skip_workflow_types(
+        mut self,
+        types: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.options
+            .skip_workflow_types
+            .extend(types.into_iter().map(Into::into));
+        self
+    }
+
+    /// Activity types that are not governed. Extends — does not replace — the default
+    /// `{"send_governance_event"}`, so the carrier can never govern itself.
+    pub fn skip_activity_types(
+        mut self,
+        types: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.options
+            .skip_activity_types
+            .extend(types.into_iter().map(Into::into));
+        self
+    }
+
+    /// Signals that emit no SignalReceived.
+    pub fn skip_signals(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.options
+            .skip_signals
+            .extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Human approval (default `true`). When off, REQUIRE_APPROVAL blocks.
+    pub fn hitl_enabled(mut self, on: bool) -> Self {
+        self.options.hitl_enabled = on;
+        self
+    }
+
+    /// Delay between approval polls (default 5 s).
+    pub fn approval_poll_interval(mut self, interval: Duration) -> Self {
+        self.options.approval_poll_interval = interval;
+        self
+    }
+
+    /// Longest approval wait before `ApprovalExpired` (default 24 h).
+    pub fn approval_timeout(mut self, timeout: Duration) -> Self {
+        self.options.approval_timeout = timeout;
+        self
+    }
+
+    /// Local or regular carrier activity (default local).
+    pub fn carrier(mut self, mode: CarrierMode) -> Self {
+        self.options.carrier = mode;
+        self
+    }
+
+    /// Govern only items marked `#[governed_activity]` / `#[governed_workflow]` (default:
+    /// govern everything on the worker).
+    pub fn only_annotated(mut self) -> Self {
+        self.options.govern_all = false;
+        self
+    }
+
+    /// Do not govern workflow runs started before `at`: set it to the moment you switch
+    /// governance on for a task queue with running workflows, so that their histories (which
+    /// have no governance events) replay without nondeterminism errors.
+    pub fn govern_workflows_started_after(mut self, at: SystemTime) -> Self {
+        self.options.workflows_started_after = Some(at);
+        self
+    }
+
+    /// Validates and returns the options.
+    pub fn build(self) -> Result<GovernanceOptions, ConfigError> {
+        let o = self.options;
+        if o.approval_poll_interval.is_zero() {
+            return Err(ConfigError::InvalidOption {
+                option: "approval_poll_interval",
+                reason: "must be greater than zero".into(),
+            });
+        }
+        if o.approval_timeout < o.approval_poll_interval {
+            return Err(ConfigError::InvalidOption {
+                option: "approval_timeout",
+                reason: "must be at least the approval poll interval".into(),
+            });
+        }
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_lists_extend_the_defaults() {
+        let o = GovernanceOptions::builder()
+            .skip_activity_types(["internal"])
+            .build()
+            .unwrap();
+        assert!(
+            !o.governs_activity_type(CARRIER_ACTIVITY),
+            "the carrier stays skipped"
+        );
+        assert!(!o.governs_activity_type("internal"));
+        assert!(o.governs_activity_type("charge"));
+        let o = GovernanceOptions::builder()
+            .skip_workflow_types(["W"])
+            .skip_signals(["hb"])
+            .build()
+            .unwrap();
+        assert!(!o.governs_workflow_type("W") && o.governs_workflow_type("X"));
+        assert!(!o.governs_signal("hb") && o.governs_signal("go"));
+    }
+
+    #[test]
+    fn invalid_approval_settings() {
+        let e = GovernanceOptions::builder()
+            .approval_poll_interval(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("approval_poll_interval"));
+        let e = GovernanceOptions::builder()
+            .approval_poll_interval(Duration::from_secs(10))
+            .approval_timeout(Duration::from_secs(1))
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("approval_timeout"));
+    }
+}

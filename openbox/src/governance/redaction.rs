@@ -1,0 +1,101 @@
+//! Applying a guardrails `redacted_input` to an activity's input or output (§5, decision D4).
+//!
+//! Objects are deep-merged (the redacted keys replace the original ones, other keys stay),
+//! anything else is replaced. For the input, an object applies to the first argument and an
+//! array applies element by element to the positional arguments; `null` leaves a value as is.
+
+use serde_json::{Map, Value};
+
+/// The input after redaction, or `None` when `redacted` does not apply to it.
+pub fn redact_input(input: &[Value], redacted: &Value) -> Option<Vec<Value>> {
+    let patches: Vec<&Value> = match redacted {
+        Value::Null => return None,
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(_) => vec![redacted],
+        other => {
+            tracing::warn!(redacted = %other, "guardrails redacted_input is neither an object nor a list; ignored");
+            return None;
+        }
+    };
+    if input.is_empty() {
+        return None;
+    }
+    let mut out = input.to_vec();
+    for (slot, patch) in out.iter_mut().zip(patches) {
+        *slot = apply(slot, patch);
+    }
+    Some(out)
+}
+
+/// The output after redaction.
+pub fn redact_output(output: &Value, redacted: &Value) -> Value {
+    apply(output, redacted)
+}
+
+fn apply(original: &Value, patch: &Value) -> Value {
+    match (original, patch) {
+        (_, Value::Null) => original.clone(),
+        (Value::Object(o), Value::Object(p)) => Value::Object(merge(o, p)),
+        _ => patch.clone(),
+    }
+}
+
+fn merge(original: &Map<String, Value>, patch: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = original.clone();
+    for (key, value) in patch {
+        let merged = match (out.get(key), value) {
+            (Some(Value::Object(o)), Value::Object(p)) => Value::Object(merge(o, p)),
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), merged);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn object_patches_the_first_argument() {
+        let input = [
+            json!({"prompt": "my ssn is 123", "user": "u1", "meta": {"a": 1, "b": 2}}),
+            json!(7),
+        ];
+        let out = redact_input(&input, &json!({"prompt": "[REDACTED]", "meta": {"b": 0}})).unwrap();
+        assert_eq!(
+            out,
+            [
+                json!({"prompt": "[REDACTED]", "user": "u1", "meta": {"a": 1, "b": 0}}),
+                json!(7)
+            ]
+        );
+    }
+
+    #[test]
+    fn list_patches_positionally_and_replaces_scalars() {
+        let input = [json!("secret"), json!({"k": 1}), json!(3)];
+        let out = redact_input(&input, &json!(["[REDACTED]", null, 4, "extra"])).unwrap();
+        assert_eq!(out, [json!("[REDACTED]"), json!({"k": 1}), json!(4)]);
+        assert_eq!(redact_input(&input, &Value::Null), None);
+        assert_eq!(redact_input(&input, &json!("x")), None);
+        assert_eq!(redact_input(&[], &json!({"a": 1})), None);
+    }
+
+    #[test]
+    fn output() {
+        assert_eq!(
+            redact_output(&json!({"a": 1, "b": 2}), &json!({"b": "[REDACTED]"})),
+            json!({"a": 1, "b": "[REDACTED]"})
+        );
+        assert_eq!(
+            redact_output(&json!("saw:my ssn is 123"), &json!("saw:[REDACTED]")),
+            json!("saw:[REDACTED]")
+        );
+        assert_eq!(
+            redact_output(&json!([1]), &json!({"x": 1})),
+            json!({"x": 1})
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! The governed activity an operation belongs to.
+//!
+//! A hook (HTTP, database, file, `#[traced]`) finds its activity through a Tokio task-local set
+//! around the activity body — not through a trace-id map, which mis-attributes concurrent
+//! activities sharing a trace (§11.1 #12). Tasks spawned with [`crate::spawn`] inherit it; a sync
+//! activity body (run by Temporal on a blocking thread) gets it through a thread-local.
+//! Outside a governed activity there is no scope, and hooks make no Core call.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde_json::Value;
+
+use crate::wire::{ActivityIdentity, Span};
+
+use super::Governor;
+use super::failure::GovernanceFailure;
+
+/// Most spans kept for one ActivityCompleted; later ones are counted, not kept.
+pub const MAX_SPANS_PER_ACTIVITY: usize = 256;
+
+tokio::task_local! {
+    static CURRENT: Arc<ActivityScope>;
+}
+
+thread_local! {
+    static CURRENT_SYNC: RefCell<Option<Arc<ActivityScope>>> = const { RefCell::new(None) };
+}
+
+/// State of one governed activity attempt that its operations share.
+#[derive(Debug)]
+pub struct ActivityScope {
+    governor: Governor,
+    identity: Arc<ActivityIdentity>,
+    input: RwLock<Arc<Vec<Value>>>,
+    spans: Mutex<SpanBuffer>,
+    hook_stop: Mutex<Option<GovernanceFailure>>,
+}
+
+#[derive(Debug, Default)]
+struct SpanBuffer {
+    spans: Vec<Span>,
+    dropped: usize,
+}
+
+impl ActivityScope {
+    pub(crate) fn new(
+        governor: Governor,
+        identity: Arc<ActivityIdentity>,
+        input: Arc<Vec<Value>>,
+    ) -> Self {
+        governor.stats().scope_opened();
+        ActivityScope {
+            governor,
+            identity,
+            input: RwLock::new(input),
+            spans: Mutex::new(SpanBuffer::default()),
+            hook_stop: Mutex::new(None),
+        }
+    }
+
+    /// The governor of the worker running the activity.
+    pub fn governor(&self) -> &Governor {
+        &self.governor
+    }
+
+    /// Which activity attempt this is.
+    pub fn identity(&self) -> &Arc<ActivityIdentity> {
+        &self.identity
+    }
+
+    /// The input as Core last saw it (redacted when guardrails redacted it, decision D2).
+    pub fn input(&self) -> Arc<Vec<Value>> {
+        self.input.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records an operation's span for ActivityCompleted (bounded by [`MAX_SPANS_PER_ACTIVITY`]).
+    pub fn record_span(&self, span: Span) {
+        let mut buf = self.spans.lock().unwrap_or_else(|p| p.into_inner());
+        if buf.spans.len() < MAX_SPANS_PER_ACTIVITY {
+            buf.spans.push(span);
+        } else {
+            buf.dropped += 1;
+        }
+    }
+
+    pub(crate) fn take_spans(&self) -> Vec<Span> {
+        let mut buf = self.spans.lock().unwrap_or_else(|p| p.into_inner());
+        if buf.dropped > 0 {
+            tracing::debug!(
+                dropped = buf.dropped,
+                "spans beyond the per-activity limit were not reported"
+            );
+        }
+        std::mem::take(&mut buf.spans)
+    }
+
+    /// Remembers that a hook stopped the activity (a `completed`-stage BLOCK or HALT): the
+    /// attempt fails with it even if user code swallowed the hook's error. The strictest wins.
+    pub fn record_hook_stop(&self, failure: GovernanceFailure) {
+        let mut stop = self.hook_stop.lock().unwrap_or_else(|p| p.into_inner());
+        let replace = match &*stop {
+            None => true,
+            Some(existing) => existing.kind() != super::failure::FailureKind::Halt,
+        };
+        if replace {
+            *stop = Some(failure);
+        }
+    }
+
+    pub(crate) fn take_hook_stop(&self) -> Option<GovernanceFailure> {
+        self.hook_stop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// The scope of the code running now, if it runs inside a governed activity.
+    pub fn current() -> Option<Arc<ActivityScope>> {
+        CURRENT
+            .try_with(Arc::clone)
+            .ok()
+            .or_else(|| CURRENT_SYNC.with(|c| c.borrow().clone()))
+    }
+
+    /// Runs `fut` inside this scope.
+    pub async fn run<F: Future>(self: Arc<Self>, fut: F) -> F::Output {
+        CURRENT.scope(self, fut).await
+    }
+
+    /// Runs `f` inside this scope on the current thread (sync activity bodies).
+    pub fn run_sync<R>(self: Arc<Self>, f: impl FnOnce() -> R) -> R {
+        struct Restore(Option<Arc<ActivityScope>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let previous = self.0.take();
+                CURRENT_SYNC.with(|c| *c.borrow_mut() = previous);
+            }
+        }
+        let previous = CURRENT_SYNC.with(|c| c.borrow_mut().replace(self));
+        let _restore = Restore(previous);
+        f()
+    }
+}
+
+impl Drop for ActivityScope {
+    fn drop(&mut self) {
+        self.governor.stats().scope_closed();
+    }
+}
+
+/// Spawns `fut` on the Tokio runtime so that it stays inside the current governed activity:
+/// operations it makes are governed and reported like the activity's own. Outside an activity
+/// it is plain `tokio::spawn`.
+pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match ActivityScope::current() {
+        Some(scope) => tokio::spawn(scope.run(fut)),
+        None => tokio::spawn(fut),
+    }
+}

@@ -1,0 +1,205 @@
+//! The activity inbound interceptor: governs every activity of the worker (or only the annotated
+//! ones) with the lifecycle of [`crate::governance`], before and after the body.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::Value;
+use temporalio_sdk::activities::{ActivityError, ActivityInfo};
+use temporalio_sdk::interceptors::{
+    ActivityExecutionValue, ActivityInboundInterceptor, ExecuteActivityInput,
+    ExecuteActivityOutput, Next,
+};
+
+use super::codec::{self, InputCodec};
+use super::errors::activity_failure_info;
+use super::registry::activity_decl;
+use crate::governance::activity::{Attempt, AttemptInfo, BodyOutcome};
+use crate::governance::failure::GovernanceFailure;
+use crate::governance::scope::ActivityScope;
+use crate::governance::{ActivitySettings, Governor};
+use crate::wire::ActivityIdentity;
+
+/// Codecs given on the plugin builder, by activity type.
+pub(crate) type DescribedCodecs = Arc<HashMap<String, InputCodec>>;
+
+/// Governs activities on a worker. Registered by [`crate::OpenBoxPlugin`]; public for manual
+/// wiring with `WorkerOptions::activity_inbound_interceptor`.
+#[derive(Clone)]
+pub struct OpenBoxActivityInterceptor {
+    governor: Governor,
+    described: DescribedCodecs,
+}
+
+impl std::fmt::Debug for OpenBoxActivityInterceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenBoxActivityInterceptor")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Attempts the interceptor governs right now, by task token, so that `#[governed_activity]`
+/// inside them stays passive and a sync body can enter the scope on its blocking thread.
+fn intercepted() -> &'static Mutex<HashMap<Vec<u8>, Arc<ActivityScope>>> {
+    static MAP: OnceLock<Mutex<HashMap<Vec<u8>, Arc<ActivityScope>>>> = OnceLock::new();
+    MAP.get_or_init(Default::default)
+}
+
+/// The scope of the intercepted attempt with this task token, if the interceptor governs it.
+pub(crate) fn intercepted_scope(task_token: &[u8]) -> Option<Arc<ActivityScope>> {
+    intercepted()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(task_token)
+        .cloned()
+}
+
+/// How many attempts are registered as intercepted (0 when idle; for tests).
+pub fn intercepted_attempts() -> usize {
+    intercepted()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .len()
+}
+
+struct InterceptedGuard(Vec<u8>);
+
+impl InterceptedGuard {
+    fn register(task_token: Vec<u8>, scope: Arc<ActivityScope>) -> Self {
+        intercepted()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(task_token.clone(), scope);
+        InterceptedGuard(task_token)
+    }
+}
+
+impl Drop for InterceptedGuard {
+    fn drop(&mut self) {
+        intercepted()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.0);
+    }
+}
+
+/// The identity of an attempt as sent to Core (workflow fields are empty for standalone
+/// activities).
+pub(crate) fn identity_of(info: &ActivityInfo) -> ActivityIdentity {
+    ActivityIdentity {
+        workflow_id: info.workflow_id.clone().unwrap_or_default(),
+        run_id: info.workflow_run_id.clone().unwrap_or_default(),
+        workflow_type: info.workflow_type.clone().unwrap_or_default(),
+        activity_id: info.activity_id.clone(),
+        activity_type: info.activity_type.clone(),
+        task_queue: info.task_queue.clone(),
+        attempt: info.attempt,
+    }
+}
+
+pub(crate) fn attempt_info(info: &ActivityInfo) -> AttemptInfo {
+    AttemptInfo {
+        identity: Arc::new(identity_of(info)),
+        scheduled_time: info.scheduled_time,
+        deadline: info.deadline,
+    }
+}
+
+/// The output of an activity as JSON (any serde output).
+fn output_json(output: &dyn ActivityExecutionValue) -> Value {
+    output
+        .as_serde()
+        .ok()
+        .and_then(|s| serde_json::to_value(s).ok())
+        .unwrap_or(Value::Null)
+}
+
+impl OpenBoxActivityInterceptor {
+    /// An interceptor governing with `governor`.
+    pub fn new(governor: Governor) -> Self {
+        OpenBoxActivityInterceptor {
+            governor,
+            described: Arc::default(),
+        }
+    }
+
+    pub(crate) fn with_codecs(governor: Governor, described: DescribedCodecs) -> Self {
+        OpenBoxActivityInterceptor {
+            governor,
+            described,
+        }
+    }
+
+    async fn govern(
+        &self,
+        mut input: ExecuteActivityInput,
+        next: Next<'_, ExecuteActivityInput, ExecuteActivityOutput<'_>>,
+    ) -> Result<Box<dyn ActivityExecutionValue>, ActivityError> {
+        let info = input.activity_info().clone();
+        let decl = activity_decl(&info.activity_type, &input);
+        let settings = decl.map_or_else(ActivitySettings::default, |d| d.settings);
+        let codec = decl
+            .map(|d| d.codec)
+            .or_else(|| self.described.get(&info.activity_type).copied())
+            .or_else(|| codec::probe(&input));
+        let input_json = codec.and_then(|c| (c.to_json)(&input)).unwrap_or_default();
+
+        let (attempt, redacted) = Attempt::begin(
+            self.governor.clone(),
+            attempt_info(&info),
+            input_json,
+            settings,
+        )
+        .await
+        .map_err(|f| f.to_activity_error())?;
+        if let Some(redacted) = redacted {
+            let replaced = match codec {
+                Some(c) => (c.replace)(&mut input, &redacted),
+                None => Err("the activity's argument type is unknown to OpenBox (add #[governed_activity] or describe_activity)".into()),
+            };
+            if let Err(why) = replaced {
+                // Running with the unredacted input would defeat the guardrail.
+                return Err(GovernanceFailure::redaction_unusable(&why).to_activity_error());
+            }
+        }
+
+        let scope = attempt.scope().clone();
+        let _registered = InterceptedGuard::register(info.task_token.clone(), scope.clone());
+        let result = scope.run(next.run(input)).await;
+        match result {
+            Ok(output) => match attempt
+                .finish(BodyOutcome::Completed(output_json(output.as_ref())))
+                .await
+            {
+                Ok(None) => Ok(output),
+                Ok(Some(redacted)) => Ok(Box::new(redacted)),
+                Err(failure) => Err(failure.to_activity_error()),
+            },
+            Err(error) => match activity_failure_info(&error) {
+                Some(info) => match attempt.finish(BodyOutcome::Failed(info)).await {
+                    Err(failure) => Err(failure.to_activity_error()),
+                    Ok(_) => Err(error),
+                },
+                // Completes asynchronously: the outcome is not known here.
+                None => Err(error),
+            },
+        }
+    }
+}
+
+impl ActivityInboundInterceptor for OpenBoxActivityInterceptor {
+    fn execute_activity<'a>(
+        &'a self,
+        input: ExecuteActivityInput,
+        next: Next<'a, ExecuteActivityInput, ExecuteActivityOutput<'a>>,
+    ) -> ExecuteActivityOutput<'a> {
+        let info = input.activity_info();
+        let options = self.governor.options();
+        let governed = options.governs_activity_type(&info.activity_type)
+            && (options.govern_all() || activity_decl(&info.activity_type, &input).is_some());
+        if !governed {
+            return next.run(input);
+        }
+        Box::pin(self.govern(input, next))
+    }
+}

@@ -1,0 +1,99 @@
+//! The carrier activity `send_governance_event`: workflow code cannot do I/O, so workflow-side
+//! events are sent by this activity, and its result — Core's decision — is recorded in the
+//! history, which makes replays deterministic and free of Core calls.
+//!
+//! Its input is only the event (decision D10): the API key stays in worker-side state.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+use crate::client::Decision;
+use crate::governance::Governor;
+use crate::governance::options::CARRIER_ACTIVITY;
+use crate::wire::{LifecycleEvent, Verdict};
+
+/// What the workflow sends through the carrier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CarrierInput {
+    /// The event, complete with its `timestamp`.
+    pub payload: LifecycleEvent,
+}
+
+/// Core's decision, as recorded in the workflow history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CarrierOutcome {
+    /// The verdict, or `None` when Core gave none.
+    pub verdict: Option<Verdict>,
+    /// Core's reason.
+    pub reason: Option<String>,
+    /// The deciding policy.
+    pub policy_id: Option<String>,
+    /// Risk score.
+    pub risk_score: f64,
+    /// Why Core gave no verdict, if it did not.
+    pub core_error: Option<String>,
+    /// `true` when the missing verdict must stop the workflow (fail_closed, 401/403).
+    pub stop: bool,
+}
+
+impl CarrierOutcome {
+    /// The record of a decision.
+    pub fn from_decision(decision: Decision) -> Self {
+        match decision {
+            Decision::Verdict(r) => CarrierOutcome {
+                verdict: Some(r.verdict),
+                reason: r.reason,
+                policy_id: r.policy_id,
+                risk_score: r.risk_score,
+                core_error: None,
+                stop: false,
+            },
+            Decision::Proceed(e) => CarrierOutcome::no_verdict(e.to_string(), false),
+            Decision::Halt(e) => CarrierOutcome::no_verdict(e.to_string(), true),
+        }
+    }
+
+    /// No verdict, for `error`.
+    pub fn no_verdict(error: String, stop: bool) -> Self {
+        CarrierOutcome {
+            verdict: None,
+            reason: None,
+            policy_id: None,
+            risk_score: 0.0,
+            core_error: Some(error),
+            stop,
+        }
+    }
+}
+
+/// The activities OpenBox registers on a worker. Public for manual wiring with
+/// `WorkerOptions::register_activities`.
+pub struct GovernanceActivities {
+    governor: Governor,
+}
+
+impl GovernanceActivities {
+    /// The carrier activities, sending with `governor`.
+    pub fn new(governor: Governor) -> Self {
+        GovernanceActivities { governor }
+    }
+}
+
+#[activities]
+impl GovernanceActivities {
+    /// Sends one workflow-side event to Core and returns its decision. Never fails for a Core
+    /// error: the decision (or its absence) is the result, so the workflow applies the error
+    /// policy deterministically.
+    #[activity(name = CARRIER_ACTIVITY)]
+    pub async fn send_governance_event(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: CarrierInput,
+    ) -> Result<CarrierOutcome, ActivityError> {
+        let decision = self.governor.decide(&input.payload).await;
+        Ok(CarrierOutcome::from_decision(decision))
+    }
+}

@@ -1,0 +1,159 @@
+//! Temporal errors → the `error` objects of ActivityCompleted and WorkflowFailed, and the
+//! recognition of governance failures coming back from activities.
+
+use temporalio_common::error::IncomingError;
+use temporalio_common::protos::temporal::api::failure::v1::Failure;
+use temporalio_sdk::activities::ActivityError;
+use temporalio_sdk::{ActivityExecutionError, OutgoingWorkflowError};
+use temporalio_workflow::WorkflowTermination;
+
+use crate::governance::failure::{FailureKind, GOVERNANCE_HALT};
+use crate::wire::{ActivityFailureInfo, ErrorCause, WorkflowErrorInfo};
+
+/// `{type, message}` of a failed activity attempt, or `None` when it did not fail
+/// (`WillCompleteAsync`: the outcome is not known yet).
+pub(crate) fn activity_failure_info(error: &ActivityError) -> Option<ActivityFailureInfo> {
+    match error {
+        ActivityError::Application(af) => Some(ActivityFailureInfo {
+            error_type: af.type_name().unwrap_or("ApplicationError").to_owned(),
+            message: af.to_string(),
+        }),
+        ActivityError::Cancelled { .. } => Some(ActivityFailureInfo {
+            error_type: "CancelledError".into(),
+            message: "Activity cancelled".into(),
+        }),
+        _ => None,
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => s[..cut].to_owned(),
+        None => s.to_owned(),
+    }
+}
+
+fn incoming_type(e: &IncomingError) -> &'static str {
+    match e {
+        IncomingError::Application(_) => "ApplicationError",
+        IncomingError::Timeout(_) => "TimeoutError",
+        IncomingError::Cancelled(_) => "CancelledError",
+        IncomingError::Terminated(_) => "TerminatedError",
+        IncomingError::Server(_) => "ServerError",
+        IncomingError::ResetWorkflow(_) => "ResetWorkflowError",
+        IncomingError::Activity(_) => "ActivityError",
+        IncomingError::ChildWorkflowExecution(_) => "ChildWorkflowError",
+        _ => "Error",
+    }
+}
+
+fn application_type(e: &IncomingError) -> Option<String> {
+    match e {
+        IncomingError::Application(af) => {
+            af.type_name().filter(|t| t.len() < 200).map(str::to_owned)
+        }
+        _ => None,
+    }
+}
+
+fn failure_message(f: &Failure) -> String {
+    f.message.clone()
+}
+
+fn cause_of(e: &IncomingError, with_non_retryable: bool) -> ErrorCause {
+    let non_retryable = match e {
+        IncomingError::Application(af) if with_non_retryable => Some(af.is_non_retryable()),
+        _ => None,
+    };
+    ErrorCause {
+        error_type: application_type(e),
+        message: truncate(&failure_message(e.failure()), ErrorCause::MAX_MESSAGE_CHARS),
+        non_retryable,
+        cause_type: incoming_type(e).to_owned(),
+    }
+}
+
+/// The `error` object of WorkflowFailed for the way a run failed.
+pub(crate) fn workflow_error_info(error: &OutgoingWorkflowError) -> WorkflowErrorInfo {
+    let (error_type, message, cause): (&str, String, Option<&IncomingError>) = match error {
+        OutgoingWorkflowError::ActivityExecution(e) => {
+            let msg = e
+                .failure()
+                .map(failure_message)
+                .unwrap_or_else(|| e.to_string());
+            ("ActivityError", msg, e.cause())
+        }
+        OutgoingWorkflowError::ChildWorkflowExecution(e) => {
+            ("ChildWorkflowError", e.to_string(), e.cause())
+        }
+        OutgoingWorkflowError::Application(af) => ("ApplicationError", af.to_string(), af.cause()),
+        other => ("WorkflowError", other.to_string(), None),
+    };
+    WorkflowErrorInfo {
+        cause: cause.map(|c| cause_of(c, true)),
+        message,
+        root_cause: cause
+            .and_then(IncomingError::cause)
+            .map(|r| cause_of(r, false)),
+        error_type: error_type.to_owned(),
+    }
+}
+
+/// The `error` object for a workflow ended by governance (its own GovernanceBlock/Halt).
+pub(crate) fn governance_error_info(kind: FailureKind, message: &str) -> WorkflowErrorInfo {
+    WorkflowErrorInfo {
+        cause: None,
+        message: message.to_owned(),
+        root_cause: None,
+        error_type: kind.type_name().to_owned(),
+    }
+}
+
+/// If an activity failed with `GovernanceHalt` (at any depth), its message.
+pub(crate) fn halt_message(error: &ActivityExecutionError) -> Option<String> {
+    let mut next = error.cause();
+    while let Some(e) = next {
+        if let IncomingError::Application(af) = e
+            && af.type_name() == Some(GOVERNANCE_HALT)
+        {
+            return Some(failure_message(e.failure()));
+        }
+        next = e.cause();
+    }
+    None
+}
+
+/// `true` when the run failed (as opposed to completing, being cancelled, continuing as new
+/// or being evicted).
+pub(crate) fn failed(termination: &WorkflowTermination) -> Option<&OutgoingWorkflowError> {
+    match termination {
+        WorkflowTermination::Failed(e) => Some(e),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_is_by_characters() {
+        assert_eq!(truncate("héllo", 2), "hé");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+
+    #[test]
+    fn activity_failures() {
+        let e = crate::GovernanceFailure::blocked(Some("no")).to_activity_error();
+        let info = activity_failure_info(&e).unwrap();
+        assert_eq!(info.error_type, "GovernanceBlock");
+        assert_eq!(info.message, "Governance blocked: no");
+        assert_eq!(
+            activity_failure_info(&ActivityError::cancelled())
+                .unwrap()
+                .error_type,
+            "CancelledError"
+        );
+        assert!(activity_failure_info(&ActivityError::WillCompleteAsync).is_none());
+    }
+}

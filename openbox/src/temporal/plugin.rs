@@ -1,0 +1,232 @@
+//! `OpenBoxPlugin`: the zero-code path, like `OpenBoxPlugin` / `create_openbox_worker()` in the
+//! reference. One object on the worker that checks the API key at start-up, registers the carrier
+//! activity and both interceptors, and composes with other worker plugins.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use temporalio_client::PluginError;
+use temporalio_common::ActivityDefinition;
+use temporalio_sdk::workflow_interceptors::WorkflowInterceptorConstructor;
+use temporalio_sdk::workflow_replayer::WorkflowReplayerOptions;
+use temporalio_sdk::{WorkerOptions, WorkerPlugin};
+
+use super::activity_interceptor::OpenBoxActivityInterceptor;
+use super::carrier::GovernanceActivities;
+use super::codec::InputCodec;
+use super::workflow_interceptor::OpenBoxWorkflowInterceptor;
+use crate::client::CoreClient;
+use crate::config::OpenBoxConfig;
+use crate::error::OpenBoxError;
+use crate::governance::Governor;
+use crate::governance::options::{CarrierMode, GovernanceOptions, GovernanceOptionsBuilder};
+
+/// Governance for a Temporal worker: register it with `WorkerOptions::worker_plugin`.
+///
+/// ```no_run
+/// use openbox::{OpenBoxConfig, OpenBoxPlugin};
+/// use temporalio_sdk::WorkerOptions;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let plugin = OpenBoxPlugin::builder()
+///     .config(OpenBoxConfig::builder().build()?)  // OPENBOX_URL, OPENBOX_API_KEY, …
+///     .skip_activity_types(["heartbeat_only"])
+///     .build()                                    // checks the key with Core
+///     .await?;
+/// let options = WorkerOptions::new("payments").worker_plugin(plugin).build();
+/// # let _ = options; Ok(()) }
+/// ```
+///
+/// For manual wiring the parts are public: [`OpenBoxPlugin::activity_interceptor`],
+/// [`OpenBoxPlugin::workflow_interceptor`] and [`OpenBoxPlugin::activities`].
+#[derive(Clone, Debug)]
+pub struct OpenBoxPlugin {
+    governor: Governor,
+    described: Arc<HashMap<String, InputCodec>>,
+}
+
+impl OpenBoxPlugin {
+    /// The name the plugin is registered (and reported to the server) under.
+    pub const NAME: &'static str = "openbox.OpenBoxPlugin";
+
+    /// Starts configuring the plugin.
+    pub fn builder() -> OpenBoxPluginBuilder {
+        OpenBoxPluginBuilder::default()
+    }
+
+    /// The governor the interceptors use (its stats, its Core client).
+    pub fn governor(&self) -> &Governor {
+        &self.governor
+    }
+
+    /// The activity interceptor.
+    pub fn activity_interceptor(&self) -> OpenBoxActivityInterceptor {
+        OpenBoxActivityInterceptor::with_codecs(self.governor.clone(), self.described.clone())
+    }
+
+    /// The workflow interceptor constructor.
+    pub fn workflow_interceptor(&self) -> WorkflowInterceptorConstructor {
+        OpenBoxWorkflowInterceptor::constructor(self.governor.clone())
+    }
+
+    /// The carrier activity `send_governance_event`.
+    pub fn activities(&self) -> GovernanceActivities {
+        GovernanceActivities::new(self.governor.clone())
+    }
+}
+
+impl WorkerPlugin for OpenBoxPlugin {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    fn configure_worker_options(&self, options: &mut WorkerOptions) -> Result<(), PluginError> {
+        options.activity_inbound_interceptor(self.activity_interceptor());
+        options.workflow_interceptor(self.workflow_interceptor());
+        options.register_activities(self.activities());
+        Ok(())
+    }
+
+    fn configure_workflow_replayer_options(
+        &self,
+        options: &mut WorkflowReplayerOptions,
+    ) -> Result<(), PluginError> {
+        // Replay needs the same workflow-side commands; carrier results come from history.
+        options.workflow_interceptor(self.workflow_interceptor());
+        Ok(())
+    }
+}
+
+/// Builder of [`OpenBoxPlugin`].
+#[derive(Debug, Default)]
+pub struct OpenBoxPluginBuilder {
+    config: Option<OpenBoxConfig>,
+    options: GovernanceOptionsBuilder,
+    described: HashMap<String, InputCodec>,
+    skip_key_check: bool,
+}
+
+impl OpenBoxPluginBuilder {
+    /// Where Core is and how to talk to it (default: `OpenBoxConfig::builder().build()`, i.e.
+    /// the `OPENBOX_*` environment variables).
+    pub fn config(mut self, config: OpenBoxConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Replaces all governance options at once.
+    pub fn options(mut self, options: GovernanceOptions) -> Self {
+        self.options = GovernanceOptionsBuilder::from(options);
+        self
+    }
+
+    /// Send WorkflowStarted (default `true`).
+    pub fn send_start_event(mut self, on: bool) -> Self {
+        self.options = self.options.send_start_event(on);
+        self
+    }
+
+    /// Send ActivityStarted (default `true`).
+    pub fn send_activity_start_event(mut self, on: bool) -> Self {
+        self.options = self.options.send_activity_start_event(on);
+        self
+    }
+
+    /// Workflow types that emit no workflow events (their activities are still governed).
+    pub fn skip_workflow_types(
+        mut self,
+        types: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.options = self.options.skip_workflow_types(types);
+        self
+    }
+
+    /// Activity types that are not governed; extends the default `{"send_governance_event"}`.
+    pub fn skip_activity_types(
+        mut self,
+        types: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.options = self.options.skip_activity_types(types);
+        self
+    }
+
+    /// Signals that emit no SignalReceived.
+    pub fn skip_signals(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.options = self.options.skip_signals(names);
+        self
+    }
+
+    /// Human approval (default `true`); when off, REQUIRE_APPROVAL blocks.
+    pub fn hitl_enabled(mut self, on: bool) -> Self {
+        self.options = self.options.hitl_enabled(on);
+        self
+    }
+
+    /// Delay between approval polls (default 5 s).
+    pub fn approval_poll_interval(mut self, interval: Duration) -> Self {
+        self.options = self.options.approval_poll_interval(interval);
+        self
+    }
+
+    /// Longest approval wait (default 24 h).
+    pub fn approval_timeout(mut self, timeout: Duration) -> Self {
+        self.options = self.options.approval_timeout(timeout);
+        self
+    }
+
+    /// Local (default) or regular carrier activity.
+    pub fn carrier(mut self, mode: CarrierMode) -> Self {
+        self.options = self.options.carrier(mode);
+        self
+    }
+
+    /// Govern only `#[governed_activity]` / `#[governed_workflow]` items.
+    pub fn only_annotated(mut self) -> Self {
+        self.options = self.options.only_annotated();
+        self
+    }
+
+    /// Do not govern runs started before `at` (see
+    /// [`GovernanceOptionsBuilder::govern_workflows_started_after`]).
+    pub fn govern_workflows_started_after(mut self, at: SystemTime) -> Self {
+        self.options = self.options.govern_workflows_started_after(at);
+        self
+    }
+
+    /// Tells the plugin the argument types of activity `A`, so that its input is reported and
+    /// can be redacted without annotating it: `.describe_activity(MyActivities::charge)`.
+    pub fn describe_activity<A>(mut self, activity: A) -> Self
+    where
+        A: ActivityDefinition,
+        A::Input: Send + Sync,
+    {
+        self.described
+            .insert(activity.name().to_owned(), InputCodec::of::<A>());
+        self
+    }
+
+    /// Skip the start-up key check (for replaying histories offline).
+    pub fn skip_key_check(mut self) -> Self {
+        self.skip_key_check = true;
+        self
+    }
+
+    /// Validates the options, checks the API key with Core (`GET /api/v1/auth/validate`) unless
+    /// skipped, and returns the plugin.
+    pub async fn build(self) -> Result<OpenBoxPlugin, OpenBoxError> {
+        let config = match self.config {
+            Some(c) => c,
+            None => OpenBoxConfig::builder().build()?,
+        };
+        let options = self.options.build()?;
+        let client = CoreClient::new(config)?;
+        if !self.skip_key_check {
+            client.validate().await?;
+        }
+        Ok(OpenBoxPlugin {
+            governor: Governor::new(client, options),
+            described: Arc::new(self.described),
+        })
+    }
+}

@@ -1,0 +1,411 @@
+//! The workflow interceptor: WorkflowStarted before the run body, WorkflowCompleted /
+//! WorkflowFailed after it, SignalReceived before each signal handler — each sent through the
+//! carrier activity and decided deterministically from its recorded result (decision D6):
+//!
+//! | Verdict | WorkflowStarted | SignalReceived | WorkflowCompleted |
+//! |---|---|---|---|
+//! | BLOCK | the run fails with `GovernanceBlock` before user code | the handler does not run | the run fails with `GovernanceBlock` instead of completing |
+//! | HALT | the run fails with `GovernanceHalt` | the run fails with `GovernanceHalt` | the run fails with `GovernanceHalt` |
+//!
+//! HALT always *fails the run* (non-retryable `GovernanceHalt`) rather than terminating it
+//! through the client: the decision comes from history, so replays agree, no client is needed
+//! and the run's failure names the reason. An activity that fails with `GovernanceHalt` (a HALT
+//! on ActivityStarted/ActivityCompleted, a hook HALT, fail_closed) ends the run the same way,
+//! even if the workflow code catches the activity error. WorkflowFailed never masks the original
+//! error. REQUIRE_APPROVAL on workflow events is logged and proceeds, as in the reference.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use futures::future::{Either, select};
+use serde_json::Value;
+use temporalio_common::RetryPolicy;
+use temporalio_sdk::workflow_interceptors::{
+    CancellableWorkflowOutboundFuture, ExecuteWorkflowInput, ExecuteWorkflowResult,
+    HandleSignalInput, HandleSignalResult, ScheduleActivityInput, ScheduleActivityResult,
+    ScheduleLocalActivityInput, WorkflowInterceptor, WorkflowInterceptorConstructor,
+    WorkflowInterceptorContext, WorkflowInterceptorFuture, WorkflowNext,
+};
+use temporalio_sdk::{
+    ActivityOptions, LocalActivityOptions, WorkflowCancellationToken, WorkflowContextView,
+};
+use temporalio_workflow::WorkflowTermination;
+
+use super::carrier::{CarrierInput, CarrierOutcome, GovernanceActivities};
+use super::errors::{failed, governance_error_info, halt_message, workflow_error_info};
+use super::registry::{WorkflowDecl, workflow_decl};
+use super::signal_codec::signal_args;
+use crate::config::ErrorPolicy;
+use crate::governance::Governor;
+use crate::governance::failure::GovernanceFailure;
+use crate::governance::options::{CARRIER_ACTIVITY, CarrierMode};
+use crate::wire::time::format_timestamp;
+use crate::wire::{
+    LifecycleEvent, SignalReceived, Verdict, WorkflowCompleted, WorkflowFailed, WorkflowStarted,
+    WorkflowTelemetry,
+};
+
+/// Extra time the carrier gets beyond the Core call timeout.
+const CARRIER_SLACK: Duration = Duration::from_secs(5);
+
+/// Per-run state shared by the inbound and outbound methods of one interceptor instance.
+struct RunState {
+    halt: WorkflowCancellationToken,
+    failure: RefCell<Option<GovernanceFailure>>,
+}
+
+impl RunState {
+    fn halt(&self, failure: GovernanceFailure) {
+        self.failure.borrow_mut().get_or_insert(failure);
+        self.halt.cancel();
+    }
+
+    fn halt_failure(&self) -> GovernanceFailure {
+        self.failure
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| GovernanceFailure::halted(None))
+    }
+}
+
+/// What a workflow-side decision means for the run.
+enum Judgement {
+    Proceed,
+    Block(Option<String>),
+    Halt(GovernanceFailure),
+}
+
+/// Governs the workflow runs of a worker. Created per run by
+/// [`OpenBoxWorkflowInterceptor::constructor`].
+pub struct OpenBoxWorkflowInterceptor {
+    governor: Governor,
+    governed: bool,
+    decl: Option<&'static WorkflowDecl>,
+    run: Rc<RunState>,
+}
+
+impl OpenBoxWorkflowInterceptor {
+    /// The constructor to register with `WorkerOptions::workflow_interceptor` (done by
+    /// [`crate::OpenBoxPlugin`]).
+    pub fn constructor(governor: Governor) -> WorkflowInterceptorConstructor {
+        WorkflowInterceptorConstructor::new(move |view: &WorkflowContextView| {
+            OpenBoxWorkflowInterceptor::new(governor.clone(), view)
+        })
+    }
+
+    /// The interceptor of one run. Whether the run is governed is decided here, from data that
+    /// is the same on every replay: its type and its start time.
+    pub fn new(governor: Governor, view: &WorkflowContextView) -> Self {
+        let options = governor.options();
+        let decl = workflow_decl(view.workflow_type());
+        let started_in_scope = match options.workflows_started_after() {
+            None => true,
+            Some(cutoff) => view.start_time().is_some_and(|t| t >= cutoff),
+        };
+        let governed = options.governs_workflow_type(view.workflow_type())
+            && (options.govern_all() || decl.is_some())
+            && started_in_scope;
+        OpenBoxWorkflowInterceptor {
+            governor,
+            governed,
+            decl,
+            run: Rc::new(RunState {
+                halt: WorkflowCancellationToken::new(),
+                failure: RefCell::new(None),
+            }),
+        }
+    }
+
+    /// Whether this run sends workflow events.
+    pub fn is_governed(&self) -> bool {
+        self.governed
+    }
+
+    fn timestamp(ctx: &WorkflowInterceptorContext) -> String {
+        format_timestamp(ctx.workflow_time().unwrap_or(UNIX_EPOCH))
+    }
+
+    async fn send(
+        &self,
+        ctx: &WorkflowInterceptorContext,
+        event: LifecycleEvent,
+    ) -> CarrierOutcome {
+        let input = CarrierInput { payload: event };
+        let timeout = self.governor.client().config().timeout() + CARRIER_SLACK;
+        let retry = RetryPolicy::builder().maximum_attempts(3).build();
+        // A detached token: the event is still sent when the workflow is being cancelled.
+        let token = WorkflowCancellationToken::new();
+        let result = match self.governor.options().carrier() {
+            CarrierMode::Local => {
+                let opts = LocalActivityOptions::builder()
+                    .start_to_close_timeout(timeout)
+                    .retry_policy(retry)
+                    .cancellation_token(token)
+                    .build();
+                ctx.execute_local_activity(GovernanceActivities::send_governance_event, input, opts)
+                    .await
+            }
+            CarrierMode::Regular => {
+                let opts = ActivityOptions::with_start_to_close_timeout(timeout)
+                    .retry_policy(retry)
+                    .cancellation_token(token)
+                    .build();
+                ctx.execute_activity(GovernanceActivities::send_governance_event, input, opts)
+                    .await
+            }
+        };
+        result.unwrap_or_else(|e| {
+            let stop = self.governor.client().config().error_policy() == ErrorPolicy::FailClosed;
+            CarrierOutcome::no_verdict(
+                format!("Governance API error: the carrier activity failed: {e}"),
+                stop,
+            )
+        })
+    }
+
+    fn judge(outcome: &CarrierOutcome, event_type: &str) -> Judgement {
+        if outcome.stop {
+            let error = outcome
+                .core_error
+                .as_deref()
+                .unwrap_or("Governance API error");
+            return Judgement::Halt(GovernanceFailure::halted(Some(error)));
+        }
+        let reason = outcome.reason.as_deref();
+        match outcome.verdict {
+            Some(Verdict::Halt) => Judgement::Halt(GovernanceFailure::halted(reason)),
+            Some(Verdict::Block) => Judgement::Block(reason.map(str::to_owned)),
+            Some(Verdict::RequireApproval) => {
+                tracing::warn!(
+                    event_type,
+                    ?reason,
+                    "REQUIRE_APPROVAL on a workflow event has no approval flow; proceeding"
+                );
+                Judgement::Proceed
+            }
+            Some(Verdict::Constrain) => {
+                tracing::info!(event_type, ?reason, "Governance constraint applied");
+                Judgement::Proceed
+            }
+            Some(Verdict::Allow) | None => Judgement::Proceed,
+        }
+    }
+
+    fn fail(failure: &GovernanceFailure) -> WorkflowTermination {
+        WorkflowTermination::failed_application(failure.to_application_failure())
+    }
+
+    async fn report_failure(
+        &self,
+        ctx: &WorkflowInterceptorContext,
+        error: crate::wire::WorkflowErrorInfo,
+    ) {
+        let event = LifecycleEvent::WorkflowFailed(WorkflowFailed {
+            error,
+            run_id: ctx.run_id().to_owned(),
+            source: WorkflowTelemetry,
+            workflow_id: ctx.workflow_id().to_owned(),
+            workflow_type: ctx.workflow_type().to_owned(),
+            timestamp: Self::timestamp(ctx),
+        });
+        // Whatever Core says about a failure, the original error stands.
+        let _ = self.send(ctx, event).await;
+    }
+
+    async fn execute_governed(
+        &self,
+        ctx: WorkflowInterceptorContext,
+        input: ExecuteWorkflowInput,
+        next: WorkflowNext<
+            '_,
+            ExecuteWorkflowInput,
+            WorkflowInterceptorFuture<'_, ExecuteWorkflowResult>,
+        >,
+    ) -> ExecuteWorkflowResult {
+        if self.governor.options().send_start_event() {
+            let event = LifecycleEvent::WorkflowStarted(WorkflowStarted {
+                run_id: ctx.run_id().to_owned(),
+                source: WorkflowTelemetry,
+                task_queue: ctx.task_queue().to_owned(),
+                workflow_id: ctx.workflow_id().to_owned(),
+                workflow_type: ctx.workflow_type().to_owned(),
+                timestamp: Self::timestamp(&ctx),
+            });
+            let outcome = self.send(&ctx, event).await;
+            let stop = match Self::judge(&outcome, "WorkflowStarted") {
+                Judgement::Proceed => None,
+                Judgement::Block(reason) => Some(GovernanceFailure::blocked(reason.as_deref())),
+                Judgement::Halt(failure) => Some(failure),
+            };
+            if let Some(failure) = stop {
+                self.report_failure(
+                    &ctx,
+                    governance_error_info(failure.kind(), failure.message()),
+                )
+                .await;
+                return Err(Self::fail(&failure));
+            }
+        }
+        let result = self.run_until_halt(next.run(input)).await;
+        match &result {
+            Ok(output) => {
+                let workflow_output = output
+                    .as_serde()
+                    .ok()
+                    .and_then(|s| serde_json::to_value(s).ok())
+                    .unwrap_or(Value::Null);
+                let event = LifecycleEvent::WorkflowCompleted(WorkflowCompleted {
+                    run_id: ctx.run_id().to_owned(),
+                    source: WorkflowTelemetry,
+                    workflow_id: ctx.workflow_id().to_owned(),
+                    workflow_output,
+                    workflow_type: ctx.workflow_type().to_owned(),
+                    timestamp: Self::timestamp(&ctx),
+                });
+                let outcome = self.send(&ctx, event).await;
+                match Self::judge(&outcome, "WorkflowCompleted") {
+                    Judgement::Proceed => result,
+                    Judgement::Block(reason) => {
+                        Err(Self::fail(&GovernanceFailure::blocked(reason.as_deref())))
+                    }
+                    Judgement::Halt(failure) => Err(Self::fail(&failure)),
+                }
+            }
+            Err(termination) => {
+                if let Some(error) = failed(termination) {
+                    let info = match self.run.failure.borrow().as_ref() {
+                        Some(halt) => governance_error_info(halt.kind(), halt.message()),
+                        None => workflow_error_info(error),
+                    };
+                    self.report_failure(&ctx, info).await;
+                }
+                result
+            }
+        }
+    }
+
+    /// Runs the workflow body until it finishes or the run is halted.
+    async fn run_until_halt(
+        &self,
+        run: WorkflowInterceptorFuture<'_, ExecuteWorkflowResult>,
+    ) -> ExecuteWorkflowResult {
+        let halt = self.run.halt.clone();
+        let halted = halt.cancelled();
+        futures::pin_mut!(halted);
+        match select(run, halted).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), _)) => Err(Self::fail(&self.run.halt_failure())),
+        }
+    }
+
+    fn watch_for_halt(
+        &self,
+        activity_type: &str,
+        future: CancellableWorkflowOutboundFuture<ScheduleActivityResult>,
+    ) -> CancellableWorkflowOutboundFuture<ScheduleActivityResult> {
+        if activity_type == CARRIER_ACTIVITY {
+            return future;
+        }
+        let run = self.run.clone();
+        future.map(move |result| {
+            if let Err(e) = &result
+                && let Some(message) = halt_message(e)
+            {
+                let reason = message
+                    .strip_prefix("Governance HALT: ")
+                    .unwrap_or(&message)
+                    .to_owned();
+                run.halt(GovernanceFailure::halted(Some(&reason)));
+            }
+            result
+        })
+    }
+}
+
+impl WorkflowInterceptor for OpenBoxWorkflowInterceptor {
+    fn execute<'a>(
+        &'a self,
+        ctx: WorkflowInterceptorContext,
+        input: ExecuteWorkflowInput,
+        next: WorkflowNext<
+            'a,
+            ExecuteWorkflowInput,
+            WorkflowInterceptorFuture<'a, ExecuteWorkflowResult>,
+        >,
+    ) -> WorkflowInterceptorFuture<'a, ExecuteWorkflowResult> {
+        if !self.governed {
+            return WorkflowInterceptorFuture::new(self.run_until_halt(next.run(input)));
+        }
+        WorkflowInterceptorFuture::new(self.execute_governed(ctx, input, next))
+    }
+
+    fn handle_signal<'a>(
+        &'a self,
+        ctx: WorkflowInterceptorContext,
+        input: HandleSignalInput,
+        next: WorkflowNext<
+            'a,
+            HandleSignalInput,
+            WorkflowInterceptorFuture<'a, HandleSignalResult>,
+        >,
+    ) -> WorkflowInterceptorFuture<'a, HandleSignalResult> {
+        if !self.governed || !self.governor.options().governs_signal(input.name()) {
+            return next.run(input);
+        }
+        WorkflowInterceptorFuture::new(async move {
+            let event = LifecycleEvent::SignalReceived(SignalReceived {
+                run_id: ctx.run_id().to_owned(),
+                signal_args: signal_args(self.decl, &input),
+                signal_name: input.name().to_owned(),
+                source: WorkflowTelemetry,
+                task_queue: ctx.task_queue().to_owned(),
+                workflow_id: ctx.workflow_id().to_owned(),
+                workflow_type: ctx.workflow_type().to_owned(),
+                timestamp: Self::timestamp(&ctx),
+            });
+            let outcome = self.send(&ctx, event).await;
+            match Self::judge(&outcome, "SignalReceived") {
+                Judgement::Proceed => next.run(input).await,
+                Judgement::Block(reason) => {
+                    let failure = GovernanceFailure::signal_blocked(reason.as_deref());
+                    tracing::warn!(signal = input.name(), "{failure}; the handler does not run");
+                    Ok(())
+                }
+                Judgement::Halt(failure) => {
+                    tracing::warn!(signal = input.name(), "{failure}; the run ends");
+                    self.run.halt(failure);
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    fn schedule_activity(
+        &self,
+        _ctx: WorkflowInterceptorContext,
+        input: ScheduleActivityInput,
+        next: WorkflowNext<
+            'static,
+            ScheduleActivityInput,
+            CancellableWorkflowOutboundFuture<ScheduleActivityResult>,
+        >,
+    ) -> CancellableWorkflowOutboundFuture<ScheduleActivityResult> {
+        let activity_type = input.activity_type().to_owned();
+        self.watch_for_halt(&activity_type, next.run(input))
+    }
+
+    fn schedule_local_activity(
+        &self,
+        _ctx: WorkflowInterceptorContext,
+        input: ScheduleLocalActivityInput,
+        next: WorkflowNext<
+            'static,
+            ScheduleLocalActivityInput,
+            CancellableWorkflowOutboundFuture<ScheduleActivityResult>,
+        >,
+    ) -> CancellableWorkflowOutboundFuture<ScheduleActivityResult> {
+        let activity_type = input.activity_type().to_owned();
+        self.watch_for_halt(&activity_type, next.run(input))
+    }
+}
