@@ -256,6 +256,12 @@ impl DevCore {
         self.state.faults.set(faults).map_err(DevCoreError::Faults)
     }
 
+    /// Stops at once, like a killed process: no more connections, open ones closed. The value
+    /// stays usable for reading what was logged.
+    pub fn kill(&self) {
+        self.stop.cancel();
+    }
+
     /// Stops accepting and closes every connection, like a killed process; the event log is
     /// flushed first.
     pub async fn stop(mut self) {

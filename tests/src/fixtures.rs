@@ -1,7 +1,8 @@
 //! Workflows and activities the Temporal tests run: a workflow that executes a plan of steps,
 //! each step one activity, optionally waiting for a signal first.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -10,8 +11,32 @@ use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ActivityOptions, SyncWorkflowContext, WorkflowContext, WorkflowResult};
 
-/// How many times an activity body ran, by activity, process-wide.
-pub static BODY_RUNS: AtomicUsize = AtomicUsize::new(0);
+/// How many times an activity body ran, by (workflow id, activity type).
+static BODY_RUNS: Mutex<Option<HashMap<(String, String), usize>>> = Mutex::new(None);
+
+fn record_run(ctx: &ActivityContext) {
+    let info = ctx.info();
+    let key = (
+        info.workflow_id.clone().unwrap_or_default(),
+        info.activity_type.clone(),
+    );
+    let mut runs = BODY_RUNS.lock().unwrap();
+    *runs
+        .get_or_insert_with(HashMap::new)
+        .entry(key)
+        .or_default() += 1;
+}
+
+/// How many times the body of `activity_type` ran for `workflow_id` in this process.
+pub fn runs_of(workflow_id: &str, activity_type: &str) -> usize {
+    let runs = BODY_RUNS.lock().unwrap();
+    runs.as_ref()
+        .and_then(|r| {
+            r.get(&(workflow_id.to_owned(), activity_type.to_owned()))
+                .copied()
+        })
+        .unwrap_or(0)
+}
 
 /// A payment request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,15 +102,15 @@ pub struct Shop;
 impl Shop {
     /// Returns its input.
     #[activity(name = "echo")]
-    pub async fn echo(_ctx: ActivityContext, text: String) -> Result<String, ActivityError> {
-        BODY_RUNS.fetch_add(1, Ordering::SeqCst);
+    pub async fn echo(ctx: ActivityContext, text: String) -> Result<String, ActivityError> {
+        record_run(&ctx);
         Ok(text)
     }
 
     /// "Charges" and returns a receipt that shows what the body saw.
     #[activity(name = "charge")]
-    pub async fn charge(_ctx: ActivityContext, req: ChargeReq) -> Result<String, ActivityError> {
-        BODY_RUNS.fetch_add(1, Ordering::SeqCst);
+    pub async fn charge(ctx: ActivityContext, req: ChargeReq) -> Result<String, ActivityError> {
+        record_run(&ctx);
         Ok(format!(
             "charged {} {} card {}",
             req.customer, req.amount, req.card
@@ -94,15 +119,15 @@ impl Shop {
 
     /// Returns what it saw: input redaction must be visible here.
     #[activity(name = "summarize")]
-    pub async fn summarize(_ctx: ActivityContext, req: Prompt) -> Result<String, ActivityError> {
-        BODY_RUNS.fetch_add(1, Ordering::SeqCst);
+    pub async fn summarize(ctx: ActivityContext, req: Prompt) -> Result<String, ActivityError> {
+        record_run(&ctx);
         Ok(format!("saw:{}", req.prompt))
     }
 
     /// Needs approval in tests.
     #[activity(name = "transfer")]
     pub async fn transfer(ctx: ActivityContext, amount: u64) -> Result<String, ActivityError> {
-        BODY_RUNS.fetch_add(1, Ordering::SeqCst);
+        record_run(&ctx);
         Ok(format!(
             "transferred {amount} on attempt {}",
             ctx.info().attempt
@@ -111,15 +136,15 @@ impl Shop {
 
     /// Always fails.
     #[activity(name = "fail")]
-    pub async fn fail(_ctx: ActivityContext) -> Result<String, ActivityError> {
-        BODY_RUNS.fetch_add(1, Ordering::SeqCst);
+    pub async fn fail(ctx: ActivityContext) -> Result<String, ActivityError> {
+        record_run(&ctx);
         Err(anyhow::anyhow!("the body failed").into())
     }
 
     /// Two arguments.
     #[activity(name = "add")]
-    pub fn add(_ctx: ActivityContext, a: i64, b: i64) -> Result<i64, ActivityError> {
-        BODY_RUNS.fetch_add(1, Ordering::SeqCst);
+    pub fn add(ctx: ActivityContext, a: i64, b: i64) -> Result<i64, ActivityError> {
+        record_run(&ctx);
         Ok(a + b)
     }
 }
@@ -202,5 +227,81 @@ impl PlanWorkflow {
     #[signal(name = "note")]
     pub fn note(&mut self, _ctx: &mut SyncWorkflowContext<Self>, text: String) {
         self.notes.push(text);
+    }
+}
+
+/// A struct-typed signal argument.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Note {
+    /// The text.
+    pub text: String,
+    /// Its priority.
+    pub priority: u8,
+}
+
+/// Activities governed through `#[governed_activity]`.
+pub struct Bank;
+
+#[activities]
+impl Bank {
+    /// Two typed arguments, custom activity name.
+    #[activity(name = "bank_pay")]
+    #[openbox::governed_activity(name = "bank_pay")]
+    pub async fn pay(
+        ctx: ActivityContext,
+        req: ChargeReq,
+        memo: String,
+    ) -> Result<String, ActivityError> {
+        record_run(&ctx);
+        Ok(format!(
+            "paid {} {} card {} ({memo})",
+            req.customer, req.amount, req.card
+        ))
+    }
+
+    /// A sync body, the default activity name (`Bank::audit`), output not captured.
+    #[activity]
+    #[openbox::governed_activity(capture_output = false)]
+    pub fn audit(ctx: ActivityContext, entry: Prompt) -> Result<Prompt, ActivityError> {
+        record_run(&ctx);
+        Ok(entry)
+    }
+}
+
+/// A workflow declared with `#[governed_workflow]`: waits for a [`Note`], then pays and audits.
+#[workflow]
+#[derive(Default)]
+pub struct BankWorkflow {
+    notes: Vec<Note>,
+}
+
+#[openbox::governed_workflow]
+#[workflow_methods]
+impl BankWorkflow {
+    /// Runs the two activities after the first note.
+    #[run(name = "BankWorkflow")]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        req: ChargeReq,
+    ) -> WorkflowResult<Vec<String>> {
+        let _ = ctx.wait_condition(|s| !s.notes.is_empty()).await;
+        let memo = ctx.state(|s| s.notes[0].text.clone());
+        let paid = ctx
+            .execute_activity(Bank::pay, (req.clone(), memo.clone()), activity_options())
+            .await?;
+        let prompt = Prompt {
+            prompt: format!("audit {}", req.customer),
+            user: memo,
+        };
+        let audited = ctx
+            .execute_activity(Bank::audit, prompt, activity_options())
+            .await?;
+        Ok(vec![paid, audited.prompt])
+    }
+
+    /// A struct-typed signal.
+    #[signal]
+    pub fn memo(&mut self, _ctx: &mut SyncWorkflowContext<Self>, note: Note) {
+        self.notes.push(note);
     }
 }

@@ -6,6 +6,8 @@
 
 pub mod core;
 pub mod fixtures;
+pub mod harness;
+pub mod history;
 pub mod temporal;
 pub mod worker;
 

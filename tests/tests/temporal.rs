@@ -1,78 +1,1111 @@
 //! Governance of real workflows on the real Temporal dev server, judged by the dev Core's event
-//! log and the workflows' outcomes.
+//! log and by the workflows' outcomes.
 
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
 
-use openbox::{ErrorPolicy, OpenBoxPlugin};
-use openbox_tests::core::TestCore;
-use openbox_tests::fixtures::{Outcome, Plan, PlanWorkflow, Shop, Step};
+use openbox::ErrorPolicy;
+use openbox_dev::{Approval, ApprovalState, LoggedRequest};
+use openbox_tests::fixtures::{
+    BankWorkflow, ChargeReq, Note, Plan, PlanWorkflow, Prompt, Shop, Step, runs_of,
+};
+use openbox_tests::harness::{Harness, event_types, event_types_start_sorted, outcome, result_of};
+use openbox_tests::history::{failure_types, root_message};
 use openbox_tests::unique;
-use openbox_tests::worker::TestEnv;
-use temporalio_client::{WorkflowGetResultOptions, WorkflowSignalOptions, WorkflowStartOptions};
-use temporalio_sdk::WorkerOptions;
+use serde_json::{Value, json};
+use temporalio_client::{WorkflowFetchHistoryOptions, WorkflowSignalOptions, WorkflowStartOptions};
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
-async fn plugin(core: &TestCore, policy: ErrorPolicy) -> OpenBoxPlugin {
-    OpenBoxPlugin::builder()
-        .config(core.config(policy))
-        .approval_poll_interval(Duration::from_millis(300))
-        .build()
-        .await
-        .expect("plugin builds")
+const TIERS: [&str; 5] = ["allow", "constrain", "require_approval", "block", "halt"];
+
+fn charge() -> ChargeReq {
+    ChargeReq {
+        customer: "ada".into(),
+        amount: 1200,
+        card: "4111111111111111".into(),
+    }
 }
 
-fn worker_options(task_queue: &str, plugin: OpenBoxPlugin) -> WorkerOptions {
-    WorkerOptions::new(task_queue)
-        .worker_plugin(plugin)
-        .register_activities(Shop)
-        .register_workflow::<PlanWorkflow>()
-        .expect("workflow registers")
-        .build()
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn set(keys: &[&str]) -> BTreeSet<String> {
+    keys.iter().map(|k| k.to_string()).collect()
+}
+
+/// A rule answering `tier` to `event_type` events of workflow `wid` (lifecycle events only).
+fn rule(tier: &str, event_type: &str, wid: &str) -> String {
+    format!(
+        "[[rules]]\nname = \"{tier} {event_type} {wid}\"\nverdict = \"{tier}\"\nreason = \"{tier} by test\"\n\
+         match = {{ event_type = \"{event_type}\", workflow_id = \"{wid}\" }}\nabsent = [\"hook_trigger\"]\n"
+    )
+}
+
+/// Waits until the dev Core has a pending approval for `wid`.
+async fn pending_approval(h: &Harness, wid: &str) -> Approval {
+    for _ in 0..600 {
+        if let Some(a) = h
+            .core
+            .core
+            .approvals()
+            .list()
+            .into_iter()
+            .find(|a| a.key.workflow_id == wid)
+        {
+            return a;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no approval request for {wid}");
+}
+
+fn of_type<'a>(events: &'a [LoggedRequest], event_type: &str) -> Vec<&'a LoggedRequest> {
+    events
+        .iter()
+        .filter(|e| !e.is_hook() && e.event_type() == Some(event_type))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smoke_all_six_events() {
-    let env = TestEnv::new().await;
-    let core = TestCore::start("").await;
-    let tq = unique("smoke");
-    let wid = unique("wf-smoke");
-    let plan = Plan {
-        steps: vec![Step::Echo("hi".into()), Step::Add(2, 3)],
-        wait_for_signal: true,
-        catch_errors: false,
-    };
-    let out: Outcome = env
-        .with_worker(
-            worker_options(&tq, plugin(&core, ErrorPolicy::FailOpen).await),
-            async {
-                let handle = env
-                    .client
-                    .start_workflow(
-                        PlanWorkflow::run,
-                        plan,
-                        WorkflowStartOptions::new(&tq, &wid).build(),
+async fn six_events_with_the_reference_key_sets_and_no_key_in_history() {
+    let h = Harness::new(
+        "[[rules]]\nverdict = \"block\"\nmatch = { event_type = \"ActivityStarted\", activity_type = \"charge\" }\n",
+    )
+    .await;
+    let plugin = h.plugin(ErrorPolicy::FailOpen, |b| b).await;
+    let (ok, failed) = (unique("wf-ok"), unique("wf-fail"));
+    let (out, err) = h
+        .run(Some(plugin), async {
+            let a = h
+                .start_plan(
+                    &ok,
+                    Plan {
+                        steps: vec![Step::Echo("hi".into()), Step::Add(2, 3)],
+                        wait_for_signal: true,
+                        catch_errors: false,
+                    },
+                )
+                .await;
+            a.signal(
+                PlanWorkflow::note,
+                "go".to_string(),
+                WorkflowSignalOptions::default(),
+            )
+            .await
+            .unwrap();
+            let b = h
+                .start_plan(
+                    &failed,
+                    Plan {
+                        steps: vec![Step::Charge(charge())],
+                        ..Plan::default()
+                    },
+                )
+                .await;
+            (result_of(&a).await, result_of(&b).await)
+        })
+        .await;
+    let out = outcome(out);
+    assert_eq!(out.results, ["hi", "5"]);
+    assert_eq!(out.notes, ["go"]);
+    assert_eq!(
+        failure_types(&err.unwrap_err()),
+        ["ActivityError", "GovernanceBlock"]
+    );
+
+    let events = h.events_of(&ok).await;
+    assert_eq!(
+        event_types_start_sorted(&events),
+        [
+            "WorkflowStarted",
+            "SignalReceived",
+            "ActivityStarted",
+            "ActivityCompleted",
+            "ActivityStarted",
+            "ActivityCompleted",
+            "WorkflowCompleted"
+        ]
+    );
+    let lifecycle = |t: &str| of_type(&events, t)[0].body.clone();
+    let common = [
+        "event_type",
+        "run_id",
+        "source",
+        "workflow_id",
+        "workflow_type",
+        "timestamp",
+    ];
+    let with = |extra: &[&str]| set(&[&common[..], extra].concat());
+    assert_eq!(keys(&lifecycle("WorkflowStarted")), with(&["task_queue"]));
+    assert_eq!(
+        keys(&lifecycle("SignalReceived")),
+        with(&["task_queue", "signal_args", "signal_name"])
+    );
+    assert_eq!(
+        keys(&lifecycle("WorkflowCompleted")),
+        with(&["workflow_output"])
+    );
+    let activity = [
+        "activity_id",
+        "activity_type",
+        "task_queue",
+        "attempt",
+        "activity_input",
+    ];
+    assert_eq!(keys(&lifecycle("ActivityStarted")), with(&activity));
+    let completed = [
+        &activity[..],
+        &[
+            "status",
+            "start_time",
+            "end_time",
+            "duration_ms",
+            "span_count",
+            "spans",
+            "activity_output",
+            "error",
+        ],
+    ]
+    .concat();
+    assert_eq!(keys(&lifecycle("ActivityCompleted")), with(&completed));
+    for e in &events {
+        assert!(
+            e.body.get("hook_trigger").is_none(),
+            "hook_trigger must be absent on lifecycle events"
+        );
+        assert_eq!(e.body["source"], "workflow-telemetry");
+    }
+    assert_eq!(lifecycle("SignalReceived")["signal_args"], json!(["go"]));
+    assert_eq!(lifecycle("SignalReceived")["signal_name"], "note");
+    assert_eq!(
+        lifecycle("ActivityStarted")["activity_input"],
+        json!(["hi"])
+    );
+    assert_eq!(lifecycle("ActivityStarted")["attempt"], 1);
+    assert_eq!(lifecycle("ActivityCompleted")["activity_output"], "hi");
+    assert_eq!(lifecycle("ActivityCompleted")["status"], "completed");
+    assert_eq!(
+        lifecycle("WorkflowCompleted")["workflow_output"],
+        json!({"results": ["hi", "5"], "notes": ["go"]})
+    );
+
+    let failed_events = h.events_of(&failed).await;
+    assert_eq!(
+        event_types(&failed_events),
+        ["WorkflowStarted", "ActivityStarted", "WorkflowFailed"]
+    );
+    let wf_failed = &of_type(&failed_events, "WorkflowFailed")[0].body;
+    assert_eq!(keys(wf_failed), with(&["error"]));
+    assert_eq!(wf_failed["error"]["type"], "ActivityError");
+    assert_eq!(wf_failed["error"]["cause"]["error_type"], "GovernanceBlock");
+    assert_eq!(wf_failed["error"]["cause"]["non_retryable"], true);
+    assert_eq!(
+        runs_of(&failed, "charge"),
+        0,
+        "a BLOCK at ActivityStarted stops the body"
+    );
+
+    h.assert_no_key_in_histories(&[ok, failed]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verdict_tiers_on_activity_started() {
+    let wids: Vec<String> = TIERS.iter().map(|t| unique(&format!("as-{t}"))).collect();
+    let rules: String = TIERS
+        .iter()
+        .zip(&wids)
+        .map(|(t, w)| rule(t, "ActivityStarted", w))
+        .collect();
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailOpen, |b| b).await;
+    let results = h
+        .run(Some(plugin), async {
+            let mut handles = Vec::new();
+            for wid in &wids {
+                handles.push(
+                    h.start_plan(
+                        wid,
+                        Plan {
+                            steps: vec![Step::Charge(charge())],
+                            ..Plan::default()
+                        },
                     )
-                    .await
-                    .unwrap();
+                    .await,
+                );
+            }
+            let approval = pending_approval(&h, &wids[2]).await;
+            h.core
+                .core
+                .approvals()
+                .decide(&approval.id, true, "test", None)
+                .unwrap();
+            let mut results = Vec::new();
+            for handle in &handles {
+                results.push(result_of(handle).await);
+            }
+            results
+        })
+        .await;
+    let mut results = results.into_iter();
+    for tier in ["allow", "constrain", "require_approval"] {
+        let out = outcome(results.next().unwrap());
+        assert_eq!(
+            out.results,
+            ["charged ada 1200 card 4111111111111111"],
+            "{tier}"
+        );
+    }
+    let blocked = results.next().unwrap().unwrap_err();
+    assert_eq!(
+        failure_types(&blocked),
+        ["ActivityError", "GovernanceBlock"]
+    );
+    assert_eq!(root_message(&blocked), "Governance blocked: block by test");
+    let halted = results.next().unwrap().unwrap_err();
+    assert_eq!(failure_types(&halted)[0], "GovernanceHalt");
+    assert_eq!(root_message(&halted), "Governance HALT: halt by test");
+
+    assert_eq!(runs_of(&wids[0], "charge"), 1);
+    assert_eq!(runs_of(&wids[2], "charge"), 1, "approved activity ran once");
+    assert_eq!(runs_of(&wids[3], "charge"), 0, "blocked activity never ran");
+    assert_eq!(runs_of(&wids[4], "charge"), 0, "halted activity never ran");
+    // Approval: attempt 1 asks, a later attempt polls, is approved, re-evaluates and runs.
+    let approval_events = h.events_of(&wids[2]).await;
+    let started: Vec<i64> = of_type(&approval_events, "ActivityStarted")
+        .iter()
+        .map(|e| e.body["attempt"].as_i64().unwrap())
+        .collect();
+    assert!(started.len() >= 2 && started[0] == 1, "{started:?}");
+    assert_eq!(
+        of_type(&approval_events, "ActivityStarted")
+            .last()
+            .unwrap()
+            .verdict(),
+        Some("allow")
+    );
+    assert!(
+        approval_events
+            .iter()
+            .any(|e| e.path == "/api/v1/governance/approval" && e.verdict() == Some("allow"))
+    );
+    assert_eq!(
+        of_type(&h.events_of(&wids[4]).await, "WorkflowFailed")[0].body["error"]["type"],
+        "GovernanceHalt"
+    );
+    h.assert_no_key_in_histories(&wids);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verdict_tiers_on_activity_completed() {
+    let wids: Vec<String> = TIERS.iter().map(|t| unique(&format!("ac-{t}"))).collect();
+    let rules: String = TIERS
+        .iter()
+        .zip(&wids)
+        .map(|(t, w)| rule(t, "ActivityCompleted", w))
+        .collect();
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailOpen, |b| b).await;
+    let results = h
+        .run(Some(plugin), async {
+            let mut handles = Vec::new();
+            for wid in &wids {
+                handles.push(
+                    h.start_plan(
+                        wid,
+                        Plan {
+                            steps: vec![Step::Echo("x".into())],
+                            ..Plan::default()
+                        },
+                    )
+                    .await,
+                );
+            }
+            let approval = pending_approval(&h, &wids[2]).await;
+            h.core
+                .core
+                .approvals()
+                .decide(&approval.id, true, "test", None)
+                .unwrap();
+            let mut results = Vec::new();
+            for handle in &handles {
+                results.push(result_of(handle).await);
+            }
+            results
+        })
+        .await;
+    let mut results = results.into_iter();
+    for tier in ["allow", "constrain", "require_approval"] {
+        assert_eq!(outcome(results.next().unwrap()).results, ["x"], "{tier}");
+    }
+    let blocked = results.next().unwrap().unwrap_err();
+    assert_eq!(
+        failure_types(&blocked),
+        ["ActivityError", "GovernanceBlock"]
+    );
+    let halted = results.next().unwrap().unwrap_err();
+    assert_eq!(failure_types(&halted)[0], "GovernanceHalt");
+    for (wid, tier) in wids.iter().zip(TIERS) {
+        assert_eq!(
+            runs_of(wid, "echo"),
+            1,
+            "{tier}: the body runs once, approval waits within the attempt"
+        );
+    }
+    h.assert_no_key_in_histories(&wids);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verdict_tiers_on_workflow_started_and_completed() {
+    let started: Vec<String> = TIERS.iter().map(|t| unique(&format!("ws-{t}"))).collect();
+    let completed: Vec<String> = TIERS.iter().map(|t| unique(&format!("wc-{t}"))).collect();
+    let rules: String = TIERS
+        .iter()
+        .zip(&started)
+        .map(|(t, w)| rule(t, "WorkflowStarted", w))
+        .chain(
+            TIERS
+                .iter()
+                .zip(&completed)
+                .map(|(t, w)| rule(t, "WorkflowCompleted", w)),
+        )
+        .collect();
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailOpen, |b| b).await;
+    let all: Vec<String> = started.iter().chain(&completed).cloned().collect();
+    let results = h
+        .run(Some(plugin), async {
+            let mut handles = Vec::new();
+            for wid in &all {
+                handles.push(
+                    h.start_plan(
+                        wid,
+                        Plan {
+                            steps: vec![Step::Echo("x".into())],
+                            ..Plan::default()
+                        },
+                    )
+                    .await,
+                );
+            }
+            let mut results = Vec::new();
+            for handle in &handles {
+                results.push(result_of(handle).await);
+            }
+            results
+        })
+        .await;
+    let (on_start, on_complete) = results.split_at(5);
+    for (i, tier) in TIERS.iter().enumerate() {
+        match *tier {
+            "block" => {
+                assert_eq!(
+                    failure_types(on_start[i].as_ref().unwrap_err()),
+                    ["GovernanceBlock"]
+                );
+                assert_eq!(
+                    failure_types(on_complete[i].as_ref().unwrap_err()),
+                    ["GovernanceBlock"]
+                );
+            }
+            "halt" => {
+                assert_eq!(
+                    failure_types(on_start[i].as_ref().unwrap_err()),
+                    ["GovernanceHalt"]
+                );
+                assert_eq!(
+                    failure_types(on_complete[i].as_ref().unwrap_err()),
+                    ["GovernanceHalt"]
+                );
+            }
+            _ => {
+                assert_eq!(on_start[i].as_ref().unwrap().results, ["x"], "{tier}");
+                assert_eq!(on_complete[i].as_ref().unwrap().results, ["x"], "{tier}");
+            }
+        }
+    }
+    // BLOCK/HALT on WorkflowStarted: no user code ran.
+    for i in [3, 4] {
+        assert_eq!(runs_of(&started[i], "echo"), 0);
+        assert_eq!(
+            event_types(&h.events_of(&started[i]).await),
+            ["WorkflowStarted", "WorkflowFailed"]
+        );
+    }
+    // BLOCK/HALT on WorkflowCompleted: the body ran, the run still fails.
+    for i in [3, 4] {
+        assert_eq!(runs_of(&completed[i], "echo"), 1);
+    }
+    h.assert_no_key_in_histories(&all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verdict_tiers_on_signal_received() {
+    let wids: Vec<String> = TIERS.iter().map(|t| unique(&format!("sig-{t}"))).collect();
+    let rules: String = TIERS
+        .iter()
+        .zip(&wids)
+        .map(|(t, w)| {
+            format!(
+                "[[rules]]\nverdict = \"{t}\"\nreason = \"{t} by test\"\n\
+                 match = {{ event_type = \"SignalReceived\", workflow_id = \"{w}\", \"signal_args.0\" = \"first\" }}\n"
+            )
+        })
+        .collect();
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailOpen, |b| b).await;
+    let results = h
+        .run(Some(plugin), async {
+            let mut handles = Vec::new();
+            for wid in &wids {
+                let handle = h
+                    .start_plan(
+                        wid,
+                        Plan {
+                            steps: vec![Step::Echo("x".into())],
+                            wait_for_signal: true,
+                            catch_errors: false,
+                        },
+                    )
+                    .await;
                 handle
                     .signal(
                         PlanWorkflow::note,
-                        "go".to_string(),
+                        "first".to_string(),
                         WorkflowSignalOptions::default(),
                     )
                     .await
                     .unwrap();
-                handle
-                    .get_result(WorkflowGetResultOptions::default())
-                    .await
-                    .unwrap()
-            },
-        )
+                handles.push(handle);
+            }
+            // The blocked workflow still waits; a second, allowed note lets it finish.
+            for _ in 0..200 {
+                if !of_type(&h.events_of(&wids[3]).await, "SignalReceived").is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            handles[3]
+                .signal(
+                    PlanWorkflow::note,
+                    "second".to_string(),
+                    WorkflowSignalOptions::default(),
+                )
+                .await
+                .unwrap();
+            let mut results = Vec::new();
+            for handle in &handles {
+                results.push(result_of(handle).await);
+            }
+            results
+        })
         .await;
-    assert_eq!(out.results, ["hi", "5"]);
-    let log = core.log().await;
-    let types: Vec<_> = log.iter().filter_map(|e| e.event_type()).collect();
-    println!("{types:?}");
-    for e in &log {
-        println!("{}", serde_json::to_string(&e.body).unwrap());
+    for (i, tier) in ["allow", "constrain", "require_approval"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            results[i].as_ref().unwrap().notes,
+            ["first"],
+            "{tier}: the handler ran"
+        );
     }
+    assert_eq!(
+        results[3].as_ref().unwrap().notes,
+        ["second"],
+        "block: the handler of the blocked signal did not run"
+    );
+    assert_eq!(
+        failure_types(results[4].as_ref().unwrap_err()),
+        ["GovernanceHalt"]
+    );
+    assert_eq!(
+        runs_of(&wids[4], "echo"),
+        0,
+        "a HALT on the signal ended the run before its activity"
+    );
+    h.assert_no_key_in_histories(&wids);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_rejected_and_expired() {
+    let (rejected, expired, timed_out) =
+        (unique("apr-rej"), unique("apr-exp"), unique("apr-timeout"));
+    let rules = format!(
+        "{}{}[[rules]]\nverdict = \"require_approval\"\napproval_expires_in = \"1s\"\n\
+         match = {{ event_type = \"ActivityStarted\", workflow_id = \"{expired}\" }}\n",
+        rule("require_approval", "ActivityStarted", &rejected),
+        rule("require_approval", "ActivityStarted", &timed_out),
+    );
+    let h = Harness::new(&rules).await;
+    // The SDK-side timeout (2 s) ends the wait of `timed_out`, whose request never expires in Core.
+    let plugin = h
+        .plugin(ErrorPolicy::FailOpen, |b| {
+            b.approval_timeout(Duration::from_secs(2))
+        })
+        .await;
+    let results = h
+        .run(Some(plugin), async {
+            let plan = || Plan {
+                steps: vec![Step::Transfer(500)],
+                ..Plan::default()
+            };
+            let a = h.start_plan(&rejected, plan()).await;
+            let b = h.start_plan(&expired, plan()).await;
+            let c = h.start_plan(&timed_out, plan()).await;
+            let approval = pending_approval(&h, &rejected).await;
+            h.core
+                .core
+                .approvals()
+                .decide(&approval.id, false, "test", Some("too much".into()))
+                .unwrap();
+            (
+                result_of(&a).await,
+                result_of(&b).await,
+                result_of(&c).await,
+            )
+        })
+        .await;
+    let rejected_err = results.0.unwrap_err();
+    assert_eq!(
+        failure_types(&rejected_err),
+        ["ActivityError", "ApprovalRejected"]
+    );
+    assert_eq!(root_message(&rejected_err), "Activity rejected: too much");
+    assert_eq!(
+        failure_types(&results.1.unwrap_err()),
+        ["ActivityError", "ApprovalExpired"]
+    );
+    let timed_out_err = results.2.unwrap_err();
+    assert_eq!(
+        failure_types(&timed_out_err),
+        ["ActivityError", "ApprovalExpired"]
+    );
+    assert!(
+        root_message(&timed_out_err).contains("no decision within 2s"),
+        "{}",
+        root_message(&timed_out_err)
+    );
+    for wid in [&rejected, &expired, &timed_out] {
+        assert_eq!(runs_of(wid, "transfer"), 0, "{wid}: the activity never ran");
+    }
+    let expired_approval = h
+        .core
+        .core
+        .approvals()
+        .list()
+        .into_iter()
+        .find(|a| a.key.workflow_id == expired)
+        .unwrap();
+    assert!(expired_approval.expired);
+    h.assert_no_key_in_histories(&[rejected, expired, timed_out]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_granted_while_the_retry_lands_on_another_worker() {
+    let wid = unique("apr-2nd");
+    let h = Harness::new(&rule("require_approval", "ActivityStarted", &wid)).await;
+    let first = h.plugin(ErrorPolicy::FailOpen, |b| b).await;
+    // Worker 1 runs attempt 1 (which asks for approval) and then stops.
+    let handle = h
+        .run(Some(first), async {
+            let handle = h
+                .start_plan(
+                    &wid,
+                    Plan {
+                        steps: vec![Step::Transfer(700)],
+                        ..Plan::default()
+                    },
+                )
+                .await;
+            let approval = pending_approval(&h, &wid).await;
+            assert_eq!(approval.state, ApprovalState::Pending);
+            handle
+        })
+        .await;
+    let approval = pending_approval(&h, &wid).await;
+    h.core
+        .core
+        .approvals()
+        .decide(&approval.id, true, "test", None)
+        .unwrap();
+    // Worker 2 is a fresh plugin: it never asked, so it learns the decision from Core.
+    let second = h.plugin(ErrorPolicy::FailOpen, |b| b).await;
+    let result = h
+        .run(Some(second), async { result_of(&handle).await })
+        .await;
+    let out = outcome(result);
+    assert!(
+        out.results[0].starts_with("transferred 700 on attempt "),
+        "{:?}",
+        out.results
+    );
+    let attempt: u32 = out.results[0].rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(attempt >= 2);
+    assert_eq!(runs_of(&wid, "transfer"), 1);
+    let events = h.events_of(&wid).await;
+    let last_started = of_type(&events, "ActivityStarted")
+        .last()
+        .unwrap()
+        .body
+        .clone();
+    assert_eq!(last_started["attempt"], attempt);
+    h.assert_no_key_in_histories(&[wid]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redaction_reaches_the_activity_and_the_events() {
+    let wid = unique("redact");
+    let rules = r#"
+[[rules]]
+name = "redact prompts"
+verdict = "allow"
+match = { event_type = "ActivityStarted", activity_type = "summarize" }
+absent = ["hook_trigger"]
+guardrails_result = { input_type = "activity_input", redacted_input = { prompt = "[REDACTED]" }, validation_passed = true }
+
+[[rules]]
+name = "redact echo output"
+verdict = "allow"
+match = { event_type = "ActivityCompleted", activity_type = "echo" }
+guardrails_result = { input_type = "activity_output", redacted_input = "[REDACTED OUTPUT]" }
+
+[[rules]]
+name = "redact add"
+verdict = "allow"
+match = { event_type = "ActivityStarted", activity_type = "add" }
+absent = ["hook_trigger"]
+guardrails_result = { input_type = "activity_input", redacted_input = [0, 0] }
+
+[[rules]]
+name = "pii in charge"
+verdict = "allow"
+match = { event_type = "ActivityStarted", activity_type = "charge" }
+absent = ["hook_trigger"]
+guardrails_result = { validation_passed = false, reasons = [{ type = "pii", field = "card", reason = "card number" }, { reason = "no raw PANs" }] }
+"#;
+    let h = Harness::new(rules).await;
+    // `summarize` takes a custom struct: the plugin is told its type; `add` is not described.
+    let plugin = h
+        .plugin(ErrorPolicy::FailOpen, |b| {
+            b.describe_activity(Shop::summarize)
+        })
+        .await;
+    let prompt = Prompt {
+        prompt: "my ssn is 123-45-6789".into(),
+        user: "u1".into(),
+    };
+    let out = h
+        .run(Some(plugin), async {
+            let plan = Plan {
+                steps: vec![
+                    Step::Summarize(prompt.clone()),
+                    Step::Echo("secret output".into()),
+                    Step::Charge(charge()),
+                    Step::Add(2, 3),
+                ],
+                catch_errors: true,
+                ..Plan::default()
+            };
+            result_of(&h.start_plan(&wid, plan).await).await
+        })
+        .await;
+    let out = outcome(out);
+    assert_eq!(
+        out.results[0], "saw:[REDACTED]",
+        "the activity ran with the redacted input (D4)"
+    );
+    assert_eq!(
+        out.results[1], "[REDACTED OUTPUT]",
+        "the workflow got the redacted output"
+    );
+    assert_eq!(
+        out.results[2],
+        "ERR:GuardrailsValidationFailed:Guardrails validation failed: card number; no raw PANs"
+    );
+    let events = h.events_of(&wid).await;
+    let completed = of_type(&events, "ActivityCompleted");
+    assert_eq!(
+        completed[0].body["activity_input"],
+        json!([{"prompt": "[REDACTED]", "user": "u1"}])
+    );
+    assert_eq!(completed[0].body["activity_output"], "saw:[REDACTED]");
+    assert_eq!(
+        of_type(&events, "ActivityStarted")[0].body["activity_input"][0]["prompt"],
+        "my ssn is 123-45-6789"
+    );
+    assert!(
+        out.results[3].starts_with("ERR:GuardrailsValidationFailed:")
+            && out.results[3].contains("not captured"),
+        "a redaction that cannot be applied fails the activity instead of running it unredacted: {}",
+        out.results[3]
+    );
+    assert_eq!(runs_of(&wid, "charge"), 0);
+    assert_eq!(runs_of(&wid, "add"), 0);
+    let wf_done = of_type(&events, "WorkflowCompleted")[0].body.clone();
+    assert!(
+        !wf_done.to_string().contains("secret output"),
+        "output redaction happened before the workflow saw it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_down_under_fail_open_and_fail_closed() {
+    let h = Harness::new("").await;
+    let open = h.plugin(ErrorPolicy::FailOpen, |b| b).await;
+    let closed = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    // Core goes away after the start-up key check.
+    h.core.core.kill();
+    let (open_wid, closed_wid) = (unique("down-open"), unique("down-closed"));
+    let plan = || Plan {
+        steps: vec![Step::Echo("still works".into())],
+        ..Plan::default()
+    };
+    let open_result = h
+        .run(Some(open.clone()), async {
+            result_of(&h.start_plan(&open_wid, plan()).await).await
+        })
+        .await;
+    assert_eq!(
+        outcome(open_result).results,
+        ["still works"],
+        "fail_open: the workflow completes without Core"
+    );
+    let lost = open.governor().stats().snapshot().lost_fail_open;
+    assert!(
+        lost >= 4,
+        "every event Core did not get is counted ({lost})"
+    );
+    let closed_result = h
+        .run(Some(closed), async {
+            result_of(&h.start_plan(&closed_wid, plan()).await).await
+        })
+        .await;
+    let err = closed_result.unwrap_err();
+    assert_eq!(failure_types(&err), ["GovernanceHalt"]);
+    assert!(
+        root_message(&err).starts_with("Governance HALT: Governance API error"),
+        "{}",
+        root_message(&err)
+    );
+    assert_eq!(
+        runs_of(&closed_wid, "echo"),
+        0,
+        "fail_closed: nothing governed ran"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_a_governed_history_makes_no_core_calls() {
+    let wid = unique("replay");
+    let h = Harness::new("").await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let handle = h
+        .run(Some(plugin.clone()), async {
+            let handle = h
+                .start_plan(
+                    &wid,
+                    Plan {
+                        steps: vec![Step::Echo("a".into()), Step::Add(1, 2)],
+                        wait_for_signal: true,
+                        catch_errors: false,
+                    },
+                )
+                .await;
+            handle
+                .signal(
+                    PlanWorkflow::note,
+                    "n".to_string(),
+                    WorkflowSignalOptions::default(),
+                )
+                .await
+                .unwrap();
+            outcome(result_of(&handle).await);
+            handle
+        })
+        .await;
+    let history = handle.fetch_history(WorkflowFetchHistoryOptions::default());
+    let calls_before = h.core.core.request_count();
+    let replayer = WorkflowReplayer::new(
+        WorkflowReplayerOptions::new()
+            .worker_plugin(plugin)
+            .register_workflow::<PlanWorkflow>()
+            .unwrap()
+            .build(),
+    )
+    .unwrap();
+    replayer
+        .replay_workflow(history)
+        .await
+        .expect("replay is deterministic");
+    assert_eq!(
+        h.core.core.request_count(),
+        calls_before,
+        "replay made no Core call"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_started_before_governance_continue_and_replay() {
+    let wid = unique("pre-gov");
+    let h = Harness::new("").await;
+    // An ungoverned worker starts the run; it waits for a signal.
+    let handle = h
+        .run(None, async {
+            let handle = h
+                .start_plan(
+                    &wid,
+                    Plan {
+                        steps: vec![Step::Echo("late".into())],
+                        wait_for_signal: true,
+                        catch_errors: false,
+                    },
+                )
+                .await;
+            // Let the first workflow task complete on this worker.
+            for _ in 0..100 {
+                let history = handle
+                    .fetch_history(WorkflowFetchHistoryOptions::default())
+                    .into_events()
+                    .await
+                    .unwrap();
+                if history.len() >= 4 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            handle
+        })
+        .await;
+    let switched_on = SystemTime::now();
+    // Governance is switched on; the run was started before, so its history stays ungoverned.
+    let plugin = h
+        .plugin(ErrorPolicy::FailClosed, |b| {
+            b.govern_workflows_started_after(switched_on)
+        })
+        .await;
+    let result = h
+        .run(Some(plugin.clone()), async {
+            handle
+                .signal(
+                    PlanWorkflow::note,
+                    "resume".to_string(),
+                    WorkflowSignalOptions::default(),
+                )
+                .await
+                .unwrap();
+            result_of(&handle).await
+        })
+        .await;
+    assert_eq!(outcome(result).results, ["late"]);
+    let events = event_types(&h.events_of(&wid).await);
+    assert_eq!(
+        events,
+        ["ActivityStarted", "ActivityCompleted"],
+        "activities governed, no workflow events for the old run"
+    );
+    let replayer = |plugin| {
+        WorkflowReplayer::new(
+            WorkflowReplayerOptions::new()
+                .worker_plugin(plugin)
+                .register_workflow::<PlanWorkflow>()
+                .unwrap()
+                .build(),
+        )
+        .unwrap()
+    };
+    replayer(plugin)
+        .replay_workflow(handle.fetch_history(WorkflowFetchHistoryOptions::default()))
+        .await
+        .expect("the cut-off keeps the old run's replay deterministic");
+    // Without the cut-off, governance would add commands the history does not have.
+    let naive = h.plugin(ErrorPolicy::FailOpen, |b| b).await;
+    let err = replayer(naive)
+        .replay_workflow(handle.fetch_history(WorkflowFetchHistoryOptions::default()))
+        .await
+        .expect_err("governing a run that started ungoverned is nondeterministic");
+    assert!(err.to_string().contains("nondetermin"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn annotated_activities_and_workflow_report_typed_values() {
+    let wid = unique("bank");
+    let rules = r#"
+[[rules]]
+name = "mask card"
+verdict = "allow"
+match = { event_type = "ActivityStarted", activity_type = "bank_pay" }
+absent = ["hook_trigger"]
+guardrails_result = { input_type = "activity_input", redacted_input = [{ card = "****" }] }
+"#;
+    let h = Harness::new(rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let result = h
+        .run(Some(plugin), async {
+            let handle = h
+                .client()
+                .start_workflow(
+                    BankWorkflow::run,
+                    charge(),
+                    WorkflowStartOptions::new(&h.task_queue, &wid).build(),
+                )
+                .await
+                .unwrap();
+            let note = Note {
+                text: "rent".into(),
+                priority: 2,
+            };
+            handle
+                .signal(BankWorkflow::memo, note, WorkflowSignalOptions::default())
+                .await
+                .unwrap();
+            result_of(&handle).await
+        })
+        .await;
+    let results = result.unwrap();
+    assert_eq!(
+        results[0], "paid ada 1200 card **** (rent)",
+        "typed input redaction of a two-argument activity"
+    );
+    assert_eq!(results[1], "audit ada");
+    let events = h.events_of(&wid).await;
+    let signal = &of_type(&events, "SignalReceived")[0].body;
+    assert_eq!(
+        signal["signal_args"],
+        json!([{"text": "rent", "priority": 2}]),
+        "struct signal argument via #[governed_workflow]"
+    );
+    assert_eq!(signal["signal_name"], "memo");
+    let started = of_type(&events, "ActivityStarted");
+    assert_eq!(started[0].body["activity_type"], "bank_pay");
+    assert_eq!(
+        started[0].body["activity_input"],
+        json!([{"customer": "ada", "amount": 1200, "card": "4111111111111111"}, "rent"])
+    );
+    assert_eq!(started[1].body["activity_type"], "Bank::audit");
+    assert_eq!(
+        started[1].body["activity_input"],
+        json!([{"prompt": "audit ada", "user": "rent"}])
+    );
+    let completed = of_type(&events, "ActivityCompleted");
+    assert_eq!(completed[0].body["activity_input"][0]["card"], "****");
+    assert_eq!(
+        completed[1].body["activity_output"],
+        Value::Null,
+        "capture_output = false"
+    );
+    assert_eq!(runs_of(&wid, "bank_pay"), 1);
+    h.assert_no_key_in_histories(&[wid]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_annotated_items_are_governed_when_asked() {
+    let (plain, annotated) = (unique("plain"), unique("annotated"));
+    let h = Harness::new("").await;
+    let plugin = h
+        .plugin(ErrorPolicy::FailClosed, |b| b.only_annotated())
+        .await;
+    h.run(Some(plugin), async {
+        let a = h
+            .start_plan(
+                &plain,
+                Plan {
+                    steps: vec![Step::Echo("x".into())],
+                    ..Plan::default()
+                },
+            )
+            .await;
+        let b = h
+            .client()
+            .start_workflow(
+                BankWorkflow::run,
+                charge(),
+                WorkflowStartOptions::new(&h.task_queue, &annotated).build(),
+            )
+            .await
+            .unwrap();
+        b.signal(
+            BankWorkflow::memo,
+            Note {
+                text: "t".into(),
+                priority: 1,
+            },
+            WorkflowSignalOptions::default(),
+        )
+        .await
+        .unwrap();
+        outcome(result_of(&a).await);
+        result_of(&b).await.unwrap();
+    })
+    .await;
+    assert!(
+        h.events_of(&plain).await.is_empty(),
+        "neither the plain workflow nor its plain activity is governed"
+    );
+    assert_eq!(
+        event_types_start_sorted(&h.events_of(&annotated).await),
+        [
+            "WorkflowStarted",
+            "SignalReceived",
+            "ActivityStarted",
+            "ActivityCompleted",
+            "ActivityStarted",
+            "ActivityCompleted",
+            "WorkflowCompleted"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skip_lists_extend_the_defaults() {
+    let wid = unique("skips");
+    let h = Harness::new("").await;
+    let plugin = h
+        .plugin(ErrorPolicy::FailClosed, |b| {
+            b.skip_activity_types(["echo"])
+                .skip_signals(["note"])
+                .send_start_event(false)
+        })
+        .await;
+    h.run(Some(plugin), async {
+        let handle = h
+            .start_plan(
+                &wid,
+                Plan {
+                    steps: vec![Step::Echo("x".into()), Step::Add(1, 1)],
+                    wait_for_signal: true,
+                    catch_errors: false,
+                },
+            )
+            .await;
+        handle
+            .signal(
+                PlanWorkflow::note,
+                "n".to_string(),
+                WorkflowSignalOptions::default(),
+            )
+            .await
+            .unwrap();
+        outcome(result_of(&handle).await);
+    })
+    .await;
+    let events = h.events_of(&wid).await;
+    assert_eq!(
+        event_types(&events),
+        ["ActivityStarted", "ActivityCompleted", "WorkflowCompleted"]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.body.get("activity_type").and_then(Value::as_str) != Some("echo"))
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e.body.get("activity_type").and_then(Value::as_str)
+                != Some("send_governance_event")),
+        "the carrier stays skipped"
+    );
 }

@@ -190,12 +190,20 @@ impl Attempt {
             Verdict::Constrain => constraint_log(&response, "activity_start"),
             _ => {}
         }
-        let redacted = response
-            .guardrails
-            .as_ref()
-            .filter(|g| g.target() == Some(GuardrailsTarget::ActivityInput))
-            .and_then(|g| redact_input(input, &g.redacted_input));
-        Ok(redacted)
+        let Some(guardrails) = response.guardrails.as_ref().filter(|g| {
+            g.target() == Some(GuardrailsTarget::ActivityInput) && !g.redacted_input.is_null()
+        }) else {
+            return Ok(None);
+        };
+        if input.is_empty() {
+            // Core asked to redact an input this SDK could not capture (unknown argument type,
+            // or capture_input = false): running unredacted would defeat the guardrail.
+            return Err(GovernanceFailure::redaction_unusable(
+                "Core redacted the input, but the activity's arguments were not captured \
+                 (annotate it with #[governed_activity] or describe it on the plugin)",
+            ));
+        }
+        Ok(redact_input(input, &guardrails.redacted_input))
     }
 
     /// ActivityCompleted and its enforcement. `Ok(Some(v))`: the output to return instead (output

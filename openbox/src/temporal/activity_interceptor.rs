@@ -38,25 +38,40 @@ impl std::fmt::Debug for OpenBoxActivityInterceptor {
     }
 }
 
-/// Attempts the interceptor governs right now, by task token, so that `#[governed_activity]`
-/// inside them stays passive and a sync body can enter the scope on its blocking thread.
-fn intercepted() -> &'static Mutex<HashMap<Vec<u8>, Arc<ActivityScope>>> {
-    static MAP: OnceLock<Mutex<HashMap<Vec<u8>, Arc<ActivityScope>>>> = OnceLock::new();
+/// What the interceptor did with an attempt, by task token: `#[governed_activity]` inside it
+/// stays passive when the interceptor governs, or governs itself with the plugin's governor
+/// when the interceptor left it alone; a sync body enters the scope on its blocking thread.
+#[derive(Clone)]
+pub(crate) enum Intercepted {
+    /// The interceptor governs the attempt.
+    Governed {
+        /// Its scope.
+        scope: Arc<ActivityScope>,
+        /// Whether a `#[governed_activity]` declaration matched (its options were applied).
+        annotated: bool,
+    },
+    /// The interceptor does not govern it (only-annotated mode); here is the governor.
+    Available(Governor),
+}
+
+fn intercepted_map() -> &'static Mutex<HashMap<Vec<u8>, Intercepted>> {
+    static MAP: OnceLock<Mutex<HashMap<Vec<u8>, Intercepted>>> = OnceLock::new();
     MAP.get_or_init(Default::default)
 }
 
-/// The scope of the intercepted attempt with this task token, if the interceptor governs it.
-pub(crate) fn intercepted_scope(task_token: &[u8]) -> Option<Arc<ActivityScope>> {
-    intercepted()
+/// What the interceptor registered for the attempt with this task token.
+pub(crate) fn intercepted(task_token: &[u8]) -> Option<Intercepted> {
+    intercepted_map()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .get(task_token)
         .cloned()
 }
 
-/// How many attempts are registered as intercepted (0 when idle; for tests).
+/// How many attempts are registered by the interceptor right now (0 when idle; for tests of
+/// bounded state).
 pub fn intercepted_attempts() -> usize {
-    intercepted()
+    intercepted_map()
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .len()
@@ -65,18 +80,18 @@ pub fn intercepted_attempts() -> usize {
 struct InterceptedGuard(Vec<u8>);
 
 impl InterceptedGuard {
-    fn register(task_token: Vec<u8>, scope: Arc<ActivityScope>) -> Self {
-        intercepted()
+    fn register(task_token: Vec<u8>, what: Intercepted) -> Self {
+        intercepted_map()
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(task_token.clone(), scope);
+            .insert(task_token.clone(), what);
         InterceptedGuard(task_token)
     }
 }
 
 impl Drop for InterceptedGuard {
     fn drop(&mut self) {
-        intercepted()
+        intercepted_map()
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.0);
@@ -164,7 +179,11 @@ impl OpenBoxActivityInterceptor {
         }
 
         let scope = attempt.scope().clone();
-        let _registered = InterceptedGuard::register(info.task_token.clone(), scope.clone());
+        let registered = Intercepted::Governed {
+            scope: scope.clone(),
+            annotated: decl.is_some(),
+        };
+        let _registered = InterceptedGuard::register(info.task_token.clone(), registered);
         let result = scope.run(next.run(input)).await;
         match result {
             Ok(output) => match attempt
@@ -195,10 +214,20 @@ impl ActivityInboundInterceptor for OpenBoxActivityInterceptor {
     ) -> ExecuteActivityOutput<'a> {
         let info = input.activity_info();
         let options = self.governor.options();
-        let governed = options.governs_activity_type(&info.activity_type)
-            && (options.govern_all() || activity_decl(&info.activity_type, &input).is_some());
-        if !governed {
-            return next.run(input);
+        let skipped = !options.governs_activity_type(&info.activity_type);
+        if skipped
+            || (!options.govern_all() && activity_decl(&info.activity_type, &input).is_none())
+        {
+            // Not governed here. A `#[governed_activity]` body finds this worker's governor:
+            // it stays ungoverned if its type is skipped, and governs itself otherwise.
+            let guard = InterceptedGuard::register(
+                info.task_token.clone(),
+                Intercepted::Available(self.governor.clone()),
+            );
+            return Box::pin(async move {
+                let _guard = guard;
+                next.run(input).await
+            });
         }
         Box::pin(self.govern(input, next))
     }

@@ -13,6 +13,11 @@
 //! on ActivityStarted/ActivityCompleted, a hook HALT, fail_closed) ends the run the same way,
 //! even if the workflow code catches the activity error. WorkflowFailed never masks the original
 //! error. REQUIRE_APPROVAL on workflow events is logged and proceeds, as in the reference.
+//!
+//! A signal delivered together with the start is handled in the same activation as the run,
+//! so its SignalReceived and the WorkflowStarted are sent concurrently and may reach Core in
+//! either order (as with the reference SDK). A signal handler cannot wait for WorkflowStarted:
+//! the SDK fails a workflow task whose interceptor waits on anything but a Temporal operation.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -294,6 +299,10 @@ impl OpenBoxWorkflowInterceptor {
         let halted = halt.cancelled();
         futures::pin_mut!(halted);
         match select(run, halted).await {
+            // A HALT seen while the body was finishing still wins: the run must not complete.
+            Either::Left((_, _)) if halt.is_cancelled() => {
+                Err(Self::fail(&self.run.halt_failure()))
+            }
             Either::Left((result, _)) => result,
             Either::Right(((), _)) => Err(Self::fail(&self.run.halt_failure())),
         }

@@ -1,0 +1,335 @@
+//! What the attribute macros expand to. Not a public API: no stability promise.
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use temporalio_sdk::interceptors::ExecuteActivityInput;
+use temporalio_sdk::workflow_interceptors::HandleSignalInput;
+
+pub use inventory;
+
+pub use crate::governance::ActivitySettings;
+pub use crate::temporal::codec::InputCodec;
+pub use crate::temporal::registry::{ActivityDecl, SignalDecl, WorkflowDecl};
+
+use crate::governance::Governor;
+use crate::governance::activity::{Attempt, BodyOutcome};
+use crate::governance::failure::GovernanceFailure;
+use crate::governance::scope::ActivityScope;
+use crate::temporal::activity_interceptor::{Intercepted, attempt_info, intercepted};
+use crate::temporal::errors::activity_failure_info;
+
+/// Types the body is annotated with, so `?` inside an `async` block infers its error type.
+pub fn annotate<T, F: Future<Output = T>>(f: F) -> F {
+    f
+}
+
+/// A value as JSON (`null` if it cannot be represented).
+pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// Argument `index` of a redacted input, as its Rust type.
+pub fn from_json<T: DeserializeOwned>(values: &[Value], index: usize) -> Result<T, ActivityError> {
+    let value = values.get(index).cloned().unwrap_or(Value::Null);
+    serde_json::from_value(value).map_err(|e| {
+        GovernanceFailure::redaction_unusable(&format!("argument {index}: {e}")).to_activity_error()
+    })
+}
+
+/// Compile-time check that a governed activity argument is serde-compatible.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be governed: activity arguments and results must implement `serde::Serialize` and `serde::Deserialize`",
+    label = "not serde-compatible",
+    note = "OpenBox sends the arguments to Core as JSON and applies guardrail redactions to them"
+)]
+pub trait GovernedValue: Serialize + DeserializeOwned + Send + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> GovernedValue for T {}
+
+/// Used by the expansion to point a type error at the offending argument.
+pub const fn assert_governed_value<T: GovernedValue>() {}
+
+/// Compile-time check that a signal argument can be reported.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be reported: signal arguments must implement `serde::Serialize`",
+    label = "not `Serialize`"
+)]
+pub trait ReportedValue: Serialize + 'static {}
+
+impl<T: Serialize + 'static> ReportedValue for T {}
+
+/// The JSON of a signal argument of type `T`.
+pub fn signal_json<T: ReportedValue>(input: &HandleSignalInput) -> Option<Value> {
+    input.input_ref::<T>().map(|v| to_json(v))
+}
+
+// ---- input codecs for 0..=6 arguments, matching the `Input` type `#[activities]` derives ----
+
+fn accepts<T: Any>(input: &ExecuteActivityInput) -> bool {
+    input.args_ref::<T>().is_some()
+}
+
+fn no_args_json(input: &ExecuteActivityInput) -> Option<Vec<Value>> {
+    input.args_ref::<()>().map(|_| Vec::new())
+}
+
+fn no_args_replace(_: &mut ExecuteActivityInput, _: &[Value]) -> Result<(), String> {
+    Ok(())
+}
+
+/// The codec of an activity without arguments.
+pub const fn codec0() -> InputCodec {
+    InputCodec {
+        accepts: accepts::<()>,
+        to_json: no_args_json,
+        replace: no_args_replace,
+    }
+}
+
+fn one_json<A: GovernedValue>(input: &ExecuteActivityInput) -> Option<Vec<Value>> {
+    input.args_ref::<A>().map(|a| vec![to_json(a)])
+}
+
+fn one_replace<A: GovernedValue>(
+    input: &mut ExecuteActivityInput,
+    values: &[Value],
+) -> Result<(), String> {
+    let typed: A = serde_json::from_value(values.first().cloned().unwrap_or(Value::Null))
+        .map_err(|e| e.to_string())?;
+    *input.args_mut::<A>().ok_or("the arguments changed type")? = typed;
+    Ok(())
+}
+
+/// The codec of an activity with one argument.
+pub const fn codec1<A: GovernedValue + Sync>() -> InputCodec {
+    InputCodec {
+        accepts: accepts::<A>,
+        to_json: one_json::<A>,
+        replace: one_replace::<A>,
+    }
+}
+
+macro_rules! multi_codec {
+    ($fname:ident, $multi:ident, $json:ident, $replace:ident; $($idx:tt : $t:ident),+) => {
+        fn $json<$($t: GovernedValue),+>(input: &ExecuteActivityInput) -> Option<Vec<Value>> {
+            use temporalio_common::data_converters::$multi;
+            input.args_ref::<$multi<$($t),+>>().map(|m| vec![$(to_json(&m.$idx)),+])
+        }
+
+        fn $replace<$($t: GovernedValue),+>(input: &mut ExecuteActivityInput, values: &[Value]) -> Result<(), String> {
+            use temporalio_common::data_converters::$multi;
+            let typed = $multi($(
+                serde_json::from_value::<$t>(values.get($idx).cloned().unwrap_or(Value::Null))
+                    .map_err(|e| format!("argument {}: {e}", $idx))?
+            ),+);
+            *input.args_mut::<$multi<$($t),+>>().ok_or("the arguments changed type")? = typed;
+            Ok(())
+        }
+
+        /// The codec of an activity with this many arguments.
+        pub const fn $fname<$($t: GovernedValue + Sync),+>() -> InputCodec {
+            use temporalio_common::data_converters::$multi;
+            InputCodec { accepts: accepts::<$multi<$($t),+>>, to_json: $json::<$($t),+>, replace: $replace::<$($t),+> }
+        }
+    };
+}
+
+multi_codec!(codec2, MultiArgs2, json2, replace2; 0: A, 1: B);
+multi_codec!(codec3, MultiArgs3, json3, replace3; 0: A, 1: B, 2: C);
+multi_codec!(codec4, MultiArgs4, json4, replace4; 0: A, 1: B, 2: C, 3: D);
+multi_codec!(codec5, MultiArgs5, json5, replace5; 0: A, 1: B, 2: C, 3: D, 4: E);
+multi_codec!(codec6, MultiArgs6, json6, replace6; 0: A, 1: B, 2: C, 3: D, 4: E, 5: F);
+
+// ---- the gate around a `#[governed_activity]` body ----
+
+/// What one `#[governed_activity]` is.
+#[derive(Debug)]
+pub struct ActivitySpec {
+    /// Method name.
+    pub method: &'static str,
+    /// Capture and approval choices.
+    pub settings: ActivitySettings,
+}
+
+enum GateState {
+    /// The plugin's interceptor governs this attempt; the body runs in its scope.
+    Passive(Arc<ActivityScope>),
+    /// This gate governs the attempt.
+    Governed(Attempt, Option<Vec<Value>>),
+    /// Not governed (the activity type is skipped).
+    Ungoverned,
+}
+
+/// Governance around the body of one `#[governed_activity]` attempt.
+pub struct ActivityGate {
+    state: GateState,
+}
+
+impl ActivityGate {
+    /// Decides who governs and, if this gate does, sends ActivityStarted and enforces it.
+    pub async fn enter(
+        ctx: &ActivityContext,
+        spec: &'static ActivitySpec,
+        input: impl FnOnce() -> Vec<Value>,
+    ) -> Result<ActivityGate, ActivityError> {
+        let info = ctx.info();
+        let governor = match intercepted(&info.task_token) {
+            Some(Intercepted::Governed { scope, annotated }) => {
+                if !annotated {
+                    warn_unmatched(spec, &info.activity_type);
+                }
+                return Ok(ActivityGate {
+                    state: GateState::Passive(scope),
+                });
+            }
+            Some(Intercepted::Available(governor)) => Some(governor),
+            None => Governor::current(),
+        };
+        let Some(governor) = governor else {
+            let failure = GovernanceFailure::not_configured(&format!(
+                "`{}` is #[governed_activity] but this worker has no OpenBoxPlugin and no Governor is installed \
+                 (openbox::Governor::install_global)",
+                spec.method
+            ));
+            return Err(failure.to_activity_error());
+        };
+        if !governor
+            .options()
+            .governs_activity_type(&info.activity_type)
+        {
+            return Ok(ActivityGate {
+                state: GateState::Ungoverned,
+            });
+        }
+        let (attempt, redacted) =
+            Attempt::begin(governor, attempt_info(info), input(), spec.settings)
+                .await
+                .map_err(|f| f.to_activity_error())?;
+        Ok(ActivityGate {
+            state: GateState::Governed(attempt, redacted),
+        })
+    }
+
+    /// [`ActivityGate::enter`] from a sync activity body (Temporal runs those on a blocking
+    /// thread, where waiting is allowed).
+    pub fn enter_blocking(
+        ctx: &ActivityContext,
+        spec: &'static ActivitySpec,
+        input: impl FnOnce() -> Vec<Value>,
+    ) -> Result<ActivityGate, ActivityError> {
+        block_on(Self::enter(ctx, spec, input))?
+    }
+
+    /// The arguments redacted by guardrails, when the body must run with them.
+    pub fn redacted_input(&self) -> Option<&[Value]> {
+        match &self.state {
+            GateState::Governed(_, Some(values)) => Some(values),
+            _ => None,
+        }
+    }
+
+    fn scope(&self) -> Option<Arc<ActivityScope>> {
+        match &self.state {
+            GateState::Passive(scope) => Some(scope.clone()),
+            GateState::Governed(attempt, _) => Some(attempt.scope().clone()),
+            GateState::Ungoverned => None,
+        }
+    }
+
+    /// Runs the async body inside the activity's scope (hooks find it there).
+    pub async fn run<F: Future>(&self, body: F) -> F::Output {
+        match self.scope() {
+            Some(scope) => scope.run(body).await,
+            None => body.await,
+        }
+    }
+
+    /// Runs the sync body inside the activity's scope.
+    pub fn run_sync<R>(&self, body: impl FnOnce() -> R) -> R {
+        match self.scope() {
+            Some(scope) => scope.run_sync(body),
+            None => body(),
+        }
+    }
+
+    /// Sends ActivityCompleted (also for a failure), enforces it and applies output redaction.
+    pub async fn exit<T: GovernedValue>(
+        self,
+        result: Result<T, ActivityError>,
+    ) -> Result<T, ActivityError> {
+        let GateState::Governed(attempt, _) = self.state else {
+            return result;
+        };
+        match result {
+            Ok(value) => match attempt
+                .finish(BodyOutcome::Completed(to_json(&value)))
+                .await
+            {
+                Ok(None) => Ok(value),
+                Ok(Some(redacted)) => serde_json::from_value(redacted).map_err(|e| {
+                    GovernanceFailure::redaction_unusable(&format!("output: {e}"))
+                        .to_activity_error()
+                }),
+                Err(failure) => Err(failure.to_activity_error()),
+            },
+            Err(error) => match activity_failure_info(&error) {
+                Some(info) => match attempt.finish(BodyOutcome::Failed(info)).await {
+                    Err(failure) => Err(failure.to_activity_error()),
+                    Ok(_) => Err(error),
+                },
+                None => Err(error),
+            },
+        }
+    }
+
+    /// [`ActivityGate::exit`] from a sync body.
+    pub fn exit_blocking<T: GovernedValue>(
+        self,
+        result: Result<T, ActivityError>,
+    ) -> Result<T, ActivityError> {
+        block_on(self.exit(result))?
+    }
+}
+
+/// Waits for governance from a sync activity body, which Temporal runs on a Tokio blocking
+/// thread where waiting is allowed.
+fn block_on<F: Future>(fut: F) -> Result<F::Output, ActivityError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => Ok(handle.block_on(fut)),
+        // Not on a Tokio thread (e.g. a unit test calling the body directly).
+        Err(_) => match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => Ok(rt.block_on(fut)),
+            Err(e) => Err(GovernanceFailure::not_configured(&format!(
+                "no Tokio runtime to govern on: {e}"
+            ))
+            .to_activity_error()),
+        },
+    }
+}
+
+fn warn_unmatched(spec: &ActivitySpec, activity_type: &str) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+    if warned
+        .get_or_insert_with(HashSet::new)
+        .insert(activity_type.to_owned())
+    {
+        tracing::warn!(
+            method = spec.method,
+            activity_type,
+            "#[governed_activity] options are not applied: the plugin did not match this activity; \
+             add `name = \"{activity_type}\"` to #[governed_activity]"
+        );
+    }
+}
