@@ -145,10 +145,14 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let pats: Vec<_> = args.iter().map(|a| &a.pat).collect();
     let tys: Vec<_> = args.iter().map(|a| &a.ty).collect();
     let indexes: Vec<_> = (0..args.len()).collect();
-    let checks = args.iter().map(|a| {
-        let ty = &a.ty;
-        quote_spanned!(ty.span()=> ::openbox::__private::assert_governed_value::<#ty>();)
-    });
+    // Point serde errors at the argument types (the codec below checks them once more).
+    let to_json: Vec<_> = args
+        .iter()
+        .map(|a| {
+            let (ty, ident) = (&a.ty, &a.ident);
+            quote_spanned!(ty.span()=> ::openbox::__private::to_json::<#ty>(&#ident))
+        })
+        .collect();
     let output_check = quote_spanned!(output_ty.span()=> ::openbox::__private::assert_governed_value::<#output_ty>(););
     let ret = match &method.sig.output {
         ReturnType::Type(_, ty) => quote!(#ty),
@@ -175,13 +179,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let new_body = if method.sig.asyncness.is_some() {
         quote! {{
-            #(#checks)*
             #output_check
             #spec
             let __openbox_gate = ::openbox::__private::ActivityGate::enter(
                 &#ctx_ident,
                 &__OPENBOX_SPEC,
-                || ::std::vec![#(::openbox::__private::to_json(&#idents)),*],
+                || ::std::vec![#(#to_json),*],
             ).await?;
             #rebind
             let __openbox_result: #ret = __openbox_gate
@@ -194,13 +197,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }}
     } else {
         quote! {{
-            #(#checks)*
             #output_check
             #spec
             let __openbox_gate = ::openbox::__private::ActivityGate::enter_blocking(
                 &#ctx_ident,
                 &__OPENBOX_SPEC,
-                || ::std::vec![#(::openbox::__private::to_json(&#idents)),*],
+                || ::std::vec![#(#to_json),*],
             )?;
             #rebind
             let __openbox_result: #ret = __openbox_gate.run_sync(move || -> #ret {

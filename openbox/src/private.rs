@@ -30,7 +30,7 @@ pub fn annotate<T, F: Future<Output = T>>(f: F) -> F {
 }
 
 /// A value as JSON (`null` if it cannot be represented).
-pub fn to_json<T: Serialize + ?Sized>(value: &T) -> Value {
+pub fn to_json<T: GovernedValue>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
@@ -66,7 +66,9 @@ impl<T: Serialize + 'static> ReportedValue for T {}
 
 /// The JSON of a signal argument of type `T`.
 pub fn signal_json<T: ReportedValue>(input: &HandleSignalInput) -> Option<Value> {
-    input.input_ref::<T>().map(|v| to_json(v))
+    input
+        .input_ref::<T>()
+        .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
 }
 
 // ---- input codecs for 0..=6 arguments, matching the `Input` type `#[activities]` derives ----

@@ -1109,3 +1109,135 @@ async fn skip_lists_extend_the_defaults() {
         "the carrier stays skipped"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn governed_activity_governs_itself_without_the_plugin() {
+    let (unconfigured, governed) = (unique("bank-unconfigured"), unique("bank-standalone"));
+    let h = Harness::new("").await;
+    let start = |wid: String| {
+        let h = &h;
+        async move {
+            let handle = h
+                .client()
+                .start_workflow(
+                    BankWorkflow::run,
+                    charge(),
+                    WorkflowStartOptions::new(&h.task_queue, &wid).build(),
+                )
+                .await
+                .unwrap();
+            handle
+                .signal(
+                    BankWorkflow::memo,
+                    Note {
+                        text: "n".into(),
+                        priority: 1,
+                    },
+                    WorkflowSignalOptions::default(),
+                )
+                .await
+                .unwrap();
+            result_of(&handle).await
+        }
+    };
+    // No plugin and no governor: an annotated activity refuses to run ungoverned.
+    let err = h.run(None, start(unconfigured.clone())).await.unwrap_err();
+    assert_eq!(failure_types(&err), ["ActivityError", "GovernanceAPIError"]);
+    assert!(
+        root_message(&err).starts_with("OpenBox is not configured"),
+        "{}",
+        root_message(&err)
+    );
+    assert_eq!(runs_of(&unconfigured, "bank_pay"), 0);
+
+    let governor =
+        openbox::Governor::connect(h.core.config(ErrorPolicy::FailClosed), Default::default())
+            .await
+            .unwrap();
+    assert!(governor.install_global());
+    let results = h.run(None, start(governed.clone())).await.unwrap();
+    assert_eq!(results[0], "paid ada 1200 card 4111111111111111 (n)");
+    let events = h.events_of(&governed).await;
+    assert_eq!(
+        event_types(&events),
+        [
+            "ActivityStarted",
+            "ActivityCompleted",
+            "ActivityStarted",
+            "ActivityCompleted"
+        ],
+        "the macro governs both activities (async and sync body); no plugin, no workflow events"
+    );
+    assert_eq!(events[0].body["activity_input"][1], "n");
+    assert_eq!(
+        events[3].body["activity_output"],
+        Value::Null,
+        "capture_output = false"
+    );
+    assert_eq!(
+        governor.stats().snapshot().open_scopes,
+        0,
+        "no per-activity state left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn composes_with_another_worker_plugin() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use temporalio_sdk::SimplePlugin;
+    use temporalio_sdk::interceptors::{
+        ActivityInboundInterceptor, ExecuteActivityInput, ExecuteActivityOutput, Next,
+    };
+
+    struct Counting(Arc<AtomicUsize>);
+    impl ActivityInboundInterceptor for Counting {
+        fn execute_activity<'a>(
+            &'a self,
+            input: ExecuteActivityInput,
+            next: Next<'a, ExecuteActivityInput, ExecuteActivityOutput<'a>>,
+        ) -> ExecuteActivityOutput<'a> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            next.run(input)
+        }
+    }
+    let seen = Arc::new(AtomicUsize::new(0));
+    let other = SimplePlugin::builder("other")
+        .activity_inbound_interceptors(vec![
+            Arc::new(Counting(seen.clone())) as Arc<dyn ActivityInboundInterceptor>
+        ])
+        .build();
+    let wid = unique("compose");
+    let h = Harness::new("").await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    // Both plugins on one worker, as a user registers them.
+    let options = temporalio_sdk::WorkerOptions::new(&h.task_queue)
+        .worker_plugin(other)
+        .worker_plugin(plugin)
+        .register_activities(Shop)
+        .register_workflow::<PlanWorkflow>()
+        .unwrap()
+        .build();
+    let out = h
+        .env
+        .with_worker(options, async {
+            result_of(
+                &h.start_plan(
+                    &wid,
+                    Plan {
+                        steps: vec![Step::Echo("both".into())],
+                        ..Plan::default()
+                    },
+                )
+                .await,
+            )
+            .await
+        })
+        .await;
+    assert_eq!(outcome(out).results, ["both"]);
+    assert!(
+        seen.load(Ordering::SeqCst) >= 2,
+        "the other plugin's interceptor ran (echo + carrier)"
+    );
+    assert_eq!(event_types(&h.events_of(&wid).await).len(), 4);
+}

@@ -1,0 +1,8 @@
+pub struct Flow;
+
+#[openbox::governed_workflow]
+impl Flow {
+    pub fn run(&self) {}
+}
+
+fn main() {}

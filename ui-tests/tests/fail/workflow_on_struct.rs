@@ -1,0 +1,4 @@
+#[openbox::governed_workflow]
+pub struct NotAnImpl;
+
+fn main() {}
