@@ -1,1 +1,1 @@
-
+//! Examples of the openbox SDK live in `examples/`.

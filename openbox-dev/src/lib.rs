@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! `openbox-dev`: a local development OpenBox Core.
 //!
 //! It speaks the three endpoints of the Core contract, answers evaluations from a rules file,
@@ -229,6 +230,16 @@ impl DevCore {
     /// The requests still in memory, oldest first.
     pub fn events(&self) -> Vec<LoggedRequest> {
         self.state.log.recent(0, usize::MAX)
+    }
+
+    /// Every request as it is logged (for live views such as the demo's decision printer).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LoggedRequest> {
+        self.state.log.subscribe()
+    }
+
+    /// Approval requests as they are opened and decided.
+    pub fn subscribe_approvals(&self) -> tokio::sync::broadcast::Receiver<Approval> {
+        self.state.approvals.subscribe()
     }
 
     /// How many requests arrived so far.

@@ -1,7 +1,7 @@
 //! `key = value` options of the attributes, with every error reported (unknown, duplicate,
 //! wrong value type), each at its own span.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -14,7 +14,6 @@ use crate::errors::Errors;
 pub(crate) enum Kind {
     Str,
     Bool,
-    Int,
 }
 
 impl Kind {
@@ -22,7 +21,6 @@ impl Kind {
         match self {
             Kind::Str => format!("`{name} = \"...\"`"),
             Kind::Bool => format!("`{name} = false`"),
-            Kind::Int => format!("`{name} = 500`"),
         }
     }
 }
@@ -32,21 +30,20 @@ impl Kind {
 pub(crate) enum Value {
     Str(syn::LitStr),
     Bool(bool),
-    Int(usize),
 }
 
 /// The options given to one attribute.
 #[derive(Default)]
 pub(crate) struct Options {
-    values: Vec<(&'static str, Value, Span)>,
+    values: Vec<(&'static str, Value)>,
 }
 
 impl Options {
     pub(crate) fn str(&self, name: &str) -> Option<syn::LitStr> {
         self.values
             .iter()
-            .find(|(n, ..)| *n == name)
-            .and_then(|(_, v, _)| match v {
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| match v {
                 Value::Str(s) => Some(s.clone()),
                 _ => None,
             })
@@ -55,22 +52,12 @@ impl Options {
     pub(crate) fn bool(&self, name: &str, default: bool) -> bool {
         self.values
             .iter()
-            .find(|(n, ..)| *n == name)
-            .and_then(|(_, v, _)| match v {
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| match v {
                 Value::Bool(b) => Some(*b),
                 _ => None,
             })
             .unwrap_or(default)
-    }
-
-    pub(crate) fn int(&self, name: &str) -> Option<usize> {
-        self.values
-            .iter()
-            .find(|(n, ..)| *n == name)
-            .and_then(|(_, v, _)| match v {
-                Value::Int(i) => Some(*i),
-                _ => None,
-            })
     }
 }
 
@@ -110,7 +97,7 @@ pub(crate) fn parse(
             ));
             continue;
         };
-        if options.values.iter().any(|(n, ..)| *n == name) {
+        if options.values.iter().any(|(n, _)| *n == name) {
             errors.push(syn::Error::new(
                 path.span(),
                 format!("duplicate option `{name}`"),
@@ -140,21 +127,6 @@ pub(crate) fn parse(
                 }),
                 Kind::Bool,
             ) => Value::Bool(b.value),
-            (
-                Expr::Lit(ExprLit {
-                    lit: Lit::Int(i), ..
-                }),
-                Kind::Int,
-            ) => match i.base10_parse::<usize>() {
-                Ok(n) if n > 0 => Value::Int(n),
-                _ => {
-                    errors.push(syn::Error::new(
-                        i.span(),
-                        format!("`{name}` must be a positive integer"),
-                    ));
-                    continue;
-                }
-            },
             _ => {
                 errors.push(syn::Error::new(
                     nv.value.span(),
@@ -163,7 +135,7 @@ pub(crate) fn parse(
                 continue;
             }
         };
-        options.values.push((name, value, path.span()));
+        options.values.push((name, value));
     }
     options
 }

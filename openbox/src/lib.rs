@@ -1,4 +1,64 @@
-//! OpenBox governance for Temporal workers.
+#![warn(missing_docs)]
+//! OpenBox governance for Temporal workers written with `temporalio-sdk`.
+//!
+//! Every workflow start, signal, completion and failure, and every activity start and
+//! completion, is sent to OpenBox Core, whose verdict takes effect: ALLOW, CONSTRAIN,
+//! REQUIRE_APPROVAL (a human decides), BLOCK, HALT — with guardrails that redact an activity's
+//! input before it runs and its output before the workflow sees it. On the wire this crate is
+//! indistinguishable from the reference Python SDK (`openbox-temporal-sdk-python` 1.1.1).
+//!
+//! # Zero code: the plugin
+//!
+//! ```no_run
+//! use openbox::{OpenBoxConfig, OpenBoxPlugin};
+//! use temporalio_sdk::WorkerOptions;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // OPENBOX_URL, OPENBOX_API_KEY, OPENBOX_GOVERNANCE_TIMEOUT, OPENBOX_GOVERNANCE_POLICY
+//! let plugin = OpenBoxPlugin::builder().config(OpenBoxConfig::builder().build()?).build().await?;
+//! let options = WorkerOptions::new("payments")
+//!     .worker_plugin(plugin)
+//!     // .register_activities(…).register_workflow::<…>()?
+//!     .build();
+//! # let _ = options; Ok(()) }
+//! ```
+//!
+//! The plugin checks the API key at start-up, registers the carrier activity
+//! `send_governance_event` and two interceptors, and governs every workflow and activity of the
+//! worker. Activity arguments reach its interceptor already decoded and typed; it reports common
+//! types (strings, numbers, `serde_json::Value`, …) by itself, and struct arguments when the
+//! activity is annotated with [`governed_activity`] or described with
+//! [`OpenBoxPluginBuilder::describe_activity`].
+//!
+//! # Opt-in per item: the attributes
+//!
+//! [`governed_activity`] and [`governed_workflow`] mark single items. With
+//! `OpenBoxPlugin::builder().only_annotated()` only those are governed; without the plugin,
+//! `#[governed_activity]` governs by itself with a [`Governor`] installed globally.
+//!
+//! # What verdicts do
+//!
+//! | Event | BLOCK | HALT |
+//! |---|---|---|
+//! | ActivityStarted | the body does not run; `GovernanceBlock` | the body does not run; the run fails with `GovernanceHalt` |
+//! | ActivityCompleted | the result is discarded; `GovernanceBlock` | the run fails with `GovernanceHalt` |
+//! | WorkflowStarted | the run fails before user code; `GovernanceBlock` | the run fails; `GovernanceHalt` |
+//! | SignalReceived | the handler does not run | the run fails; `GovernanceHalt` |
+//! | WorkflowCompleted | the run fails instead of completing; `GovernanceBlock` | the run fails; `GovernanceHalt` |
+//!
+//! HALT fails the run (non-retryable `GovernanceHalt`) rather than terminating it through the
+//! client: the decision is recorded in history, so it replays identically, and workflow code
+//! cannot swallow it. REQUIRE_APPROVAL on an activity fails the attempt with a retryable
+//! `ApprovalPending`; the next attempt polls Core and runs once approved (see
+//! [`governance::failure`] for every failure type). When Core gives no verdict, the
+//! [`ErrorPolicy`] decides: `FailOpen` proceeds (and counts the lost event), `FailClosed` stops
+//! the operation with `GovernanceHalt`; a 401/403 always stops it.
+//!
+//! # Modules
+//!
+//! * [`config`], [`client`], [`wire`] — talking to Core;
+//! * [`governance`] — the lifecycle, verdicts, approvals, redaction, independent of Temporal;
+//! * [`temporal`] — the plugin, the interceptors and the carrier activity.
 
 pub mod client;
 pub mod config;

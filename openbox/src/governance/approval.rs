@@ -55,6 +55,7 @@ impl ApprovalMarkers {
         self.lock().remove(key);
     }
 
+    /// How many approvals this process is waiting on.
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
     }

@@ -83,6 +83,11 @@ impl Governor {
         &self.inner.stats
     }
 
+    /// Approvals this process asked for and still waits on (bounded by the approval timeout).
+    pub fn pending_approvals(&self) -> usize {
+        self.inner.approvals.len()
+    }
+
     pub(crate) fn approval_markers(&self) -> &ApprovalMarkers {
         &self.inner.approvals
     }
