@@ -749,6 +749,7 @@ guardrails_result = { validation_passed = false, reasons = [{ type = "pii", fiel
         !wf_done.to_string().contains("secret output"),
         "output redaction happened before the workflow saw it"
     );
+    h.assert_no_key_in_histories(&[wid]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -795,6 +796,7 @@ async fn core_down_under_fail_open_and_fail_closed() {
         0,
         "fail_closed: nothing governed ran"
     );
+    h.assert_no_key_in_histories(&[open_wid, closed_wid]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -845,6 +847,7 @@ async fn replaying_a_governed_history_makes_no_core_calls() {
         calls_before,
         "replay made no Core call"
     );
+    h.assert_no_key_in_histories(&[wid]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -927,6 +930,7 @@ async fn workflows_started_before_governance_continue_and_replay() {
         .await
         .expect_err("governing a run that started ungoverned is nondeterministic");
     assert!(err.to_string().contains("nondetermin"), "{err}");
+    h.assert_no_key_in_histories(&[wid]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1056,6 +1060,7 @@ async fn only_annotated_items_are_governed_when_asked() {
             "WorkflowCompleted"
         ]
     );
+    h.assert_no_key_in_histories(&[plain, annotated]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1108,6 +1113,7 @@ async fn skip_lists_extend_the_defaults() {
                 != Some("send_governance_event")),
         "the carrier stays skipped"
     );
+    h.assert_no_key_in_histories(&[wid]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1179,6 +1185,7 @@ async fn governed_activity_governs_itself_without_the_plugin() {
         0,
         "no per-activity state left"
     );
+    h.assert_no_key_in_histories(&[unconfigured, governed]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1240,4 +1247,5 @@ async fn composes_with_another_worker_plugin() {
         "the other plugin's interceptor ran (echo + carrier)"
     );
     assert_eq!(event_types(&h.events_of(&wid).await).len(), 4);
+    h.assert_no_key_in_histories(&[wid]);
 }
