@@ -5,6 +5,7 @@
 mod activity;
 mod errors;
 mod options;
+mod traced;
 mod types;
 mod workflow;
 
@@ -20,4 +21,10 @@ pub fn governed_activity(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn governed_workflow(attr: TokenStream, item: TokenStream) -> TokenStream {
     workflow::expand(attr.into(), item.into()).into()
+}
+
+/// Traces a function and, inside a governed activity, governs each call. See `openbox::traced`.
+#[proc_macro_attribute]
+pub fn traced(attr: TokenStream, item: TokenStream) -> TokenStream {
+    traced::expand(attr.into(), item.into()).into()
 }

@@ -14,6 +14,7 @@ use crate::errors::Errors;
 pub(crate) enum Kind {
     Str,
     Bool,
+    Int,
 }
 
 impl Kind {
@@ -21,6 +22,7 @@ impl Kind {
         match self {
             Kind::Str => format!("`{name} = \"...\"`"),
             Kind::Bool => format!("`{name} = false`"),
+            Kind::Int => format!("`{name} = 500`"),
         }
     }
 }
@@ -30,6 +32,7 @@ impl Kind {
 pub(crate) enum Value {
     Str(syn::LitStr),
     Bool(bool),
+    Int(usize),
 }
 
 /// The options given to one attribute.
@@ -58,6 +61,18 @@ impl Options {
                 _ => None,
             })
             .unwrap_or(default)
+    }
+}
+
+impl Options {
+    pub(crate) fn int(&self, name: &str) -> Option<usize> {
+        self.values
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| match v {
+                Value::Int(i) => Some(*i),
+                _ => None,
+            })
     }
 }
 
@@ -127,6 +142,21 @@ pub(crate) fn parse(
                 }),
                 Kind::Bool,
             ) => Value::Bool(b.value),
+            (
+                Expr::Lit(ExprLit {
+                    lit: Lit::Int(i), ..
+                }),
+                Kind::Int,
+            ) => match i.base10_parse::<usize>() {
+                Ok(n) if n > 0 => Value::Int(n),
+                _ => {
+                    errors.push(syn::Error::new(
+                        i.span(),
+                        format!("`{name}` must be a positive integer"),
+                    ));
+                    continue;
+                }
+            },
             _ => {
                 errors.push(syn::Error::new(
                     nv.value.span(),

@@ -63,7 +63,9 @@
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod fs;
 pub mod governance;
+pub mod hooks;
 pub mod temporal;
 pub mod wire;
 
@@ -84,3 +86,5 @@ pub use temporal::{OpenBoxPlugin, OpenBoxPluginBuilder};
 pub use openbox_macros::governed_activity;
 #[doc = include_str!("../docs/governed_workflow.md")]
 pub use openbox_macros::governed_workflow;
+#[doc = include_str!("../docs/traced.md")]
+pub use openbox_macros::traced;

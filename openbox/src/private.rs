@@ -12,6 +12,9 @@ use temporalio_sdk::interceptors::ExecuteActivityInput;
 use temporalio_sdk::workflow_interceptors::HandleSignalInput;
 
 pub use inventory;
+pub use tracing;
+
+pub use crate::hooks::traced;
 
 pub use crate::governance::ActivitySettings;
 pub use crate::temporal::codec::InputCodec;
@@ -22,7 +25,7 @@ use crate::governance::activity::{Attempt, BodyOutcome};
 use crate::governance::failure::GovernanceFailure;
 use crate::governance::scope::ActivityScope;
 use crate::temporal::activity_interceptor::{Intercepted, attempt_info, intercepted};
-use crate::temporal::errors::activity_failure_info;
+use crate::temporal::errors::{activity_failure_info, panic_error};
 
 /// Types the body is annotated with, so `?` inside an `async` block infers its error type.
 pub fn annotate<T, F: Future<Output = T>>(f: F) -> F {
@@ -244,20 +247,35 @@ impl ActivityGate {
         }
     }
 
-    /// Runs the async body inside the activity's scope (hooks find it there).
-    pub async fn run<F: Future>(&self, body: F) -> F::Output {
-        match self.scope() {
-            Some(scope) => scope.run(body).await,
-            None => body.await,
-        }
+    /// Runs the async body inside the activity's scope (hooks find it there); a panic becomes
+    /// the activity's failure, so that ActivityCompleted still reports it.
+    pub async fn run<T, F>(&self, body: F) -> Result<T, ActivityError>
+    where
+        F: Future<Output = Result<T, ActivityError>>,
+    {
+        use futures::FutureExt;
+        let caught = match self.scope() {
+            Some(scope) => {
+                std::panic::AssertUnwindSafe(scope.run(body))
+                    .catch_unwind()
+                    .await
+            }
+            None => std::panic::AssertUnwindSafe(body).catch_unwind().await,
+        };
+        caught.unwrap_or_else(|payload| Err(panic_error(payload.as_ref())))
     }
 
-    /// Runs the sync body inside the activity's scope.
-    pub fn run_sync<R>(&self, body: impl FnOnce() -> R) -> R {
-        match self.scope() {
+    /// Runs the sync body inside the activity's scope; a panic becomes the activity's failure.
+    pub fn run_sync<T>(
+        &self,
+        body: impl FnOnce() -> Result<T, ActivityError>,
+    ) -> Result<T, ActivityError> {
+        let scope = self.scope();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match scope {
             Some(scope) => scope.run_sync(body),
             None => body(),
-        }
+        }));
+        caught.unwrap_or_else(|payload| Err(panic_error(payload.as_ref())))
     }
 
     /// Sends ActivityCompleted (also for a failure), enforces it and applies output redaction.

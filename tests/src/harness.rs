@@ -13,6 +13,7 @@ use temporalio_sdk::WorkerOptions;
 
 use crate::core::{TEST_KEY, TestCore};
 use crate::fixtures::{Bank, BankWorkflow, Outcome, Plan, PlanWorkflow, Shop};
+use crate::hook_fixtures::{HookActivities, HookPlan, HookWorkflow};
 use crate::worker::TestEnv;
 
 /// A handle of a started [`PlanWorkflow`].
@@ -68,7 +69,10 @@ impl Harness {
             .register_workflow::<PlanWorkflow>()
             .expect("PlanWorkflow registers")
             .register_workflow::<BankWorkflow>()
-            .expect("BankWorkflow registers");
+            .expect("BankWorkflow registers")
+            .register_activities(HookActivities)
+            .register_workflow::<HookWorkflow>()
+            .expect("HookWorkflow registers");
         match plugin {
             Some(p) => builder.worker_plugin(p).build(),
             None => builder.build(),
@@ -102,6 +106,23 @@ impl Harness {
             )
             .await
             .expect("workflow starts")
+    }
+
+    /// Runs a [`HookWorkflow`] with `plan` to completion and returns its results.
+    pub async fn run_hooks(&self, workflow_id: &str, plan: HookPlan) -> Vec<String> {
+        let handle = self
+            .env
+            .client
+            .start_workflow(
+                HookWorkflow::run,
+                plan,
+                WorkflowStartOptions::new(&self.task_queue, workflow_id).build(),
+            )
+            .await
+            .expect("workflow starts");
+        result_of(&handle)
+            .await
+            .expect("the hook workflow completes (activity errors are its results)")
     }
 
     /// The events the Core received for `workflow_id` (no key checks), in order.

@@ -8,6 +8,9 @@ pub mod core;
 pub mod fixtures;
 pub mod harness;
 pub mod history;
+pub mod hook_fixtures;
+pub mod http_server;
+pub mod services;
 pub mod temporal;
 pub mod worker;
 

@@ -129,6 +129,8 @@ impl Attempt {
             gov,
             info.identity.clone(),
             Arc::new(redacted.clone().unwrap_or(input)),
+            info.scheduled_time,
+            settings.approval,
         ));
         Ok((
             Attempt {
@@ -227,8 +229,14 @@ impl Attempt {
         let hook_stop = self.scope.take_hook_stop();
         let end = SystemTime::now();
         let (start_s, end_s) = (unix_seconds(self.started_at), unix_seconds(end));
-        let (status, output, error, succeeded) = match &outcome {
-            BodyOutcome::Completed(v) if hook_stop.is_none() => {
+        // A hook's stop is the attempt's failure, whatever the body made of the hook's error.
+        let stop_info = hook_stop.as_ref().map(|stop| ActivityFailureInfo {
+            error_type: stop.type_name().into(),
+            message: stop.message().into(),
+        });
+        let (status, output, error, succeeded) = match (&outcome, stop_info) {
+            (_, Some(info)) => (ActivityStatus::Failed, Value::Null, Some(info), false),
+            (BodyOutcome::Completed(v), None) => {
                 let output = if self.settings.capture_output {
                     v.clone()
                 } else {
@@ -236,15 +244,7 @@ impl Attempt {
                 };
                 (ActivityStatus::Completed, output, None, true)
             }
-            BodyOutcome::Completed(_) => {
-                let stop = hook_stop.as_ref().expect("checked above");
-                let info = ActivityFailureInfo {
-                    error_type: stop.type_name().into(),
-                    message: stop.message().into(),
-                };
-                (ActivityStatus::Failed, Value::Null, Some(info), false)
-            }
-            BodyOutcome::Failed(info) => (
+            (BodyOutcome::Failed(info), None) => (
                 ActivityStatus::Failed,
                 Value::Null,
                 Some(info.clone()),

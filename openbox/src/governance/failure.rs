@@ -252,6 +252,39 @@ impl GovernanceFailure {
         )
     }
 
+    /// A hook's BLOCK (the operation did not happen, or its result is discarded).
+    pub fn hook_blocked(reason: Option<&str>) -> Self {
+        Self::new(
+            FailureKind::Block,
+            format!(
+                "Hook governance block: {}",
+                or(reason, "Blocked by governance")
+            ),
+        )
+    }
+
+    /// A hook's HALT.
+    pub fn hook_halted(reason: Option<&str>) -> Self {
+        Self::new(
+            FailureKind::Halt,
+            format!(
+                "Hook governance halt: {}",
+                or(reason, "Halted by governance")
+            ),
+        )
+    }
+
+    /// A hook's REQUIRE_APPROVAL where approvals are off: a block, as in the reference.
+    pub fn hook_approval_unavailable(reason: Option<&str>) -> Self {
+        Self::new(
+            FailureKind::Block,
+            format!(
+                "Hook governance require_approval: {}",
+                or(reason, "Approval required - blocked at hook level")
+            ),
+        )
+    }
+
     /// OpenBox is not configured where a governed item runs.
     pub fn not_configured(detail: &str) -> Self {
         Self::new(

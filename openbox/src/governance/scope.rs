@@ -9,16 +9,23 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::wire::{ActivityIdentity, Span};
+use crate::hooks::ids::{new_span_id, new_trace_id};
+use crate::hooks::truncate_body;
+use crate::wire::{ActivityIdentity, HookSpan, Span};
 
 use super::Governor;
+use super::approval::ApprovalContext;
 use super::failure::GovernanceFailure;
 
 /// Most spans kept for one ActivityCompleted; later ones are counted, not kept.
-pub const MAX_SPANS_PER_ACTIVITY: usize = 256;
+pub const MAX_SPANS_PER_ACTIVITY: usize = 128;
+/// HTTP bodies in ActivityCompleted spans are cut to this many characters (hook evaluations
+/// themselves carry up to 65 536).
+pub const MAX_SPAN_BODY_CHARS: usize = 4096;
 
 tokio::task_local! {
     static CURRENT: Arc<ActivityScope>;
@@ -33,6 +40,10 @@ thread_local! {
 pub struct ActivityScope {
     governor: Governor,
     identity: Arc<ActivityIdentity>,
+    scheduled_time: Option<SystemTime>,
+    approval: bool,
+    trace_id: String,
+    span_id: String,
     input: RwLock<Arc<Vec<Value>>>,
     spans: Mutex<SpanBuffer>,
     hook_stop: Mutex<Option<GovernanceFailure>>,
@@ -49,11 +60,17 @@ impl ActivityScope {
         governor: Governor,
         identity: Arc<ActivityIdentity>,
         input: Arc<Vec<Value>>,
+        scheduled_time: Option<SystemTime>,
+        approval: bool,
     ) -> Self {
         governor.stats().scope_opened();
         ActivityScope {
             governor,
             identity,
+            scheduled_time,
+            approval,
+            trace_id: new_trace_id(),
+            span_id: new_span_id(),
             input: RwLock::new(input),
             spans: Mutex::new(SpanBuffer::default()),
             hook_stop: Mutex::new(None),
@@ -75,8 +92,42 @@ impl ActivityScope {
         self.input.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Records an operation's span for ActivityCompleted (bounded by [`MAX_SPANS_PER_ACTIVITY`]).
-    pub fn record_span(&self, span: Span) {
+    /// The trace of this attempt's operations when no OpenTelemetry context provides one.
+    pub fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+
+    /// The parent of this attempt's operation spans when no OpenTelemetry context provides one.
+    pub fn span_id(&self) -> &str {
+        &self.span_id
+    }
+
+    /// The approval settings for a hook's REQUIRE_APPROVAL, or `None` when approvals are off.
+    pub(crate) fn approval_context(&self) -> Option<ApprovalContext<'_>> {
+        let options = self.governor.options();
+        (options.hitl_enabled() && self.approval).then(|| ApprovalContext {
+            client: self.governor.client(),
+            markers: self.governor.approval_markers(),
+            activity: &self.identity,
+            poll_interval: options.approval_poll_interval(),
+            timeout: options.approval_timeout(),
+            scheduled_time: self.scheduled_time,
+        })
+    }
+
+    /// Records an operation's span for ActivityCompleted, bounded in count
+    /// ([`MAX_SPANS_PER_ACTIVITY`]) and size ([`MAX_SPAN_BODY_CHARS`]).
+    pub fn record_span(&self, mut span: Span) {
+        if let HookSpan::HttpRequest(http) = &mut span.hook {
+            for body in [&mut http.request_body, &mut http.response_body]
+                .into_iter()
+                .flatten()
+            {
+                if body.len() > MAX_SPAN_BODY_CHARS {
+                    *body = truncate_body(body, MAX_SPAN_BODY_CHARS);
+                }
+            }
+        }
         let mut buf = self.spans.lock().unwrap_or_else(|p| p.into_inner());
         if buf.spans.len() < MAX_SPANS_PER_ACTIVITY {
             buf.spans.push(span);

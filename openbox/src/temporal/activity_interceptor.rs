@@ -2,8 +2,10 @@
 //! ones) with the lifecycle of [`crate::governance`], before and after the body.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use futures::FutureExt;
 use serde_json::Value;
 use temporalio_sdk::activities::{ActivityError, ActivityInfo};
 use temporalio_sdk::interceptors::{
@@ -12,7 +14,7 @@ use temporalio_sdk::interceptors::{
 };
 
 use super::codec::{self, InputCodec};
-use super::errors::activity_failure_info;
+use super::errors::{activity_failure_info, panic_error};
 use super::registry::activity_decl;
 use crate::governance::activity::{Attempt, AttemptInfo, BodyOutcome};
 use crate::governance::failure::GovernanceFailure;
@@ -184,7 +186,15 @@ impl OpenBoxActivityInterceptor {
             annotated: decl.is_some(),
         };
         let _registered = InterceptedGuard::register(info.task_token.clone(), registered);
-        let result = scope.run(next.run(input)).await;
+        // A panicking body still gets its ActivityCompleted, and a hook's stop (a `#[traced]`
+        // function that cannot return an error panics on BLOCK) still decides the failure.
+        let result = match AssertUnwindSafe(scope.run(next.run(input)))
+            .catch_unwind()
+            .await
+        {
+            Ok(result) => result,
+            Err(payload) => Err(panic_error(payload.as_ref())),
+        };
         match result {
             Ok(output) => match attempt
                 .finish(BodyOutcome::Completed(output_json(output.as_ref())))

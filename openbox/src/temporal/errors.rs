@@ -26,6 +26,23 @@ pub(crate) fn activity_failure_info(error: &ActivityError) -> Option<ActivityFai
     }
 }
 
+/// The message of a caught panic.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned())
+}
+
+/// A panicking activity body, as the SDK reports it (retryable).
+pub(crate) fn panic_error(payload: &(dyn std::any::Any + Send)) -> ActivityError {
+    ActivityError::Application(Box::new(temporalio_sdk::ApplicationFailure::new(format!(
+        "Activity function panicked: {}",
+        panic_message(payload)
+    ))))
+}
+
 fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((cut, _)) => s[..cut].to_owned(),

@@ -1,0 +1,285 @@
+//! Database hooks: governed handles for sqlx, tokio-postgres, rusqlite and redis.
+//!
+//! `started` carries `db_system`, `db_name`, `db_operation` (the SQL verb or command),
+//! `db_statement` (placeholders only — bound parameter values are never sent; for redis the
+//! command and its key, never values), `server_address` and `server_port`; `completed` adds
+//! `rowcount` and `error`. A BLOCK at `started` means the statement is not sent.
+
+// The shared statement machinery is only used by the driver modules enabled by features.
+#![cfg_attr(
+    not(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite",
+        feature = "tokio-postgres",
+        feature = "rusqlite",
+        feature = "redis"
+    )),
+    allow(dead_code)
+)]
+
+#[cfg(feature = "tokio-postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(feature = "rusqlite")]
+pub mod sqlite;
+#[cfg(any(
+    feature = "sqlx-postgres",
+    feature = "sqlx-mysql",
+    feature = "sqlx-sqlite"
+))]
+pub mod sqlx;
+
+use std::future::Future;
+
+use serde_json::{Map, Value};
+
+use super::{HookCall, HookError, truncate_body};
+use crate::wire::{DbQuerySpan, HookSpan, SpanKind};
+
+/// Longest statement text sent to Core (§7).
+pub const MAX_STATEMENT_CHARS: usize = 2000;
+
+/// Where statements go: reported on every `db_query` span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbTarget {
+    /// `postgresql`, `mysql`, `sqlite`, `redis`, …
+    pub system: String,
+    /// Database name (or index for redis).
+    pub name: Option<String>,
+    /// Server host.
+    pub host: Option<String>,
+    /// Server port.
+    pub port: Option<u16>,
+}
+
+impl DbTarget {
+    /// A target of `system` with nothing else known.
+    pub fn new(system: impl Into<String>) -> Self {
+        DbTarget {
+            system: system.into(),
+            name: None,
+            host: None,
+            port: None,
+        }
+    }
+
+    /// With a database name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// With a server address.
+    pub fn server(mut self, host: impl Into<String>, port: u16) -> Self {
+        self.host = Some(host.into());
+        self.port = Some(port);
+        self
+    }
+
+    fn span(
+        &self,
+        operation: &str,
+        statement: &str,
+        rowcount: Option<Option<u64>>,
+        error: Option<String>,
+    ) -> HookSpan {
+        HookSpan::DbQuery(DbQuerySpan {
+            db_system: self.system.clone(),
+            db_name: self.name.clone(),
+            db_operation: operation.to_owned(),
+            db_statement: truncate_body(statement, MAX_STATEMENT_CHARS),
+            server_address: Some(self.host.clone().unwrap_or_else(|| "unknown".into())),
+            server_port: self.port,
+            rowcount,
+            error,
+        })
+    }
+
+    fn attributes(&self, operation: &str) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("db.system".into(), self.system.clone().into());
+        if let Some(n) = &self.name {
+            m.insert("db.name".into(), n.clone().into());
+        }
+        m.insert("db.operation".into(), operation.into());
+        m
+    }
+}
+
+/// A statement about to run: the hook call (if inside a governed activity) and what it reports.
+pub(crate) struct Statement {
+    call: HookCall,
+    target: DbTarget,
+    operation: String,
+    text: String,
+}
+
+impl Statement {
+    /// `None` outside a governed activity. `operation` defaults to the SQL verb of `text`.
+    pub(crate) fn begin(
+        target: &DbTarget,
+        text: &str,
+        operation: Option<&str>,
+    ) -> Option<Statement> {
+        let operation = operation.map_or_else(|| sql_operation(text).to_owned(), str::to_owned);
+        let span = tracing::info_span!("db statement", otel.name = %operation, otel.kind = "client", db.system = %target.system);
+        let call = HookCall::begin(operation.clone(), SpanKind::Client, Some(&span))?;
+        Some(Statement {
+            call: call.with_attributes(target.attributes(&operation)),
+            target: target.clone(),
+            operation,
+            text: text.to_owned(),
+        })
+    }
+
+    pub(crate) async fn started(&self) -> Result<(), HookError> {
+        self.call
+            .started(self.target.span(&self.operation, &self.text, None, None))
+            .await
+    }
+
+    pub(crate) async fn completed(
+        &self,
+        rowcount: Option<u64>,
+        error: Option<String>,
+    ) -> Result<(), HookError> {
+        self.call
+            .completed(
+                self.target
+                    .span(&self.operation, &self.text, Some(rowcount), error),
+            )
+            .await
+    }
+
+    pub(crate) fn started_blocking(&self) -> Result<(), HookError> {
+        self.call
+            .started_blocking(self.target.span(&self.operation, &self.text, None, None))
+    }
+
+    pub(crate) fn completed_blocking(
+        &self,
+        rowcount: Option<u64>,
+        error: Option<String>,
+    ) -> Result<(), HookError> {
+        self.call.completed_blocking(self.target.span(
+            &self.operation,
+            &self.text,
+            Some(rowcount),
+            error,
+        ))
+    }
+}
+
+/// Runs one statement under governance: `run` is only called if `started` allows it.
+/// `rows` gives the row count of a successful result.
+pub(crate) async fn governed<T, E, F, Fut>(
+    target: &DbTarget,
+    text: &str,
+    operation: Option<&str>,
+    run: F,
+    rows: impl FnOnce(&T) -> Option<u64>,
+) -> Result<Result<T, E>, HookError>
+where
+    E: std::fmt::Display,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let Some(statement) = Statement::begin(target, text, operation) else {
+        return Ok(run().await);
+    };
+    statement.started().await?;
+    let result = run().await;
+    let (rowcount, error) = match &result {
+        Ok(v) => (rows(v), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    statement.completed(rowcount, error).await?;
+    Ok(result)
+}
+
+/// [`governed`] for a blocking driver.
+pub(crate) fn governed_blocking<T, E: std::fmt::Display>(
+    target: &DbTarget,
+    text: &str,
+    run: impl FnOnce() -> Result<T, E>,
+    rows: impl FnOnce(&T) -> Option<u64>,
+) -> Result<Result<T, E>, HookError> {
+    let Some(statement) = Statement::begin(target, text, None) else {
+        return Ok(run());
+    };
+    statement.started_blocking()?;
+    let result = run();
+    let (rowcount, error) = match &result {
+        Ok(v) => (rows(v), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    statement.completed_blocking(rowcount, error)?;
+    Ok(result)
+}
+
+/// The leading SQL verb of a statement, as the reference reports it.
+pub(crate) fn sql_operation(statement: &str) -> &'static str {
+    const VERBS: [&str; 12] = [
+        "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "TRUNCATE", "BEGIN",
+        "COMMIT", "ROLLBACK", "EXPLAIN",
+    ];
+    let head: String = statement
+        .trim_start()
+        .chars()
+        .take(8)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    VERBS
+        .into_iter()
+        .find(|v| head.starts_with(v))
+        .unwrap_or("UNKNOWN")
+}
+
+/// The error of a governed handle: governance stopped the statement, or the driver failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError<E: std::error::Error + 'static> {
+    /// Governance stopped the statement (or refused its result).
+    #[error(transparent)]
+    Governance(#[from] HookError),
+    /// The driver's own error.
+    #[error(transparent)]
+    Driver(E),
+}
+
+impl<E: std::error::Error + 'static> DbError<E> {
+    /// The driver error, if that is what this is.
+    pub fn driver(&self) -> Option<&E> {
+        match self {
+            DbError::Driver(e) => Some(e),
+            DbError::Governance(_) => None,
+        }
+    }
+}
+
+pub(crate) fn flatten<T, E: std::error::Error + 'static>(
+    r: Result<Result<T, E>, HookError>,
+) -> Result<T, DbError<E>> {
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(DbError::Driver(e)),
+        Err(h) => Err(DbError::Governance(h)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_verbs() {
+        assert_eq!(sql_operation("  insert into t values ($1)"), "INSERT");
+        assert_eq!(sql_operation("SELECT 1"), "SELECT");
+        assert_eq!(
+            sql_operation("with x as (select 1) select * from x"),
+            "UNKNOWN"
+        );
+        assert_eq!(sql_operation(""), "UNKNOWN");
+    }
+}

@@ -1,0 +1,81 @@
+//! Trace and span ids of hook spans.
+//!
+//! With the `otel` feature and a `tracing-opentelemetry` layer installed (as with Temporal's
+//! OpenTelemetry plugin), the ids are those of the OpenTelemetry span the operation runs in, so
+//! hook spans line up with the user's traces. Otherwise they are generated: one trace id per
+//! activity attempt and a fresh span id per operation, parented on the attempt.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Ids of one span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SpanIds {
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+}
+
+/// A random-looking, unique 64-bit value (SipHash of a counter with a per-process key).
+pub(crate) fn random_u64() -> u64 {
+    static KEY: OnceLock<RandomState> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    let mut h = KEY.get_or_init(RandomState::new).build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    match h.finish() {
+        0 => 1,
+        v => v,
+    }
+}
+
+/// 16 hex digits.
+pub(crate) fn new_span_id() -> String {
+    format!("{:016x}", random_u64())
+}
+
+/// 32 hex digits.
+pub(crate) fn new_trace_id() -> String {
+    format!("{:016x}{:016x}", random_u64(), random_u64())
+}
+
+/// The ids of the OpenTelemetry span `span` belongs to, if a `tracing-opentelemetry` layer
+/// tracks it.
+#[cfg(feature = "otel")]
+pub(crate) fn otel_ids(span: &tracing::Span) -> Option<SpanIds> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let cx = span.context();
+    let span_ref = cx.span();
+    let sc = span_ref.span_context();
+    if !sc.is_valid() {
+        return None;
+    }
+    Some(SpanIds {
+        trace_id: sc.trace_id().to_string(),
+        span_id: sc.span_id().to_string(),
+        parent_span_id: None,
+    })
+}
+
+/// Without the `otel` feature there is no OpenTelemetry context to read.
+#[cfg(not(feature = "otel"))]
+pub(crate) fn otel_ids(_span: &tracing::Span) -> Option<SpanIds> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_hex_of_the_right_length_and_unique() {
+        let a = new_span_id();
+        let b = new_span_id();
+        assert_eq!(a.len(), 16);
+        assert_ne!(a, b);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(new_trace_id().len(), 32);
+    }
+}

@@ -1,0 +1,328 @@
+//! Hook-level governance: operations an activity makes — HTTP requests, database statements,
+//! file operations, `#[traced]` functions — are evaluated by Core at two stages.
+//!
+//! * `started`, before the operation: a BLOCK or HALT stops it from happening (the request is
+//!   not sent, the statement does not run, the file is not opened, the function body does not
+//!   run) and the caller gets a [`HookError`];
+//! * `completed`, after it: a BLOCK or HALT makes the caller get a [`HookError`] and fails the
+//!   activity even if the caller swallows the error.
+//!
+//! Each hook finds its activity through the task-local [`ActivityScope`]; outside a governed
+//! activity there is no scope and no Core call. Every operation is also reported once in the
+//! activity's ActivityCompleted `spans`.
+//!
+//! Rust has no monkey-patching, so hooks are explicit wrappers of the libraries users already
+//! use: see [`http`](crate::hooks::http), [`db`](crate::hooks::db), [`crate::fs`] and
+//! [`crate::traced`].
+//!
+//! | Wrapper | Call form | BLOCK at `started` stops it before it happens |
+//! |---|---|---|
+//! | [`http::OpenBoxMiddleware`] | every request of a `reqwest_middleware::ClientWithMiddleware` | yes: the server never sees the request |
+//! | `db::sqlx::GovernedPool` / `Governed` | `execute`, `fetch*`, `fetch_one/optional/all` | yes: the statement is not sent |
+//! | `db::sqlx` | `prepare` | not governed (nothing runs) |
+//! | `db::postgres::GovernedClient` | `execute`, `query*`, `batch_execute` | yes |
+//! | `db::sqlite::GovernedConnection` | `execute`, `execute_batch`, `query_row`, `query_map` | yes |
+//! | `db::redis::GovernedRedis` | every command and pipeline | yes: the command is not sent |
+//! | [`crate::fs::File`] (async) and [`crate::fs::sync::File`] | `open`/`create`/`options` | yes: the file is not created or opened |
+//! | `crate::fs` files | `read*`, `write*` | yes: nothing is read or written |
+//! | `crate::fs` files | `close`, drop | `completed` only (the file is closed either way) |
+//! | [`crate::traced`] | a function returning `Result<_, E>` | yes: the body does not run, the call returns `Err` |
+//! | [`crate::traced`] | a function not returning `Result` | yes: the body does not run, the call panics (the activity fails with the verdict) |
+//! | sync wrappers in a sync activity body | — | governed when the activity is `#[governed_activity]` (Temporal runs sync bodies on a blocking thread the plugin cannot reach) |
+
+pub mod db;
+#[cfg(feature = "http")]
+pub mod http;
+pub(crate) mod ids;
+pub mod traced;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use serde_json::{Map, Value};
+
+use crate::client::Decision;
+use crate::governance::failure::GovernanceFailure;
+use crate::governance::scope::ActivityScope;
+use crate::wire::time::{now_timestamp, unix_nanos};
+use crate::wire::{HookEvaluation, HookSpan, HookStage, Span, SpanKind, SpanStatus, Verdict};
+
+use ids::{SpanIds, new_span_id, otel_ids};
+
+/// Why governance stopped an operation (or refused its result). The activity it belongs to fails
+/// with the same verdict even if this error is swallowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{failure}")]
+pub struct HookError {
+    failure: GovernanceFailure,
+}
+
+impl HookError {
+    pub(crate) fn new(failure: GovernanceFailure) -> Self {
+        HookError { failure }
+    }
+
+    /// The verdict as a governance failure (type `GovernanceBlock`, `GovernanceHalt`, …).
+    pub fn failure(&self) -> &GovernanceFailure {
+        &self.failure
+    }
+}
+
+impl From<HookError> for std::io::Error {
+    /// `PermissionDenied`, with the [`HookError`] inside (`err.get_ref()` to downcast).
+    fn from(e: HookError) -> Self {
+        std::io::Error::new(std::io::ErrorKind::PermissionDenied, e)
+    }
+}
+
+/// One governed operation: its ids, its start, and the activity it belongs to.
+pub(crate) struct HookCall {
+    scope: Arc<ActivityScope>,
+    ids: SpanIds,
+    name: String,
+    kind: SpanKind,
+    attributes: Map<String, Value>,
+    started_wall: SystemTime,
+    started: Instant,
+}
+
+impl std::fmt::Debug for HookCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookCall")
+            .field("name", &self.name)
+            .field("span_id", &self.ids.span_id)
+            .finish()
+    }
+}
+
+impl HookCall {
+    /// The call for an operation named `name` in the current activity, or `None` outside a
+    /// governed activity (then nothing is evaluated). `span` is the tracing span the operation
+    /// runs in, whose OpenTelemetry ids are used when there are any.
+    pub(crate) fn begin(
+        name: impl Into<String>,
+        kind: SpanKind,
+        span: Option<&tracing::Span>,
+    ) -> Option<HookCall> {
+        let scope = ActivityScope::current()?;
+        let ids = span
+            .and_then(|s| {
+                let parent = otel_ids(&tracing::Span::current()).map(|p| p.span_id);
+                otel_ids(s).map(|ids| SpanIds {
+                    parent_span_id: parent,
+                    ..ids
+                })
+            })
+            .unwrap_or_else(|| SpanIds {
+                trace_id: scope.trace_id().to_owned(),
+                span_id: new_span_id(),
+                parent_span_id: Some(scope.span_id().to_owned()),
+            });
+        Some(HookCall {
+            scope,
+            ids,
+            name: name.into(),
+            kind,
+            attributes: Map::new(),
+            started_wall: SystemTime::now(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Attributes reported on the span.
+    pub(crate) fn with_attributes(mut self, attributes: Map<String, Value>) -> Self {
+        self.attributes = attributes;
+        self
+    }
+
+    fn span(&self, stage: HookStage, hook: HookSpan) -> Span {
+        let (start, end, duration) = match stage {
+            HookStage::Started => (unix_nanos(self.started_wall), None, None),
+            HookStage::Completed => {
+                let duration = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                let start = unix_nanos(self.started_wall);
+                (start, Some(start.saturating_add(duration)), Some(duration))
+            }
+        };
+        Span {
+            span_id: self.ids.span_id.clone(),
+            trace_id: self.ids.trace_id.clone(),
+            parent_span_id: self.ids.parent_span_id.clone(),
+            name: self.name.clone(),
+            kind: self.kind,
+            stage,
+            start_time: start,
+            end_time: end,
+            duration_ns: duration,
+            attributes: self.attributes.clone(),
+            status: SpanStatus::from_error(hook.error()),
+            events: Vec::new(),
+            hook,
+            activity_id: self.scope.identity().activity_id.clone(),
+        }
+    }
+
+    async fn evaluate(&self, span: Span) -> Result<(), HookError> {
+        let body = HookEvaluation::new(
+            self.scope.identity().clone(),
+            self.scope.input(),
+            span,
+            now_timestamp(),
+        );
+        let decision = self.scope.governor().decide(&body).await;
+        self.judge(decision)
+    }
+
+    fn judge(&self, decision: Decision) -> Result<(), HookError> {
+        let failure = match decision {
+            Decision::Proceed(_) => return Ok(()),
+            Decision::Halt(e) => GovernanceFailure::core_unavailable(&e),
+            Decision::Verdict(r) => match r.verdict {
+                Verdict::Allow | Verdict::Constrain => return Ok(()),
+                Verdict::Block => GovernanceFailure::hook_blocked(r.reason.as_deref()),
+                Verdict::Halt => GovernanceFailure::hook_halted(r.reason.as_deref()),
+                Verdict::RequireApproval => match self.scope.approval_context() {
+                    Some(approval) => approval.request(r.reason.as_deref()),
+                    None => GovernanceFailure::hook_approval_unavailable(r.reason.as_deref()),
+                },
+            },
+        };
+        self.scope.record_hook_stop(failure.clone());
+        Err(HookError::new(failure))
+    }
+
+    /// The `started` evaluation. On `Err`, the operation must not happen; its span is reported.
+    pub(crate) async fn started(&self, hook: HookSpan) -> Result<(), HookError> {
+        let span = self.span(HookStage::Started, hook);
+        let result = self.evaluate(span.clone()).await;
+        if result.is_err() {
+            self.scope.record_span(span);
+        }
+        result
+    }
+
+    /// The `completed` evaluation; the span goes to ActivityCompleted.
+    pub(crate) async fn completed(&self, hook: HookSpan) -> Result<(), HookError> {
+        let span = self.span(HookStage::Completed, hook);
+        self.scope.record_span(span.clone());
+        self.evaluate(span).await
+    }
+
+    /// [`HookCall::started`] from sync code.
+    pub(crate) fn started_blocking(&self, hook: HookSpan) -> Result<(), HookError> {
+        let span = self.span(HookStage::Started, hook);
+        let result = self.evaluate_blocking(span.clone());
+        if result.is_err() {
+            self.scope.record_span(span);
+        }
+        result
+    }
+
+    /// [`HookCall::completed`] from sync code.
+    pub(crate) fn completed_blocking(&self, hook: HookSpan) -> Result<(), HookError> {
+        let span = self.span(HookStage::Completed, hook);
+        self.scope.record_span(span.clone());
+        self.evaluate_blocking(span)
+    }
+
+    fn evaluate_blocking(&self, span: Span) -> Result<(), HookError> {
+        let body = HookEvaluation::new(
+            self.scope.identity().clone(),
+            self.scope.input(),
+            span,
+            now_timestamp(),
+        );
+        let governor = self.scope.governor().clone();
+        let decision = block_on(async move { governor.decide(&body).await });
+        let decision = decision.unwrap_or_else(|e| {
+            let policy = self.scope.governor().client().config().error_policy();
+            Decision::from_result(Err(e), policy, "ActivityStarted")
+        });
+        self.judge(decision)
+    }
+
+    /// Reports a `completed` span without waiting for a verdict (a file closed by `Drop`): the
+    /// evaluation runs in the background when a runtime is available.
+    pub(crate) fn completed_detached(self, hook: HookSpan) {
+        let span = self.span(HookStage::Completed, hook);
+        self.scope.record_span(span.clone());
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = self.evaluate(span).await;
+            });
+        }
+    }
+}
+
+/// Waits for `fut` from sync code without stalling the async runtime: on a multi-thread
+/// runtime through `block_in_place`, otherwise on a helper thread with its own small runtime.
+fn block_on<F>(fut: F) -> Result<F::Output, crate::GovernanceApiError>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if let Ok(handle) = Handle::try_current()
+        && handle.runtime_flavor() == RuntimeFlavor::MultiThread
+    {
+        return Ok(tokio::task::block_in_place(|| handle.block_on(fut)));
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    crate::GovernanceApiError::Unreachable(format!(
+                        "no runtime for a sync hook: {e}"
+                    ))
+                })?;
+            Ok(rt.block_on(fut))
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(crate::GovernanceApiError::Unreachable(
+                "the sync hook's helper thread panicked".into(),
+            ))
+        })
+    })
+}
+
+/// Truncates `text` to `max` characters, adding `...[truncated, <N> total chars]` (§7).
+pub(crate) fn truncate_body(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((cut, _)) => {
+            let total = text.chars().count();
+            format!("{}...[truncated, {total} total chars]", &text[..cut])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_truncation() {
+        assert_eq!(truncate_body("abc", 5), "abc");
+        assert_eq!(
+            truncate_body("héllo wörld", 5),
+            "héllo...[truncated, 11 total chars]"
+        );
+    }
+
+    #[test]
+    fn hook_error_as_io_error() {
+        let e: std::io::Error = HookError::new(GovernanceFailure::hook_blocked(Some("no"))).into();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+        let inner = e.get_ref().unwrap().downcast_ref::<HookError>().unwrap();
+        assert_eq!(inner.failure().type_name(), "GovernanceBlock");
+    }
+
+    #[test]
+    fn outside_an_activity_there_is_no_call() {
+        assert!(HookCall::begin("GET", SpanKind::Client, None).is_none());
+    }
+}

@@ -1,0 +1,302 @@
+//! Activities that exercise every hook wrapper, and a workflow that runs them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use openbox::hooks::db::DbTarget;
+use openbox::hooks::db::postgres::GovernedClient;
+use openbox::hooks::db::redis::GovernedRedis;
+use openbox::hooks::db::sqlite::GovernedConnection;
+use openbox::hooks::db::sqlx::GovernedPool;
+use openbox::hooks::http::OpenBoxMiddleware;
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use sqlx::AssertSqlSafe;
+use temporalio_common::RetryPolicy;
+use temporalio_macros::{activities, workflow, workflow_methods};
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
+
+use crate::services::{MYSQL_URL, POSTGRES_URL, REDIS_URL};
+
+/// The credential the test client sends: it must never appear in an event.
+pub const CLIENT_AUTHORIZATION: &str = "Bearer user-secret-token-4242";
+/// The cookie the test client sends: it must never appear in an event.
+pub const CLIENT_COOKIE: &str = "session=user-cookie-7777";
+/// The value the database steps bind as a statement parameter (not an activity input, so it
+/// can only reach Core through a hook): it must never appear in an event.
+pub const BOUND_SECRET: &str = "bound-parameter-value-31337";
+/// What the file steps write (not an activity input): it must never appear in a hook.
+pub const FILE_CONTENT: &str = "file-content-never-sent-9999";
+
+/// One operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum HookStep {
+    /// An HTTP request through the middleware.
+    Http {
+        method: String,
+        url: String,
+        body: Option<String>,
+    },
+    /// sqlx on PostgreSQL: insert `note` into `table`.
+    SqlxPostgres { table: String },
+    /// sqlx on MariaDB.
+    SqlxMysql { table: String },
+    /// sqlx on SQLite.
+    SqlxSqlite { file: String, table: String },
+    /// tokio-postgres.
+    TokioPostgres { table: String },
+    /// rusqlite.
+    Rusqlite { file: String, table: String },
+    /// redis SET.
+    Redis { key: String },
+    /// Write a file (async).
+    WriteFile { path: String },
+    /// Read a file (async).
+    ReadFile { path: String },
+    /// Write a file (sync API).
+    WriteFileSync { path: String },
+    /// A `#[traced]` async function returning `Result`.
+    Traced { text: String },
+    /// A `#[traced]` sync function not returning `Result`.
+    TracedSync { x: i64 },
+}
+
+static TRACED_RUNS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+
+fn traced_ran(key: &str) {
+    *TRACED_RUNS
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .entry(key.to_owned())
+        .or_default() += 1;
+}
+
+/// How many times the body of a traced function ran with this argument.
+pub fn traced_runs(key: &str) -> usize {
+    TRACED_RUNS
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|m| m.get(key).copied())
+        .unwrap_or(0)
+}
+
+/// A traced async function.
+#[openbox::traced(name = "score_text", max_arg_length = 200)]
+pub async fn score_text(text: &str, weight: u32) -> Result<u32, anyhow::Error> {
+    traced_ran(text);
+    Ok(text.len() as u32 * weight)
+}
+
+/// A traced sync function that cannot return an error.
+#[openbox::traced]
+pub fn double(x: i64) -> i64 {
+    traced_ran(&format!("double:{x}"));
+    x * 2
+}
+
+async fn run_step(step: HookStep) -> anyhow::Result<String> {
+    Ok(match step {
+        HookStep::Http { method, url, body } => {
+            let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                .with(OpenBoxMiddleware::default())
+                .build();
+            let mut req = client
+                .request(method.parse()?, &url)
+                .header("authorization", CLIENT_AUTHORIZATION)
+                .header("cookie", CLIENT_COOKIE);
+            if let Some(b) = body {
+                req = req.header("content-type", "application/json").body(b);
+            }
+            let resp = req.send().await?;
+            format!("{} {}", resp.status().as_u16(), resp.text().await?)
+        }
+        HookStep::SqlxPostgres { table } => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(POSTGRES_URL)
+                .await?;
+            let db = GovernedPool::postgres(pool);
+            let sql = format!("INSERT INTO {table} (note) VALUES ($1)");
+            let r = sqlx::query(AssertSqlSafe(sql))
+                .bind(BOUND_SECRET)
+                .execute(&db)
+                .await?;
+            let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                .fetch_one(&db)
+                .await?;
+            format!("inserted {} of {n}", r.rows_affected())
+        }
+        HookStep::SqlxMysql { table } => {
+            let pool = sqlx::mysql::MySqlPoolOptions::new()
+                .max_connections(1)
+                .connect(MYSQL_URL)
+                .await?;
+            let db = GovernedPool::mysql(pool);
+            let sql = format!("INSERT INTO {table} (note) VALUES (?)");
+            let r = sqlx::query(AssertSqlSafe(sql))
+                .bind(BOUND_SECRET)
+                .execute(&db)
+                .await?;
+            format!("inserted {}", r.rows_affected())
+        }
+        HookStep::SqlxSqlite { file, table } => {
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect(&format!("sqlite://{file}"))
+                .await?;
+            let db = GovernedPool::sqlite(pool);
+            let mut tx = db.pool().begin().await?;
+            let sql = format!("INSERT INTO {table} (note) VALUES (?)");
+            let r = sqlx::query(AssertSqlSafe(sql))
+                .bind(BOUND_SECRET)
+                .execute(db.with(&mut *tx))
+                .await?;
+            tx.commit().await?;
+            format!("inserted {}", r.rows_affected())
+        }
+        HookStep::TokioPostgres { table } => {
+            let (client, connection) = tokio_postgres::connect(
+                "host=127.0.0.1 port=5432 user=postgres dbname=test",
+                tokio_postgres::NoTls,
+            )
+            .await?;
+            let conn_task = tokio::spawn(connection);
+            let db = GovernedClient::new(client, "test", "127.0.0.1", 5432);
+            let n = db
+                .execute(
+                    &format!("INSERT INTO {table} (note) VALUES ($1)"),
+                    &[&BOUND_SECRET],
+                )
+                .await?;
+            drop(db);
+            conn_task.abort();
+            format!("inserted {n}")
+        }
+        HookStep::Rusqlite { file, table } => {
+            let db = GovernedConnection::open(&file)?;
+            let n = db.execute(
+                &format!("INSERT INTO {table} (note) VALUES (?1)"),
+                [BOUND_SECRET],
+            )?;
+            format!("inserted {n}")
+        }
+        HookStep::Redis { key } => {
+            let conn = redis::Client::open(REDIS_URL)?
+                .get_multiplexed_async_connection()
+                .await?;
+            let mut db = GovernedRedis::new(conn, "127.0.0.1", 6379);
+            let _: () = db.set(&key, BOUND_SECRET).await?;
+            let back: Option<String> = db.get(&key).await?;
+            format!("stored {}", back.is_some())
+        }
+        HookStep::WriteFile { path } => {
+            openbox::fs::write(&path, FILE_CONTENT.as_bytes()).await?;
+            "written".to_owned()
+        }
+        HookStep::ReadFile { path } => openbox::fs::read_to_string(&path).await?,
+        HookStep::WriteFileSync { path } => {
+            openbox::fs::sync::write(&path, FILE_CONTENT.as_bytes())?;
+            "written".to_owned()
+        }
+        HookStep::Traced { text } => score_text(&text, 3).await?.to_string(),
+        HookStep::TracedSync { x } => double(x).to_string(),
+    })
+}
+
+/// The hook activities.
+pub struct HookActivities;
+
+#[activities]
+impl HookActivities {
+    /// Runs a step in an async body governed by the plugin.
+    #[activity(name = "hook_step")]
+    pub async fn step(_ctx: ActivityContext, step: HookStep) -> Result<String, ActivityError> {
+        Ok(run_step(step).await?)
+    }
+
+    /// Runs a step in a sync body annotated with #[governed_activity] (blocking thread).
+    #[activity(name = "hook_step_sync")]
+    #[openbox::governed_activity(name = "hook_step_sync")]
+    pub fn step_sync(_ctx: ActivityContext, step: HookStep) -> Result<String, ActivityError> {
+        Ok(match step {
+            HookStep::Rusqlite { file, table } => {
+                let db = GovernedConnection::open(&file).map_err(anyhow::Error::from)?;
+                let n = db
+                    .execute(
+                        &format!("INSERT INTO {table} (note) VALUES (?1)"),
+                        [BOUND_SECRET],
+                    )
+                    .map_err(anyhow::Error::from)?;
+                format!("inserted {n}")
+            }
+            HookStep::WriteFileSync { path } => {
+                openbox::fs::sync::write(&path, FILE_CONTENT.as_bytes())
+                    .map_err(anyhow::Error::from)?;
+                "written".to_owned()
+            }
+            HookStep::TracedSync { x } => double(x).to_string(),
+            other => return Err(anyhow::anyhow!("not a sync step: {other:?}").into()),
+        })
+    }
+}
+
+/// What a [`HookWorkflow`] runs: each step, in a sync body when the flag is set.
+pub type HookPlan = Vec<(bool, HookStep)>;
+
+/// Runs hook steps, one activity each; records errors as `ERR:<type>:<message>`.
+#[workflow]
+#[derive(Default)]
+pub struct HookWorkflow;
+
+#[workflow_methods]
+impl HookWorkflow {
+    /// Runs the plan.
+    #[run(name = "HookWorkflow")]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        plan: HookPlan,
+    ) -> WorkflowResult<Vec<String>> {
+        let mut out = Vec::new();
+        for (sync, step) in plan {
+            let opts = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+                .retry_policy(RetryPolicy::builder().maximum_attempts(1).build())
+                .build();
+            let result = if sync {
+                ctx.execute_activity(HookActivities::step_sync, step, opts)
+                    .await
+            } else {
+                ctx.execute_activity(HookActivities::step, step, opts).await
+            };
+            out.push(match result {
+                Ok(v) => v,
+                Err(e) => {
+                    use temporalio_common::error::IncomingError;
+                    match e.cause() {
+                        Some(IncomingError::Application(af)) => {
+                            format!(
+                                "ERR:{}:{}",
+                                af.type_name().unwrap_or("?"),
+                                e.cause()
+                                    .map(|c| c.failure().message.clone())
+                                    .unwrap_or_default()
+                            )
+                        }
+                        _ => format!("ERR:{e}"),
+                    }
+                }
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The target of the tests' PostgreSQL, for direct assertions.
+pub fn postgres_target() -> DbTarget {
+    DbTarget::new("postgresql")
+        .name("test")
+        .server("127.0.0.1", 5432)
+}

@@ -1,0 +1,921 @@
+//! Hook-level governance against real servers: a local HTTP server, PostgreSQL, MariaDB and
+//! Redis on this machine, SQLite files, the file system — inside activities on the real Temporal
+//! dev server, judged by the dev Core's event log and by what the servers saw.
+
+use std::collections::BTreeSet;
+
+use openbox::ErrorPolicy;
+use openbox_dev::LoggedRequest;
+use openbox_tests::harness::{Harness, result_of};
+use openbox_tests::history::{failure_types, root_message};
+use openbox_tests::hook_fixtures::{
+    BOUND_SECRET, CLIENT_AUTHORIZATION, CLIENT_COOKIE, FILE_CONTENT, HookStep, HookWorkflow,
+    score_text, traced_runs,
+};
+use openbox_tests::http_server::TestHttpServer;
+use openbox_tests::services::{self, MYSQL_URL, POSTGRES_URL, REDIS_URL};
+use openbox_tests::{TempDir, unique};
+use serde_json::{Value, json};
+use sqlx::AssertSqlSafe;
+use temporalio_client::WorkflowStartOptions;
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn set(keys: &[&str]) -> BTreeSet<String> {
+    keys.iter().map(|k| k.to_string()).collect()
+}
+
+/// The keys of a hook evaluation body (§1.7).
+const ENVELOPE: [&str; 15] = [
+    "source",
+    "event_type",
+    "workflow_id",
+    "run_id",
+    "workflow_type",
+    "activity_id",
+    "activity_type",
+    "task_queue",
+    "attempt",
+    "activity_input",
+    "activity_output",
+    "spans",
+    "span_count",
+    "hook_trigger",
+    "timestamp",
+];
+/// The keys every span has (§1.7).
+const SPAN_COMMON: [&str; 15] = [
+    "span_id",
+    "trace_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "stage",
+    "start_time",
+    "end_time",
+    "duration_ns",
+    "attributes",
+    "status",
+    "events",
+    "hook_type",
+    "error",
+    "activity_id",
+];
+
+fn hooks(events: &[LoggedRequest]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|e| e.is_hook())
+        .map(|e| &e.body)
+        .collect()
+}
+
+/// Hook bodies whose span has `key == value`.
+fn hooks_where<'a>(events: &'a [LoggedRequest], key: &str, value: &str) -> Vec<&'a Value> {
+    hooks(events)
+        .into_iter()
+        .filter(|b| b["spans"][0][key] == value)
+        .collect()
+}
+
+fn assert_envelope(body: &Value) {
+    assert_eq!(keys(body), set(&ENVELOPE));
+    assert_eq!(body["event_type"], "ActivityStarted");
+    assert_eq!(body["hook_trigger"], true);
+    assert_eq!(body["span_count"], 1);
+    assert_eq!(body["activity_output"], Value::Null);
+    assert_eq!(body["spans"].as_array().unwrap().len(), 1);
+}
+
+fn assert_span_keys(span: &Value, specific: &[&str]) {
+    let want: BTreeSet<String> = SPAN_COMMON
+        .iter()
+        .chain(specific)
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(keys(span), want, "span keys of {span}");
+    assert_eq!(span["span_id"].as_str().unwrap().len(), 16);
+    assert_eq!(span["trace_id"].as_str().unwrap().len(), 32);
+    match span["stage"].as_str().unwrap() {
+        "started" => assert!(span["end_time"].is_null() && span["duration_ns"].is_null()),
+        "completed" => assert!(span["end_time"].is_u64() && span["duration_ns"].is_u64()),
+        other => panic!("stage {other}"),
+    }
+}
+
+fn log_text(events: &[LoggedRequest]) -> String {
+    events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// ActivityCompleted bodies of the run.
+fn completed(events: &[LoggedRequest]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|e| !e.is_hook() && e.event_type() == Some("ActivityCompleted"))
+        .map(|e| &e.body)
+        .collect()
+}
+
+fn stage_rule(name: &str, stage: &str, key: &str, value: &str) -> String {
+    format!(
+        "[[rules]]\nname = \"{name}\"\nverdict = \"block\"\nreason = \"{name}\"\n\
+         match = {{ \"spans.0.stage\" = \"{stage}\", \"spans.0.{key}\" = {value:?} }}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_hooks() {
+    let server = TestHttpServer::start().await;
+    let url = &server.url;
+    let rules = stage_rule(
+        "no posts to /blocked",
+        "started",
+        "http_url",
+        &format!("{url}/blocked"),
+    ) + &stage_rule(
+        "refuse the answer of /late",
+        "completed",
+        "http_url",
+        &format!("{url}/late"),
+    );
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("http");
+    let http = |method: &str, path: &str, body: Option<&str>| {
+        (
+            false,
+            HookStep::Http {
+                method: method.into(),
+                url: format!("{url}{path}"),
+                body: body.map(str::to_owned),
+            },
+        )
+    };
+    let results = h
+        .run(Some(plugin), async {
+            h.run_hooks(
+                &wid,
+                vec![
+                    http("GET", "/page", None),
+                    http("POST", "/json", Some(r#"{"amount":12}"#)),
+                    http("POST", "/blocked", Some(r#"{"secret":"never sent"}"#)),
+                    http("GET", "/late", None),
+                    http("GET", "/stream", None),
+                    http("GET", "/missing", None),
+                ],
+            )
+            .await
+        })
+        .await;
+    assert_eq!(results[0], "200 <!DOCTYPE HTML><html>hello</html>");
+    assert_eq!(results[1], r#"200 {"amount":12}"#);
+    assert_eq!(
+        results[2],
+        "ERR:GovernanceBlock:Hook governance block: no posts to /blocked"
+    );
+    assert_eq!(
+        results[3],
+        "ERR:GovernanceBlock:Hook governance block: refuse the answer of /late"
+    );
+    assert_eq!(
+        results[4], "200 abc",
+        "streamed bodies are not buffered by the hook"
+    );
+    assert_eq!(results[5], "404 nope");
+    assert!(
+        server.received("/blocked").is_empty(),
+        "a BLOCK at started: the server never saw the request"
+    );
+    assert_eq!(
+        server.received("/late").len(),
+        1,
+        "a BLOCK at completed: the request was made"
+    );
+    assert_eq!(
+        server.received("/page")[0].headers["authorization"],
+        CLIENT_AUTHORIZATION,
+        "the server got the real header"
+    );
+    assert_eq!(server.received("/page")[0].headers["cookie"], CLIENT_COOKIE);
+
+    let events = h.events_of(&wid).await;
+    let page = hooks_where(&events, "http_url", &format!("{url}/page"));
+    assert_eq!(page.len(), 2);
+    let http_keys = [
+        "http_method",
+        "http_url",
+        "request_body",
+        "request_headers",
+        "response_body",
+        "response_headers",
+        "http_status_code",
+    ];
+    for body in &page {
+        assert_envelope(body);
+        assert_span_keys(&body["spans"][0], &http_keys);
+    }
+    let (started, done) = (&page[0]["spans"][0], &page[1]["spans"][0]);
+    assert_eq!(
+        (started["stage"].as_str(), done["stage"].as_str()),
+        (Some("started"), Some("completed"))
+    );
+    assert_eq!(
+        started["span_id"], done["span_id"],
+        "both stages describe one span"
+    );
+    assert_eq!(started["http_method"], "GET");
+    assert_eq!(started["kind"], "CLIENT");
+    assert_eq!(started["request_headers"]["authorization"], "[REDACTED]");
+    assert_eq!(started["request_headers"]["cookie"], "[REDACTED]");
+    assert!(started["response_headers"].is_null() && started["http_status_code"].is_null());
+    assert_eq!(done["http_status_code"], 200);
+    assert_eq!(done["response_body"], "<!DOCTYPE HTML><html>hello</html>");
+    assert_eq!(done["response_headers"]["set-cookie"], "[REDACTED]");
+    assert_eq!(done["attributes"]["http.status_code"], 200);
+    let json_started = &hooks_where(&events, "http_url", &format!("{url}/json"))[0]["spans"][0];
+    assert_eq!(json_started["request_body"], r#"{"amount":12}"#);
+    let stream_done = &hooks_where(&events, "http_url", &format!("{url}/stream"))[1]["spans"][0];
+    assert!(stream_done["response_body"].is_null());
+    let missing_done = &hooks_where(&events, "http_url", &format!("{url}/missing"))[1]["spans"][0];
+    assert_eq!(missing_done["error"], "HTTP 404");
+    assert_eq!(
+        missing_done["status"],
+        json!({"code": "ERROR", "description": "HTTP 404"})
+    );
+
+    // ActivityCompleted carries each operation once (D5), including the failed ones.
+    let done_events = completed(&events);
+    assert_eq!(done_events.len(), 6);
+    assert_eq!(done_events[0]["span_count"], 1);
+    assert_eq!(done_events[0]["spans"][0]["span_id"], done["span_id"]);
+    assert_eq!(done_events[0]["spans"][0]["stage"], "completed");
+    assert_eq!(done_events[2]["status"], "failed");
+    assert_eq!(done_events[2]["error"]["type"], "GovernanceBlock");
+    assert_eq!(
+        done_events[2]["spans"][0]["stage"], "started",
+        "the stopped request is reported as started"
+    );
+
+    let text = log_text(&h.core.log().await);
+    for secret in [
+        "user-secret-token-4242",
+        "user-cookie-7777",
+        "server-session-cookie-5150",
+    ] {
+        assert!(!text.contains(secret), "{secret} reached Core");
+    }
+    // Requests outside an activity are not governed.
+    let before = h.core.core.request_count();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(openbox::hooks::http::OpenBoxMiddleware::default())
+        .build();
+    assert_eq!(
+        client
+            .get(format!("{url}/page"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(h.core.core.request_count(), before);
+}
+
+/// Three statements on table-specific rules: allowed, blocked at started, blocked at completed.
+fn db_rules(allowed: &str, blocked: &str, late: &str) -> String {
+    let _ = allowed;
+    stage_rule(
+        "no writes to the blocked table",
+        "started",
+        "db_statement",
+        blocked,
+    ) + &stage_rule(
+        "refuse the result of the late table",
+        "completed",
+        "db_statement",
+        late,
+    )
+}
+
+fn assert_db_spans(events: &[LoggedRequest], statement: &str, system: &str, secret: &str) {
+    let both = hooks_where(events, "db_statement", statement);
+    assert_eq!(both.len(), 2, "two stages for {statement}");
+    let specific = [
+        "db_system",
+        "db_name",
+        "db_operation",
+        "db_statement",
+        "server_address",
+        "server_port",
+    ];
+    assert_envelope(both[0]);
+    assert_span_keys(&both[0]["spans"][0], &specific);
+    assert!(
+        both[0]["spans"][0].get("rowcount").is_none(),
+        "rowcount only at completed"
+    );
+    let with_rows: Vec<&str> = specific.iter().copied().chain(["rowcount"]).collect();
+    assert_span_keys(&both[1]["spans"][0], &with_rows);
+    let done = &both[1]["spans"][0];
+    assert_eq!(done["db_system"], system);
+    assert_eq!(done["db_operation"], "INSERT");
+    assert_eq!(done["rowcount"], 1);
+    assert_eq!(done["kind"], "CLIENT");
+    assert!(
+        !log_text(events).contains(secret),
+        "the bound parameter {secret} reached Core"
+    );
+}
+
+struct DbCase {
+    ok: String,
+    blocked: String,
+    late: String,
+}
+
+impl DbCase {
+    fn new(prefix: &str) -> Self {
+        let base = unique(prefix).replace('-', "_");
+        DbCase {
+            ok: format!("{base}_ok"),
+            blocked: format!("{base}_blocked"),
+            late: format!("{base}_late"),
+        }
+    }
+
+    fn tables(&self) -> [&str; 3] {
+        [&self.ok, &self.blocked, &self.late]
+    }
+}
+
+fn expect_db_results(results: &[String]) {
+    assert!(results[0].starts_with("inserted 1"), "{results:?}");
+    assert!(
+        results[1].starts_with("ERR:GovernanceBlock:Hook governance block: no writes"),
+        "{results:?}"
+    );
+    assert!(
+        results[2].starts_with("ERR:GovernanceBlock:Hook governance block: refuse the result"),
+        "{results:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_through_sqlx_and_tokio_postgres() {
+    if !services::require("PostgreSQL", "127.0.0.1:5432") {
+        return;
+    }
+    let pool = sqlx::PgPool::connect(POSTGRES_URL).await.unwrap();
+    let (sq, tp) = (DbCase::new("obx_sqlx_pg"), DbCase::new("obx_tokio_pg"));
+    for t in sq.tables().into_iter().chain(tp.tables()) {
+        sqlx::query(AssertSqlSafe(format!("CREATE TABLE {t} (note text)")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let insert = |t: &str| format!("INSERT INTO {t} (note) VALUES ($1)");
+    let rules = db_rules(&insert(&sq.ok), &insert(&sq.blocked), &insert(&sq.late))
+        + &db_rules(&insert(&tp.ok), &insert(&tp.blocked), &insert(&tp.late));
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("pg");
+    let secret = BOUND_SECRET;
+    let steps: Vec<(bool, HookStep)> = sq
+        .tables()
+        .into_iter()
+        .map(|t| (false, HookStep::SqlxPostgres { table: t.into() }))
+        .chain(
+            tp.tables()
+                .into_iter()
+                .map(|t| (false, HookStep::TokioPostgres { table: t.into() })),
+        )
+        .collect();
+    let results = h.run(Some(plugin), h.run_hooks(&wid, steps)).await;
+    expect_db_results(&results[..3]);
+    expect_db_results(&results[3..]);
+    assert_eq!(results[0], "inserted 1 of 1");
+    let count = |t: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!("SELECT count(*) FROM {t}")))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    for case in [&sq, &tp] {
+        assert_eq!(count(case.ok.clone()).await, 1);
+        assert_eq!(
+            count(case.blocked.clone()).await,
+            0,
+            "a BLOCK at started: the row was never written"
+        );
+        assert_eq!(
+            count(case.late.clone()).await,
+            1,
+            "a BLOCK at completed: the row is written, the activity fails"
+        );
+    }
+    let events = h.events_of(&wid).await;
+    assert_db_spans(&events, &insert(&sq.ok), "postgresql", secret);
+    assert_db_spans(&events, &insert(&tp.ok), "postgresql", secret);
+    let select = &hooks_where(&events, "db_operation", "SELECT")[1]["spans"][0];
+    assert_eq!(select["rowcount"], 1, "rows returned by a SELECT");
+    assert_eq!(select["db_name"], "test");
+    assert_eq!(select["server_port"], 5432);
+    for t in sq.tables().into_iter().chain(tp.tables()) {
+        sqlx::query(AssertSqlSafe(format!("DROP TABLE {t}")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_through_sqlx() {
+    if !services::require("MariaDB", "127.0.0.1:3306") {
+        return;
+    }
+    let pool = sqlx::MySqlPool::connect(MYSQL_URL).await.unwrap();
+    let case = DbCase::new("obx_my");
+    for t in case.tables() {
+        sqlx::query(AssertSqlSafe(format!("CREATE TABLE {t} (note text)")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let insert = |t: &str| format!("INSERT INTO {t} (note) VALUES (?)");
+    let h = Harness::new(&db_rules(
+        &insert(&case.ok),
+        &insert(&case.blocked),
+        &insert(&case.late),
+    ))
+    .await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("mysql");
+    let secret = BOUND_SECRET;
+    let steps = case
+        .tables()
+        .into_iter()
+        .map(|t| (false, HookStep::SqlxMysql { table: t.into() }))
+        .collect();
+    let results = h.run(Some(plugin), h.run_hooks(&wid, steps)).await;
+    expect_db_results(&results);
+    for (t, want) in [(&case.ok, 1), (&case.blocked, 0), (&case.late, 1)] {
+        let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {t}")))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, want, "{t}");
+    }
+    let events = h.events_of(&wid).await;
+    assert_db_spans(&events, &insert(&case.ok), "mysql", secret);
+    for t in case.tables() {
+        sqlx::query(AssertSqlSafe(format!("DROP TABLE {t}")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_through_sqlx_and_rusqlite_in_async_and_sync_bodies() {
+    let dir = TempDir::new("obx-sqlite");
+    let file = dir.path().join("notes.db").display().to_string();
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    let (sq, rs, rs_sync) = (
+        DbCase::new("sqlx"),
+        DbCase::new("rus"),
+        DbCase::new("russync"),
+    );
+    for t in sq
+        .tables()
+        .into_iter()
+        .chain(rs.tables())
+        .chain(rs_sync.tables())
+    {
+        conn.execute(&format!("CREATE TABLE {t} (note text)"), [])
+            .unwrap();
+    }
+    let sqlx_insert = |t: &str| format!("INSERT INTO {t} (note) VALUES (?)");
+    let rus_insert = |t: &str| format!("INSERT INTO {t} (note) VALUES (?1)");
+    let rules = db_rules(
+        &sqlx_insert(&sq.ok),
+        &sqlx_insert(&sq.blocked),
+        &sqlx_insert(&sq.late),
+    ) + &db_rules(
+        &rus_insert(&rs.ok),
+        &rus_insert(&rs.blocked),
+        &rus_insert(&rs.late),
+    ) + &db_rules(
+        &rus_insert(&rs_sync.ok),
+        &rus_insert(&rs_sync.blocked),
+        &rus_insert(&rs_sync.late),
+    );
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("sqlite");
+    let secret = BOUND_SECRET;
+    let mut steps: Vec<(bool, HookStep)> = Vec::new();
+    for t in sq.tables() {
+        steps.push((
+            false,
+            HookStep::SqlxSqlite {
+                file: file.clone(),
+                table: t.into(),
+            },
+        ));
+    }
+    for t in rs.tables() {
+        steps.push((
+            false,
+            HookStep::Rusqlite {
+                file: file.clone(),
+                table: t.into(),
+            },
+        ));
+    }
+    for t in rs_sync.tables() {
+        steps.push((
+            true,
+            HookStep::Rusqlite {
+                file: file.clone(),
+                table: t.into(),
+            },
+        ));
+    }
+    let results = h.run(Some(plugin), h.run_hooks(&wid, steps)).await;
+    expect_db_results(&results[..3]);
+    expect_db_results(&results[3..6]);
+    expect_db_results(&results[6..]);
+    // The sqlx case inserts inside a transaction: the refused INSERT fails the activity before
+    // its commit, so its row is rolled back; rusqlite autocommits.
+    for (case, late_rows) in [(&sq, 0), (&rs, 1), (&rs_sync, 1)] {
+        for (t, want) in [(&case.ok, 1), (&case.blocked, 0), (&case.late, late_rows)] {
+            let n: i64 = conn
+                .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, want, "{t}");
+        }
+    }
+    let events = h.events_of(&wid).await;
+    assert_db_spans(&events, &sqlx_insert(&sq.ok), "sqlite", secret);
+    assert_db_spans(&events, &rus_insert(&rs.ok), "sqlite", secret);
+    assert_db_spans(&events, &rus_insert(&rs_sync.ok), "sqlite", secret);
+    let sync_done = completed(&events)
+        .into_iter()
+        .filter(|c| c["activity_type"] == "hook_step_sync")
+        .count();
+    assert_eq!(
+        sync_done, 3,
+        "the sync body was governed through #[governed_activity]"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_commands() {
+    if !services::require("Redis", "127.0.0.1:6379") {
+        return;
+    }
+    let base = unique("obx");
+    let (ok, blocked, late) = (
+        format!("{base}:ok"),
+        format!("{base}:blocked"),
+        format!("{base}:late"),
+    );
+    let rules = stage_rule(
+        "no writes to the blocked key",
+        "started",
+        "db_statement",
+        &format!("SET {blocked}"),
+    ) + &stage_rule(
+        "refuse the late key",
+        "completed",
+        "db_statement",
+        &format!("SET {late}"),
+    );
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("redis");
+    let secret = BOUND_SECRET;
+    let steps = [&ok, &blocked, &late]
+        .into_iter()
+        .map(|k| (false, HookStep::Redis { key: k.clone() }))
+        .collect();
+    let results = h.run(Some(plugin), h.run_hooks(&wid, steps)).await;
+    assert_eq!(results[0], "stored true");
+    assert!(
+        results[1].starts_with("ERR:GovernanceBlock:Hook governance block: no writes"),
+        "{results:?}"
+    );
+    assert!(
+        results[2].starts_with("ERR:GovernanceBlock:Hook governance block: refuse"),
+        "{results:?}"
+    );
+    let mut conn = redis::Client::open(REDIS_URL)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let exists = |k: String| {
+        let mut c = conn.clone();
+        async move {
+            redis::cmd("EXISTS")
+                .arg(k)
+                .query_async::<i64>(&mut c)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(exists(ok.clone()).await, 1);
+    assert_eq!(
+        exists(blocked.clone()).await,
+        0,
+        "a BLOCK at started: the key was never written"
+    );
+    assert_eq!(exists(late.clone()).await, 1);
+    let events = h.events_of(&wid).await;
+    let both = hooks_where(&events, "db_statement", &format!("SET {ok}"));
+    assert_eq!(both.len(), 2);
+    assert_eq!(both[1]["spans"][0]["db_system"], "redis");
+    assert_eq!(both[1]["spans"][0]["db_operation"], "SET");
+    assert_eq!(both[1]["spans"][0]["db_name"], "0");
+    assert_eq!(
+        hooks_where(&events, "db_statement", &format!("GET {ok}")).len(),
+        2
+    );
+    assert!(
+        !log_text(&events).contains(secret),
+        "redis values never reach Core"
+    );
+    let _: () = redis::cmd("DEL")
+        .arg(&ok)
+        .arg(&late)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_hooks() {
+    let dir = TempDir::new("obx-files");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let (ok, blocked, late, sync_ok) = (
+        path("ok.txt"),
+        path("blocked.txt"),
+        path("late.txt"),
+        path("sync.txt"),
+    );
+    let rules = stage_rule("no such file", "started", "file_path", &blocked)
+        + &format!(
+            "[[rules]]\nname = \"refuse the write\"\nverdict = \"block\"\nreason = \"refuse the write\"\n\
+             match = {{ \"spans.0.stage\" = \"completed\", \"spans.0.file_path\" = {late:?}, \"spans.0.file_operation\" = \"write\" }}\n"
+        );
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("files");
+    let content = FILE_CONTENT;
+    let results = h
+        .run(Some(plugin), async {
+            h.run_hooks(
+                &wid,
+                vec![
+                    (false, HookStep::WriteFile { path: ok.clone() }),
+                    (false, HookStep::ReadFile { path: ok.clone() }),
+                    (
+                        false,
+                        HookStep::WriteFile {
+                            path: blocked.clone(),
+                        },
+                    ),
+                    (false, HookStep::WriteFile { path: late.clone() }),
+                    (
+                        true,
+                        HookStep::WriteFileSync {
+                            path: sync_ok.clone(),
+                        },
+                    ),
+                ],
+            )
+            .await
+        })
+        .await;
+    assert_eq!(results[0], "written");
+    assert_eq!(results[1], content);
+    assert_eq!(
+        results[2],
+        "ERR:GovernanceBlock:Hook governance block: no such file"
+    );
+    assert_eq!(
+        results[3],
+        "ERR:GovernanceBlock:Hook governance block: refuse the write"
+    );
+    assert_eq!(results[4], "written");
+    assert!(
+        !std::path::Path::new(&blocked).exists(),
+        "a BLOCK at open: the file was never created"
+    );
+    assert!(std::path::Path::new(&late).exists());
+
+    let events = h.events_of(&wid).await;
+    let ok_ops: Vec<(String, String)> = hooks_where(&events, "file_path", &ok)
+        .iter()
+        .map(|b| {
+            (
+                b["spans"][0]["file_operation"].as_str().unwrap().to_owned(),
+                b["spans"][0]["stage"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expect = |op: &str, stage: &str| (op.to_owned(), stage.to_owned());
+    assert_eq!(
+        ok_ops,
+        [
+            expect("open", "started"),
+            expect("write", "started"),
+            expect("write", "completed"),
+            expect("close", "completed"),
+            expect("open", "started"),
+            expect("read", "started"),
+            expect("read", "completed"),
+            expect("close", "completed"),
+        ],
+        "open+write+close and open+read+close are 4 evaluations each"
+    );
+    let file_keys = ["file_path", "file_mode", "file_operation"];
+    let ok_hooks = hooks_where(&events, "file_path", &ok);
+    assert_span_keys(&ok_hooks[0]["spans"][0], &file_keys);
+    assert_eq!(ok_hooks[0]["spans"][0]["file_mode"], "w");
+    assert_span_keys(
+        &ok_hooks[2]["spans"][0],
+        &[&file_keys[..], &["bytes_written"]].concat(),
+    );
+    assert_eq!(ok_hooks[2]["spans"][0]["bytes_written"], content.len());
+    let close = &ok_hooks[3]["spans"][0];
+    assert_span_keys(
+        close,
+        &[
+            &file_keys[..],
+            &["bytes_read", "bytes_written", "operations"],
+        ]
+        .concat(),
+    );
+    assert_eq!(close["operations"], json!(["write"]));
+    assert_eq!(
+        close["span_id"], ok_hooks[0]["spans"][0]["span_id"],
+        "close reports on the open span"
+    );
+    assert_eq!(ok_hooks[6]["spans"][0]["bytes_read"], content.len());
+    assert_eq!(
+        hooks_where(&events, "file_path", &sync_ok).len(),
+        4,
+        "the sync API is governed too"
+    );
+    let hook_text: String = hooks(&events).iter().map(|b| b.to_string()).collect();
+    assert!(
+        !hook_text.contains(content),
+        "no file content reaches Core in a hook evaluation"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traced_functions() {
+    let rules = "[[rules]]\nname = \"not this text\"\nverdict = \"block\"\nreason = \"not this text\"\n\
+                 match = { \"spans.0.stage\" = \"started\", \"spans.0.args\" = '{\"args\": [\"forbidden\", 3], \"kwargs\": {}}' }\n\
+                 [[rules]]\nname = \"no doubling\"\nverdict = \"block\"\nreason = \"no doubling\"\n\
+                 match = { \"spans.0.stage\" = \"completed\", \"spans.0.function\" = \"double\", \"spans.0.result\" = \"42\" }\n";
+    let h = Harness::new(rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("traced");
+    let results = h
+        .run(Some(plugin), async {
+            h.run_hooks(
+                &wid,
+                vec![
+                    (
+                        false,
+                        HookStep::Traced {
+                            text: "alpha".into(),
+                        },
+                    ),
+                    (
+                        false,
+                        HookStep::Traced {
+                            text: "forbidden".into(),
+                        },
+                    ),
+                    (false, HookStep::TracedSync { x: 21 }),
+                    (true, HookStep::TracedSync { x: 4 }),
+                ],
+            )
+            .await
+        })
+        .await;
+    assert_eq!(results[0], "15");
+    assert_eq!(
+        results[1],
+        "ERR:GovernanceBlock:Hook governance block: not this text"
+    );
+    assert_eq!(
+        traced_runs("forbidden"),
+        0,
+        "a BLOCK at started: the body never ran"
+    );
+    assert_eq!(
+        results[2], "ERR:GovernanceBlock:Hook governance block: no doubling",
+        "non-Result function: the panic becomes the verdict"
+    );
+    assert_eq!(traced_runs("double:21"), 1);
+    assert_eq!(results[3], "8");
+
+    let events = h.events_of(&wid).await;
+    let alpha = hooks(&events)
+        .into_iter()
+        .filter(|b| b["spans"][0]["function"] == "score_text")
+        .take(2)
+        .collect::<Vec<_>>();
+    let fn_keys = ["function", "module", "args", "result"];
+    assert_span_keys(&alpha[0]["spans"][0], &fn_keys);
+    assert_span_keys(&alpha[1]["spans"][0], &fn_keys);
+    assert_eq!(
+        alpha[0]["spans"][0]["args"],
+        r#"{"args": ["alpha", 3], "kwargs": {}}"#
+    );
+    assert!(alpha[0]["spans"][0]["result"].is_null());
+    assert_eq!(alpha[1]["spans"][0]["result"], "15");
+    assert!(alpha[1]["spans"][0]["args"].is_null());
+    assert_eq!(
+        alpha[0]["spans"][0]["module"],
+        "openbox_tests::hook_fixtures"
+    );
+    assert_eq!(alpha[0]["spans"][0]["kind"], "INTERNAL");
+
+    // Outside an activity: the function runs, no Core call.
+    let before = h.core.core.request_count();
+    assert_eq!(score_text("outside", 2).await.unwrap(), 14);
+    assert_eq!(h.core.core.request_count(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_with_core_down_under_both_policies() {
+    let server = TestHttpServer::start().await;
+    let h = Harness::new("").await;
+    // Only hooks reach Core here: no workflow events, no ActivityStarted.
+    let quiet = |b: openbox::OpenBoxPluginBuilder| {
+        b.skip_workflow_types(["HookWorkflow"])
+            .send_activity_start_event(false)
+    };
+    let open = h.plugin(ErrorPolicy::FailOpen, quiet).await;
+    let closed = h.plugin(ErrorPolicy::FailClosed, quiet).await;
+    h.core.core.kill();
+    let step = |path: &str| {
+        vec![(
+            false,
+            HookStep::Http {
+                method: "GET".into(),
+                url: format!("{}{path}", server.url),
+                body: None,
+            },
+        )]
+    };
+    let open_results = h
+        .run(Some(open), h.run_hooks(&unique("down-open"), step("/open")))
+        .await;
+    assert_eq!(open_results[0], "200 ok", "fail_open: the request is made");
+    assert_eq!(server.received("/open").len(), 1);
+    // fail_closed: the request is not made, and the GovernanceHalt ends the run.
+    let closed_wid = unique("down-closed");
+    let closed = h
+        .run(Some(closed), async {
+            let handle = h
+                .client()
+                .start_workflow(
+                    HookWorkflow::run,
+                    step("/closed"),
+                    WorkflowStartOptions::new(&h.task_queue, &closed_wid).build(),
+                )
+                .await
+                .unwrap();
+            result_of(&handle).await
+        })
+        .await;
+    let err = closed.unwrap_err();
+    assert_eq!(failure_types(&err), ["GovernanceHalt"]);
+    assert!(
+        root_message(&err).starts_with("Governance HALT: Governance API error"),
+        "{}",
+        root_message(&err)
+    );
+    assert!(
+        server.received("/closed").is_empty(),
+        "fail_closed: the request is not made"
+    );
+}
