@@ -919,3 +919,81 @@ async fn hooks_with_core_down_under_both_policies() {
         "fail_closed: the request is not made"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hook_ids_line_up_with_opentelemetry() {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    // The user's telemetry: an OpenTelemetry SDK provider (with the replay-safe id generator
+    // Temporal asks for), tracing-opentelemetry, and Temporal's OpenTelemetry plugin.
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .with_id_generator(temporalio_sdk::opentelemetry::WorkflowIdGenerator::default())
+        .build();
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("openbox-tests")));
+    tracing::subscriber::set_global_default(subscriber).expect(
+        "a fresh process per test (cargo nextest): this test installs the global subscriber",
+    );
+
+    let server = TestHttpServer::start().await;
+    let h = Harness::new("").await;
+    let otel = temporalio_sdk::opentelemetry::OpenTelemetryPlugin::builder().build();
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let options = temporalio_sdk::WorkerOptions::new(&h.task_queue)
+        .worker_plugin(otel)
+        .worker_plugin(plugin)
+        .register_activities(openbox_tests::hook_fixtures::HookActivities)
+        .register_workflow::<HookWorkflow>()
+        .unwrap()
+        .build();
+    let wid = unique("otel");
+    let step = vec![(
+        false,
+        HookStep::Http {
+            method: "GET".into(),
+            url: format!("{}/page", server.url),
+            body: None,
+        },
+    )];
+    let results = h.env.with_worker(options, h.run_hooks(&wid, step)).await;
+    assert!(results[0].starts_with("200"), "{results:?}");
+    provider.force_flush().unwrap();
+
+    let exported = exporter.get_finished_spans().unwrap();
+    let run_activity = exported
+        .iter()
+        .find(|s| s.name == "RunActivity:hook_step")
+        .expect("Temporal's plugin exported the activity span");
+    let activity_trace = run_activity.span_context.trace_id().to_string();
+    let activity_span = run_activity.span_context.span_id().to_string();
+    let events = h.events_of(&wid).await;
+    let http = hooks_where(&events, "http_url", &format!("{}/page", server.url));
+    assert_eq!(http.len(), 2);
+    for body in &http {
+        let span = &body["spans"][0];
+        assert_eq!(
+            span["trace_id"], activity_trace,
+            "the hook span is in the activity's trace"
+        );
+        assert_eq!(
+            span["parent_span_id"], activity_span,
+            "its parent is the activity's span"
+        );
+    }
+    let op_span = http[0]["spans"][0]["span_id"].as_str().unwrap();
+    let exported_op = exported
+        .iter()
+        .find(|s| s.span_context.span_id().to_string() == op_span)
+        .expect("the operation's span id is an exported OpenTelemetry span");
+    assert_eq!(exported_op.name, "GET");
+    assert_eq!(exported_op.parent_span_id.to_string(), activity_span);
+    let done = &completed(&events)[0]["spans"][0];
+    assert_eq!(
+        done["span_id"], op_span,
+        "ActivityCompleted reports the same span"
+    );
+}

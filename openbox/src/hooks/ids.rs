@@ -59,10 +59,63 @@ pub(crate) fn otel_ids(span: &tracing::Span) -> Option<SpanIds> {
     })
 }
 
+/// The span of the current OpenTelemetry context (`opentelemetry::Context::current()`), as
+/// Temporal's OpenTelemetry plugin sets it around an activity: `(trace_id, span_id)`.
+#[cfg(feature = "otel")]
+pub(crate) fn current_otel_span() -> Option<(String, String)> {
+    use opentelemetry::trace::TraceContextExt;
+    let cx = opentelemetry::Context::current();
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid()
+        .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+}
+
 /// Without the `otel` feature there is no OpenTelemetry context to read.
 #[cfg(not(feature = "otel"))]
 pub(crate) fn otel_ids(_span: &tracing::Span) -> Option<SpanIds> {
     None
+}
+
+/// Without the `otel` feature there is no OpenTelemetry context to read.
+#[cfg(not(feature = "otel"))]
+pub(crate) fn current_otel_span() -> Option<(String, String)> {
+    None
+}
+
+/// The ids of an operation running in `span`: the OpenTelemetry span of `span` (a
+/// `tracing-opentelemetry` layer is installed), else a new span in the current OpenTelemetry
+/// context (Temporal's plugin alone), else a new span in the attempt's generated trace.
+///
+/// The parent is looked up the way `tracing-opentelemetry` (with its default context
+/// activation) parents a new span: the current OpenTelemetry context first — where Temporal's
+/// plugin puts `RunActivity:<type>` — then the current tracing span.
+pub(crate) fn operation_ids(
+    span: Option<&tracing::Span>,
+    fallback_trace: &str,
+    fallback_parent: &str,
+) -> SpanIds {
+    let outer = current_otel_span()
+        .or_else(|| otel_ids(&tracing::Span::current()).map(|p| (p.trace_id, p.span_id)));
+    if let Some(ids) = span.and_then(otel_ids) {
+        let parent = outer.map(|(_, s)| s).filter(|s| *s != ids.span_id);
+        return SpanIds {
+            parent_span_id: parent,
+            ..ids
+        };
+    }
+    match outer {
+        Some((trace_id, parent)) => SpanIds {
+            trace_id,
+            span_id: new_span_id(),
+            parent_span_id: Some(parent),
+        },
+        None => SpanIds {
+            trace_id: fallback_trace.to_owned(),
+            span_id: new_span_id(),
+            parent_span_id: Some(fallback_parent.to_owned()),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ use crate::governance::scope::ActivityScope;
 use crate::wire::time::{now_timestamp, unix_nanos};
 use crate::wire::{HookEvaluation, HookSpan, HookStage, Span, SpanKind, SpanStatus, Verdict};
 
-use ids::{SpanIds, new_span_id, otel_ids};
+use ids::{SpanIds, operation_ids};
 
 /// Why governance stopped an operation (or refused its result). The activity it belongs to fails
 /// with the same verdict even if this error is swallowed.
@@ -106,19 +106,7 @@ impl HookCall {
         span: Option<&tracing::Span>,
     ) -> Option<HookCall> {
         let scope = ActivityScope::current()?;
-        let ids = span
-            .and_then(|s| {
-                let parent = otel_ids(&tracing::Span::current()).map(|p| p.span_id);
-                otel_ids(s).map(|ids| SpanIds {
-                    parent_span_id: parent,
-                    ..ids
-                })
-            })
-            .unwrap_or_else(|| SpanIds {
-                trace_id: scope.trace_id().to_owned(),
-                span_id: new_span_id(),
-                parent_span_id: Some(scope.span_id().to_owned()),
-            });
+        let ids = operation_ids(span, scope.trace_id(), scope.span_id());
         Some(HookCall {
             scope,
             ids,
