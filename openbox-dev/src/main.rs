@@ -187,10 +187,17 @@ async fn serve(args: Serve) -> Result<(), String> {
         builder = builder.approval_expires_in(d);
     }
     let core = builder.start().await.map_err(|e| e.to_string())?;
-    println!("openbox-dev listening on {}", core.url());
-    println!("  OPENBOX_URL={}", core.url());
-    if let Some(path) = &args.events {
-        println!("  event log: {}", path.display());
+    // Write errors are ignored: a closed stdout (a caller that read the first line and went
+    // away) must not take the server down.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "openbox-dev listening on {}", core.url());
+        let _ = writeln!(out, "  OPENBOX_URL={}", core.url());
+        if let Some(path) = &args.events {
+            let _ = writeln!(out, "  event log: {}", path.display());
+        }
+        let _ = out.flush();
     }
     tokio::signal::ctrl_c()
         .await

@@ -27,6 +27,8 @@ fn serve(args: &[&str]) -> Served {
         .stderr(Stdio::null())
         .spawn()
         .expect("openbox-dev starts");
+    // Only the first line is read, then stdout is closed: the server must keep running
+    // when it cannot print the rest.
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();

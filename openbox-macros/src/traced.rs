@@ -92,7 +92,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
     let captures = captured.iter().map(|(ident, ty)| {
-        quote_spanned!(ty.span()=> (&::openbox::__private::traced::Capture(&#ident)).openbox_capture())
+        quote_spanned!(ty.span()=> (&::openbox::__private::traced::Capture(&#ident)).capture_serialize_or_debug())
     });
     let args_closure = if capture_args {
         quote!(|| ::std::vec![#(#captures),*])
@@ -114,35 +114,35 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!(::openbox::__private::traced::stopped_panic(__openbox_e);)
     };
+    // Spanned at the return type, so a result that is neither `Serialize` nor `Debug` is
+    // reported there.
+    let ret_span = ret_ty.span();
+    let capture_value = |v: TokenStream| quote_spanned!(ret_span=> ::core::option::Option::Some((&::openbox::__private::traced::Capture(#v)).capture_serialize_or_debug()));
+    let error_text = quote! {
+        ::core::option::Option::Some((&::openbox::__private::traced::ErrorText(__e)).openbox_error_text())
+    };
+    let none = quote!(::core::option::Option::None);
     let outcome = match (capture_result, is_result) {
-        (true, true) => quote! {
-            match &__openbox_result {
-                ::core::result::Result::Ok(__v) => (
-                    ::core::option::Option::Some((&::openbox::__private::traced::Capture(__v)).openbox_capture()),
-                    ::core::option::Option::None,
-                ),
-                ::core::result::Result::Err(__e) => (
-                    ::core::option::Option::None,
-                    ::core::option::Option::Some((&::openbox::__private::traced::ErrorText(__e)).openbox_error_text()),
-                ),
+        (true, true) => {
+            let ok = capture_value(quote!(__v));
+            quote! {
+                match &__openbox_result {
+                    ::core::result::Result::Ok(__v) => (#ok, #none),
+                    ::core::result::Result::Err(__e) => (#none, #error_text),
+                }
             }
-        },
+        }
         (false, true) => quote! {
             match &__openbox_result {
-                ::core::result::Result::Ok(_) => (::core::option::Option::None, ::core::option::Option::None),
-                ::core::result::Result::Err(__e) => (
-                    ::core::option::Option::None,
-                    ::core::option::Option::Some((&::openbox::__private::traced::ErrorText(__e)).openbox_error_text()),
-                ),
+                ::core::result::Result::Ok(_) => (#none, #none),
+                ::core::result::Result::Err(__e) => (#none, #error_text),
             }
         },
-        (true, false) => quote! {
-            (
-                ::core::option::Option::Some((&::openbox::__private::traced::Capture(&__openbox_result)).openbox_capture()),
-                ::core::option::Option::None,
-            )
-        },
-        (false, false) => quote!((::core::option::Option::None, ::core::option::Option::None)),
+        (true, false) => {
+            let value = capture_value(quote!(&__openbox_result));
+            quote!((#value, #none))
+        }
+        (false, false) => quote!((#none, #none)),
     };
     let block = &func.block;
     let prelude = quote! {

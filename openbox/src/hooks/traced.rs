@@ -170,11 +170,11 @@ pub struct Capture<'a, T: ?Sized>(pub &'a T);
 /// Capture of a `Serialize` value (preferred).
 pub trait CaptureSerialize {
     /// The value as JSON.
-    fn openbox_capture(&self) -> Value;
+    fn capture_serialize_or_debug(&self) -> Value;
 }
 
 impl<T: Serialize + ?Sized> CaptureSerialize for Capture<'_, T> {
-    fn openbox_capture(&self) -> Value {
+    fn capture_serialize_or_debug(&self) -> Value {
         serde_json::to_value(self.0).unwrap_or(Value::Null)
     }
 }
@@ -182,11 +182,11 @@ impl<T: Serialize + ?Sized> CaptureSerialize for Capture<'_, T> {
 /// Capture of a `Debug` value (when it is not `Serialize`).
 pub trait CaptureDebug {
     /// The value's debug text.
-    fn openbox_capture(&self) -> Value;
+    fn capture_serialize_or_debug(&self) -> Value;
 }
 
 impl<T: Debug + ?Sized> CaptureDebug for &Capture<'_, T> {
-    fn openbox_capture(&self) -> Value {
+    fn capture_serialize_or_debug(&self) -> Value {
         Value::String(format!("{:?}", self.0))
     }
 }
@@ -263,9 +263,9 @@ mod tests {
         struct OnlyDebug(#[allow(dead_code)] u8);
         #[allow(unused_imports)]
         use super::{CaptureDebug as _, CaptureSerialize as _};
-        assert_eq!((&Capture(&"s")).openbox_capture(), json!("s"));
+        assert_eq!((&Capture(&"s")).capture_serialize_or_debug(), json!("s"));
         assert_eq!(
-            (&Capture(&OnlyDebug(3))).openbox_capture(),
+            (&Capture(&OnlyDebug(3))).capture_serialize_or_debug(),
             json!("OnlyDebug(3)")
         );
         let e = std::io::Error::other("boom");

@@ -1,0 +1,7 @@
+#[openbox::traced]
+pub struct NotAFunction;
+
+#[openbox::traced]
+pub const LIMIT: u32 = 3;
+
+fn main() {}
