@@ -6,11 +6,14 @@
 //! | `GET /api/dev/approvals` | all approval requests, newest first |
 //! | `POST /api/dev/approvals/{id}/approve` | approve (optional body `{"reason", "by"}`) |
 //! | `POST /api/dev/approvals/{id}/reject` | reject (optional body `{"reason", "by"}`) |
-//! | `GET /api/dev/events?after=<seq>&limit=<n>` | logged requests still in memory |
+//! | `GET /api/dev/events?after=<seq>&limit=<n>` | logged requests still in memory, oldest first |
+//! | `GET /api/dev/events?tail=<n>` | the newest `n` of them, oldest first |
 //! | `GET /api/dev/rules` | the active rules file |
 //! | `POST /api/dev/rules/reload` | re-read the rules file (the old rules stay on error) |
 //! | `GET /api/dev/faults`, `PUT /api/dev/faults` | fault injection settings |
 //! | `GET /api/dev/health` | liveness |
+//!
+//! The web page and its live stream are in [`crate::web`].
 
 use std::sync::Arc;
 
@@ -31,7 +34,6 @@ type Shared = Arc<State>;
 
 pub(crate) fn router(state: Shared) -> Router {
     Router::new()
-        .route("/", get(index))
         .route(
             "/api/dev/health",
             get(|| async { Json(json!({"ok": true})) }),
@@ -43,14 +45,8 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/api/dev/rules", get(rules))
         .route("/api/dev/rules/reload", post(reload_rules))
         .route("/api/dev/faults", get(get_faults).put(put_faults))
-        .with_state(state)
-}
-
-async fn index() -> impl IntoResponse {
-    (
-        [("content-type", "text/plain; charset=utf-8")],
-        "openbox-dev: local OpenBox Core.\n\nContract: /api/v1/auth/validate, /api/v1/governance/evaluate, /api/v1/governance/approval\nDev API: /api/dev/approvals, /api/dev/events, /api/dev/rules, /api/dev/faults\n",
-    )
+        .with_state(state.clone())
+        .merge(crate::web::router(state))
 }
 
 async fn list_approvals(Extract(state): Extract<Shared>) -> Json<Value> {
@@ -101,10 +97,14 @@ struct EventsQuery {
     #[serde(default)]
     after: u64,
     limit: Option<usize>,
+    tail: Option<usize>,
 }
 
 async fn events(Extract(state): Extract<Shared>, Query(q): Query<EventsQuery>) -> Json<Value> {
-    Json(json!(state.log.recent(q.after, q.limit.unwrap_or(1000))))
+    match q.tail {
+        Some(n) => Json(json!(state.log.tail(n))),
+        None => Json(json!(state.log.recent(q.after, q.limit.unwrap_or(1000)))),
+    }
 }
 
 fn describe_rules(state: &State, rules: &RuleSet) -> Value {

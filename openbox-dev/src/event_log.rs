@@ -155,6 +155,16 @@ impl EventLog {
             .collect()
     }
 
+    /// The newest `n` entries still in memory, oldest first.
+    pub fn tail(&self, n: usize) -> Vec<LoggedRequest> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent
+            .iter()
+            .skip(recent.len().saturating_sub(n))
+            .cloned()
+            .collect()
+    }
+
     /// How many requests were logged.
     pub fn len(&self) -> u64 {
         self.seq.load(Ordering::Relaxed)

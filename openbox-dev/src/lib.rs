@@ -35,6 +35,7 @@ pub mod faults;
 pub mod governance;
 pub mod rules;
 mod server;
+mod web;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

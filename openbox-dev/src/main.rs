@@ -194,6 +194,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "openbox-dev listening on {}", core.url());
         let _ = writeln!(out, "  OPENBOX_URL={}", core.url());
+        let _ = writeln!(out, "  web page: {}/", core.url());
         if let Some(path) = &args.events {
             let _ = writeln!(out, "  event log: {}", path.display());
         }

@@ -31,6 +31,22 @@ impl TestCore {
         TestCore { core, _dir: dir }
     }
 
+    /// Starts a dev Core reading `rules_toml` from a rules file (so it can be reloaded);
+    /// returns the file's path too.
+    pub async fn start_with_rules_file(rules_toml: &str) -> (Self, std::path::PathBuf) {
+        let dir = TempDir::new("openbox-core");
+        let path = dir.path().join("rules.toml");
+        std::fs::write(&path, rules_toml).expect("rules file written");
+        let core = DevCore::builder()
+            .rules_file(&path)
+            .expect("test rules parse")
+            .event_log(dir.path().join("events.jsonl"))
+            .start()
+            .await
+            .expect("dev Core starts");
+        (TestCore { core, _dir: dir }, path)
+    }
+
     /// A config for this Core: the test key, `policy`, a short timeout.
     pub fn config(&self, policy: ErrorPolicy) -> OpenBoxConfig {
         config_for(&self.core.url(), policy, Duration::from_secs(5))

@@ -43,6 +43,15 @@ impl Harness {
         }
     }
 
+    /// A scenario around a dev Core already started.
+    pub async fn with_core(core: TestCore) -> Self {
+        Harness {
+            env: TestEnv::new().await,
+            core,
+            task_queue: crate::unique("tq"),
+        }
+    }
+
     /// A plugin for this Core with a 300 ms approval poll; `tweak` adjusts it.
     pub async fn plugin(
         &self,
