@@ -212,8 +212,11 @@ impl ActivityGate {
                 state: GateState::Ungoverned,
             });
         }
+        let clock = std::time::Instant::now();
+        let input = input();
+        governor.stats().add_governance_time(clock.elapsed());
         let (attempt, redacted) =
-            Attempt::begin(governor, attempt_info(info), input(), spec.settings)
+            Attempt::begin(governor, attempt_info(info), input, spec.settings)
                 .await
                 .map_err(|f| f.to_activity_error())?;
         Ok(ActivityGate {
@@ -287,17 +290,23 @@ impl ActivityGate {
             return result;
         };
         match result {
-            Ok(value) => match attempt
-                .finish(BodyOutcome::Completed(to_json(&value)))
-                .await
-            {
-                Ok(None) => Ok(value),
-                Ok(Some(redacted)) => serde_json::from_value(redacted).map_err(|e| {
-                    GovernanceFailure::redaction_unusable(&format!("output: {e}"))
-                        .to_activity_error()
-                }),
-                Err(failure) => Err(failure.to_activity_error()),
-            },
+            Ok(value) => {
+                let clock = std::time::Instant::now();
+                let json = to_json(&value);
+                attempt
+                    .scope()
+                    .governor()
+                    .stats()
+                    .add_governance_time(clock.elapsed());
+                match attempt.finish(BodyOutcome::Completed(json)).await {
+                    Ok(None) => Ok(value),
+                    Ok(Some(redacted)) => serde_json::from_value(redacted).map_err(|e| {
+                        GovernanceFailure::redaction_unusable(&format!("output: {e}"))
+                            .to_activity_error()
+                    }),
+                    Err(failure) => Err(failure.to_activity_error()),
+                }
+            }
             Err(error) => match activity_failure_info(&error) {
                 Some(info) => match attempt.finish(BodyOutcome::Failed(info)).await {
                     Err(failure) => Err(failure.to_activity_error()),

@@ -1,8 +1,10 @@
 //! Project tasks. `cargo xtask <task>`:
 //!
-//! * `test`  — installs the Temporal CLI if missing, starts a Temporal dev server, runs every
+//! * `test`  — installs the Temporal CLI (and Chromium for the browser test) if missing, starts a Temporal dev server, runs every
 //!   test of the workspace (nextest + doctests) against it, stops it;
 //! * `demo`  — the same server, then the governed demo workflow against the embedded dev Core;
+//! * `bench` — builds in release mode, runs the criterion benchmark of `#[traced]`, starts a dev
+//!   server and runs every other benchmark against it and the dev Core; writes `BENCHMARKS.md`;
 //! * `temporal` — starts a dev server and keeps it running until Ctrl-C (for manual work).
 //!
 //! Extra arguments after the task go to the test runner / the demo.
@@ -24,9 +26,10 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "test" => test(&root, &rest),
         "demo" => demo(&root, &rest),
+        "bench" => bench(&root, &rest),
         "temporal" => temporal(&root),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|temporal> [args…]");
+            eprintln!("usage: cargo xtask <test|demo|bench|temporal> [args…]");
             return ExitCode::from(2);
         }
     };
@@ -76,7 +79,55 @@ fn with_server_env(cmd: &mut Command, cli: &TemporalCli, server: &DevServer) {
         .env("TEMPORAL_CLI", cli.path());
 }
 
+/// Installs Debian's Chromium and ChromeDriver for the browser test when they are missing.
+/// A failure is reported, not fatal: the browser test then says it skipped (or fails in CI).
+fn ensure_browser() {
+    let present = |p: &str| Path::new(p).exists();
+    if std::env::var_os("CHROMIUM").is_some()
+        || (present("/usr/bin/chromium") && present("/usr/bin/chromedriver"))
+    {
+        return;
+    }
+    if !present("/usr/bin/apt-get") {
+        eprintln!(
+            "xtask: chromium/chromedriver missing and no apt-get: the browser test will skip"
+        );
+        return;
+    }
+    // As root apt-get runs directly; otherwise through sudo without a password prompt.
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let apt = |args: &[&str]| {
+        let mut cmd = if is_root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.args(["-n", "apt-get"]);
+            c
+        };
+        cmd.args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    eprintln!("xtask: installing chromium and chromium-driver (Debian) for the browser test");
+    let install = [
+        "install",
+        "-y",
+        "--no-install-recommends",
+        "chromium",
+        "chromium-driver",
+    ];
+    if !apt(&install) && !(apt(&["update"]) && apt(&install)) {
+        eprintln!("xtask: could not install chromium: the browser test will skip (fail in CI)");
+    }
+}
+
 fn test(root: &Path, extra: &[String]) -> Result<bool> {
+    ensure_browser();
     let (cli, server) = start_temporal(root)?;
     let mut ok = true;
     let mut run = if has_nextest() {
@@ -126,6 +177,53 @@ fn demo(root: &Path, extra: &[String]) -> Result<bool> {
         .args(extra)
         .env("TEMPORAL_ADDRESS", server.address());
     with_server_env(&mut run, &cli, &server);
+    let ok = run.status()?.success();
+    drop(server);
+    Ok(ok)
+}
+
+fn target_dir(root: &Path) -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into)
+}
+
+fn bench(root: &Path, extra: &[String]) -> Result<bool> {
+    let mut build = cargo();
+    build.current_dir(root).args([
+        "build",
+        "--release",
+        "--package",
+        "openbox-bench",
+        "--package",
+        "openbox-dev",
+    ]);
+    if !build.status()?.success() {
+        return Ok(false);
+    }
+    let quick = extra.iter().any(|a| a == "--quick");
+    let mut criterion = cargo();
+    criterion.current_dir(root).args([
+        "bench",
+        "--package",
+        "openbox-bench",
+        "--bench",
+        "traced",
+        "--",
+    ]);
+    if quick {
+        criterion.args(["--warm-up-time", "0.5", "--measurement-time", "1"]);
+    }
+    if !criterion.status()?.success() {
+        return Ok(false);
+    }
+    let (_cli, server) = start_temporal(root)?;
+    let target = target_dir(root);
+    let mut run = Command::new(target.join("release").join("openbox-bench"));
+    run.current_dir(root)
+        .arg("--criterion")
+        .arg(target.join("criterion"))
+        .args(["--command", "cargo xtask bench"])
+        .args(extra)
+        .env("OPENBOX_BENCH_TEMPORAL_ADDRESS", server.address());
     let ok = run.status()?.success();
     drop(server);
     Ok(ok)

@@ -173,6 +173,15 @@ impl FileState {
         }
     }
 
+    /// The hook call of operation `op`, if the file's open was governed (`open_governed`).
+    pub(crate) fn operation_call(&self, op: &str, open_governed: bool) -> Option<HookCall> {
+        if !open_governed {
+            return None;
+        }
+        HookCall::begin(format!("file.{op}"), SpanKind::Internal, None)
+            .map(|c| c.with_attributes(self.attributes()))
+    }
+
     pub(crate) fn attributes(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut m = serde_json::Map::new();
         m.insert("file.path".into(), self.path.clone().into());
@@ -236,11 +245,7 @@ impl File {
         run: impl AsyncFnOnce(&mut BufReader<tokio::fs::File>) -> std::io::Result<T>,
         counts: impl Fn(&T) -> (Option<u64>, Option<u64>, Option<u64>),
     ) -> std::io::Result<T> {
-        let call = match &self.open_call {
-            Some(_) => HookCall::begin(format!("file.{op}"), SpanKind::Internal, None)
-                .map(|c| c.with_attributes(self.state.attributes())),
-            None => None,
-        };
+        let call = self.state.operation_call(op, self.open_call.is_some());
         if let Some(call) = &call {
             call.started(self.state.span(op, None)).await?;
         }

@@ -53,11 +53,7 @@ impl File {
         run: impl FnOnce(&mut BufReader<std::fs::File>) -> std::io::Result<T>,
         counts: impl Fn(&T) -> (Option<u64>, Option<u64>),
     ) -> std::io::Result<T> {
-        let call = match &self.open_call {
-            Some(_) => HookCall::begin(format!("file.{op}"), SpanKind::Internal, None)
-                .map(|c| c.with_attributes(self.state.attributes())),
-            None => None,
-        };
+        let call = self.state.operation_call(op, self.open_call.is_some());
         if let Some(call) = &call {
             call.started_blocking(self.state.span(op, None))?;
         }

@@ -151,15 +151,29 @@ impl HookCall {
         }
     }
 
-    async fn evaluate(&self, span: Span) -> Result<(), HookError> {
-        let body = HookEvaluation::new(
+    fn body(&self, span: Span) -> HookEvaluation {
+        HookEvaluation::new(
             self.scope.identity().clone(),
             self.scope.input(),
             span,
             now_timestamp(),
-        );
-        let decision = self.scope.governor().decide(&body).await;
-        self.judge(decision)
+        )
+    }
+
+    /// Judges `decision` and counts the time since `clock` as governance time.
+    fn conclude(&self, decision: Decision, clock: Instant) -> Result<(), HookError> {
+        let result = self.judge(decision);
+        self.scope
+            .governor()
+            .stats()
+            .add_governance_time(clock.elapsed());
+        result
+    }
+
+    async fn evaluate(&self, span: Span) -> Result<(), HookError> {
+        let clock = Instant::now();
+        let decision = self.scope.governor().decide(&self.body(span)).await;
+        self.conclude(decision, clock)
     }
 
     fn judge(&self, decision: Decision) -> Result<(), HookError> {
@@ -215,19 +229,15 @@ impl HookCall {
     }
 
     fn evaluate_blocking(&self, span: Span) -> Result<(), HookError> {
-        let body = HookEvaluation::new(
-            self.scope.identity().clone(),
-            self.scope.input(),
-            span,
-            now_timestamp(),
-        );
+        let clock = Instant::now();
+        let body = self.body(span);
         let governor = self.scope.governor().clone();
         let decision = block_on(async move { governor.decide(&body).await });
         let decision = decision.unwrap_or_else(|e| {
             let policy = self.scope.governor().client().config().error_policy();
             Decision::from_result(Err(e), policy, "ActivityStarted")
         });
-        self.judge(decision)
+        self.conclude(decision, clock)
     }
 
     /// Reports a `completed` span without waiting for a verdict (a file closed by `Drop`): the

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use futures::FutureExt;
 use serde_json::Value;
@@ -152,6 +153,9 @@ impl OpenBoxActivityInterceptor {
         mut input: ExecuteActivityInput,
         next: Next<'_, ExecuteActivityInput, ExecuteActivityOutput<'_>>,
     ) -> Result<Box<dyn ActivityExecutionValue>, ActivityError> {
+        // The SDK's own clock: argument capture and output conversion here, the Core calls in
+        // `Attempt::begin`/`finish` (which time themselves).
+        let clock = Instant::now();
         let info = input.activity_info().clone();
         let decl = activity_decl(&info.activity_type, &input);
         let settings = decl.map_or_else(ActivitySettings::default, |d| d.settings);
@@ -160,6 +164,7 @@ impl OpenBoxActivityInterceptor {
             .or_else(|| self.described.get(&info.activity_type).copied())
             .or_else(|| codec::probe(&input));
         let input_json = codec.and_then(|c| (c.to_json)(&input)).unwrap_or_default();
+        self.governor.stats().add_governance_time(clock.elapsed());
 
         let (attempt, redacted) = Attempt::begin(
             self.governor.clone(),
@@ -196,14 +201,16 @@ impl OpenBoxActivityInterceptor {
             Err(payload) => Err(panic_error(payload.as_ref())),
         };
         match result {
-            Ok(output) => match attempt
-                .finish(BodyOutcome::Completed(output_json(output.as_ref())))
-                .await
-            {
-                Ok(None) => Ok(output),
-                Ok(Some(redacted)) => Ok(Box::new(redacted)),
-                Err(failure) => Err(failure.to_activity_error()),
-            },
+            Ok(output) => {
+                let clock = Instant::now();
+                let json = output_json(output.as_ref());
+                self.governor.stats().add_governance_time(clock.elapsed());
+                match attempt.finish(BodyOutcome::Completed(json)).await {
+                    Ok(None) => Ok(output),
+                    Ok(Some(redacted)) => Ok(Box::new(redacted)),
+                    Err(failure) => Err(failure.to_activity_error()),
+                }
+            }
             Err(error) => match activity_failure_info(&error) {
                 Some(info) => match attempt.finish(BodyOutcome::Failed(info)).await {
                     Err(failure) => Err(failure.to_activity_error()),

@@ -1,0 +1,298 @@
+//! The workflows and activities the benchmarks run.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use openbox::hooks::http::OpenBoxMiddleware;
+use serde::{Deserialize, Serialize};
+use temporalio_common::RetryPolicy;
+use temporalio_macros::{activities, workflow, workflow_methods};
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
+
+use crate::measure::{Latency, nanos};
+use crate::setup::BENCH_KEY;
+
+/// Which activity a [`Chain`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChainActivity {
+    /// [`BenchActivities::noop`]: plain code, governed only by a plugin.
+    Noop,
+    /// [`BenchActivities::noop_annotated`]: `#[governed_activity]`.
+    NoopAnnotated,
+    /// [`BenchActivities::work`]: calls a `#[traced]` function `traced_calls` times.
+    Work,
+}
+
+/// What a [`Chain`] runs: `activities` sequential activities of one kind.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ChainPlan {
+    /// How many.
+    pub activities: u32,
+    /// Which.
+    pub kind: ChainActivity,
+    /// `#[traced]` calls per [`ChainActivity::Work`] activity.
+    pub traced_calls: u32,
+}
+
+fn once(timeout: Duration) -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(timeout)
+        .retry_policy(RetryPolicy::builder().maximum_attempts(1).build())
+        .build()
+}
+
+/// Runs a chain of sequential activities.
+#[workflow]
+#[derive(Default)]
+pub struct Chain;
+
+#[workflow_methods]
+impl Chain {
+    /// Runs the plan; returns how many activities ran.
+    #[run(name = "BenchChain")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, plan: ChainPlan) -> WorkflowResult<u32> {
+        for i in 0..plan.activities {
+            let opts = once(Duration::from_secs(60));
+            match plan.kind {
+                ChainActivity::Noop => {
+                    ctx.execute_activity(BenchActivities::noop, i, opts).await?;
+                }
+                ChainActivity::NoopAnnotated => {
+                    ctx.execute_activity(BenchActivities::noop_annotated, i, opts)
+                        .await?;
+                }
+                ChainActivity::Work => {
+                    ctx.execute_activity(BenchActivities::work, plan.traced_calls, opts)
+                        .await?;
+                }
+            }
+        }
+        Ok(plan.activities)
+    }
+}
+
+/// Runs one measuring activity and returns its report.
+#[workflow]
+#[derive(Default)]
+pub struct Probe;
+
+/// What a [`Probe`] measures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ProbePlan {
+    /// [`BenchActivities::http_probe`].
+    Http(HttpProbe),
+    /// [`BenchActivities::traced_probe`].
+    Traced(TracedProbe),
+}
+
+/// Latencies a probe measured.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct ProbeReport {
+    /// The operation unwrapped.
+    pub plain: Latency,
+    /// The same operation governed.
+    pub governed: Latency,
+    /// A raw keep-alive round trip to the dev Core, measured between them.
+    pub core_rtt: Latency,
+}
+
+#[workflow_methods]
+impl Probe {
+    /// Runs the probe activity.
+    #[run(name = "BenchProbe")]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        plan: ProbePlan,
+    ) -> WorkflowResult<ProbeReport> {
+        let opts = once(Duration::from_secs(600));
+        Ok(match plan {
+            ProbePlan::Http(p) => {
+                ctx.execute_activity(BenchActivities::http_probe, p, opts)
+                    .await?
+            }
+            ProbePlan::Traced(p) => {
+                ctx.execute_activity(BenchActivities::traced_probe, p, opts)
+                    .await?
+            }
+        })
+    }
+}
+
+/// The HTTP hook probe: `calls` GETs of `url`, plain and governed alternately, and as many raw
+/// round trips to the dev Core at `core_url`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HttpProbe {
+    /// The local HTTP server.
+    pub url: String,
+    /// The dev Core.
+    pub core_url: String,
+    /// Calls of each kind.
+    pub calls: u32,
+}
+
+/// The `#[traced]` probe: `calls` calls of a plain and of a traced function, alternately, and as
+/// many raw round trips to the dev Core at `core_url`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TracedProbe {
+    /// The dev Core.
+    pub core_url: String,
+    /// Calls of each kind.
+    pub calls: u32,
+}
+
+/// The function `#[traced]` wraps in the benchmarks: as cheap as a call can be.
+#[inline(never)]
+pub fn plain_step(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31).wrapping_add(7)
+}
+
+/// [`plain_step`], traced.
+#[openbox::traced(name = "bench_step")]
+#[inline(never)]
+pub fn traced_step(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31).wrapping_add(7)
+}
+
+/// [`plain_step`], async and unwrapped: the baseline of [`traced_step_async`].
+#[inline(never)]
+pub async fn plain_step_async(x: u64) -> Result<u64, anyhow::Error> {
+    Ok(black_box(x).wrapping_mul(31).wrapping_add(7))
+}
+
+/// [`plain_step`], traced and async (as activities call it).
+#[openbox::traced(name = "bench_step_async")]
+pub async fn traced_step_async(x: u64) -> Result<u64, anyhow::Error> {
+    Ok(black_box(x).wrapping_mul(31).wrapping_add(7))
+}
+
+/// A raw keep-alive evaluate round trip: the smallest request the dev Core answers.
+struct CoreProbe {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl CoreProbe {
+    fn new(core_url: &str) -> Result<Self, reqwest::Error> {
+        Ok(CoreProbe {
+            client: reqwest::Client::builder().tcp_nodelay(true).build()?,
+            url: format!("{core_url}/api/v1/governance/evaluate"),
+        })
+    }
+
+    async fn round_trip(&self) -> Result<u64, anyhow::Error> {
+        let t = Instant::now();
+        let response = self
+            .client
+            .post(&self.url)
+            .bearer_auth(BENCH_KEY)
+            .header("content-type", "application/json")
+            .body(r#"{"event_type":"ActivityStarted","workflow_id":"probe","run_id":"r","activity_id":"1","activity_type":"probe"}"#)
+            .send()
+            .await?;
+        response.bytes().await?;
+        Ok(nanos(t.elapsed()))
+    }
+}
+
+/// The benchmark activities.
+pub struct BenchActivities;
+
+#[activities]
+impl BenchActivities {
+    /// Does nothing.
+    #[activity(name = "bench_noop")]
+    pub async fn noop(_ctx: ActivityContext, i: u32) -> Result<u32, ActivityError> {
+        Ok(i)
+    }
+
+    /// Does nothing, governed by `#[governed_activity]`.
+    #[activity(name = "bench_noop_annotated")]
+    #[openbox::governed_activity(name = "bench_noop_annotated")]
+    pub async fn noop_annotated(_ctx: ActivityContext, i: u32) -> Result<u32, ActivityError> {
+        Ok(i)
+    }
+
+    /// Calls a `#[traced]` function `calls` times: `2 × calls` hook evaluations.
+    #[activity(name = "bench_work")]
+    pub async fn work(_ctx: ActivityContext, calls: u32) -> Result<u64, ActivityError> {
+        let mut acc = 0u64;
+        for i in 0..calls {
+            acc = acc.wrapping_add(traced_step_async(u64::from(i)).await?);
+        }
+        Ok(acc)
+    }
+
+    /// Measures governed vs plain GETs inside a governed activity.
+    #[activity(name = "bench_http_probe")]
+    pub async fn http_probe(
+        _ctx: ActivityContext,
+        probe: HttpProbe,
+    ) -> Result<ProbeReport, ActivityError> {
+        let inner = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .build()
+            .map_err(anyhow::Error::from)?;
+        let governed = reqwest_middleware::ClientBuilder::new(inner.clone())
+            .with(OpenBoxMiddleware::default())
+            .build();
+        let core = CoreProbe::new(&probe.core_url).map_err(anyhow::Error::from)?;
+        let n = probe.calls as usize;
+        let (mut plain, mut gov, mut rtt) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for _ in 0..probe.calls {
+            plain.push(timed(async { inner.get(&probe.url).send().await?.bytes().await }).await?);
+            gov.push(
+                timed(async { anyhow::Ok(governed.get(&probe.url).send().await?.bytes().await?) })
+                    .await?,
+            );
+            rtt.push(core.round_trip().await?);
+        }
+        Ok(ProbeReport {
+            plain: Latency::of(plain),
+            governed: Latency::of(gov),
+            core_rtt: Latency::of(rtt),
+        })
+    }
+
+    /// Measures a `#[traced]` call vs a plain one inside a governed activity.
+    #[activity(name = "bench_traced_probe")]
+    pub async fn traced_probe(
+        _ctx: ActivityContext,
+        probe: TracedProbe,
+    ) -> Result<ProbeReport, ActivityError> {
+        let core = CoreProbe::new(&probe.core_url).map_err(anyhow::Error::from)?;
+        let n = probe.calls as usize;
+        let (mut plain, mut traced, mut rtt) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for i in 0..u64::from(probe.calls) {
+            let t = Instant::now();
+            black_box(plain_step(i));
+            plain.push(nanos(t.elapsed()));
+            let t = Instant::now();
+            black_box(traced_step_async(i).await?);
+            traced.push(nanos(t.elapsed()));
+            rtt.push(core.round_trip().await?);
+        }
+        Ok(ProbeReport {
+            plain: Latency::of(plain),
+            governed: Latency::of(traced),
+            core_rtt: Latency::of(rtt),
+        })
+    }
+}
+
+/// Nanoseconds `work` took, or its error.
+async fn timed<T, E>(work: impl std::future::Future<Output = Result<T, E>>) -> anyhow::Result<u64>
+where
+    anyhow::Error: From<E>,
+{
+    let t = Instant::now();
+    work.await?;
+    Ok(nanos(t.elapsed()))
+}

@@ -1,0 +1,255 @@
+//! `openbox-bench`: runs every benchmark in one go and writes `BENCHMARKS.md`.
+//!
+//! Normally started by `cargo xtask bench`, which builds in release mode, runs the criterion
+//! benchmark of `#[traced]`, starts the Temporal dev server and then this binary. Options:
+//!
+//! * `--out <file>` — where to write the report (default `BENCHMARKS.md` in the workspace);
+//! * `--criterion <dir>` — criterion's output directory (default `target/criterion`);
+//! * `--command <text>` — the command to name in the report;
+//! * `--quick` — small sizes, for checking that the suite runs (figures are not meaningful;
+//!   written to `target/BENCHMARKS-quick.md` unless `--out` is given).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use openbox::{GovernanceOptions, Governor, OpenBoxPlugin};
+use openbox_bench::fixtures::{BenchActivities, Chain, ChainActivity, Probe};
+use openbox_bench::measure::Machine;
+use openbox_bench::report::{Report, TracedOutside};
+use openbox_bench::scenarios::activity_overhead::{self, Variant};
+use openbox_bench::scenarios::{memory, probes, throughput};
+use openbox_bench::setup::{self, DevCoreProcess, Temporal};
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+
+struct Args {
+    out: PathBuf,
+    criterion: PathBuf,
+    command: String,
+    quick: bool,
+}
+
+fn parse_args() -> Result<Args> {
+    let root = openbox_devserver::project_root(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    let mut args = Args {
+        out: root.join("BENCHMARKS.md"),
+        criterion: root.join("target").join("criterion"),
+        command: "cargo xtask bench".into(),
+        quick: false,
+    };
+    let mut out = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--out" => out = Some(it.next().context("--out needs a path")?.into()),
+            "--criterion" => args.criterion = it.next().context("--criterion needs a path")?.into(),
+            "--command" => args.command = it.next().context("--command needs a text")?,
+            "--quick" => args.quick = true,
+            other => anyhow::bail!("unknown argument {other:?} (see the top of bench/src/main.rs)"),
+        }
+    }
+    args.out = match out {
+        Some(path) => path,
+        None if args.quick => root.join("target").join("BENCHMARKS-quick.md"),
+        None => args.out,
+    };
+    Ok(args)
+}
+
+/// Sizes of the run.
+struct Sizes {
+    chain: u32,
+    runs: usize,
+    probe_calls: u32,
+    throughput_secs: u64,
+    memory: memory::Plan,
+}
+
+impl Sizes {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Sizes {
+                chain: 20,
+                runs: 2,
+                probe_calls: 200,
+                throughput_secs: 1,
+                memory: memory::Plan {
+                    per_workflow: 10,
+                    first_batch: 4,
+                    workflows: 20,
+                    checkpoint_every: 8,
+                    in_flight: 8,
+                    traced_calls: 5,
+                },
+            }
+        } else {
+            Sizes {
+                chain: 200,
+                runs: 7,
+                probe_calls: 10_000,
+                throughput_secs: 3,
+                // 1 000 workflows × 100 activities × 10 evaluations = 1 000 000 evaluations;
+                // the first point is after 10 workflows: 10 000 evaluations.
+                memory: memory::Plan {
+                    per_workflow: 100,
+                    first_batch: 10,
+                    workflows: 1_000,
+                    checkpoint_every: 110,
+                    in_flight: 48,
+                    traced_calls: 5,
+                },
+            }
+        }
+    }
+}
+
+fn worker_options(task_queue: &str, plugin: Option<OpenBoxPlugin>) -> Result<WorkerOptions> {
+    let b = WorkerOptions::new(task_queue)
+        .max_cached_workflows(200)
+        .register_activities(BenchActivities)
+        .register_workflow::<Chain>()?
+        .register_workflow::<Probe>()?;
+    Ok(match plugin {
+        Some(p) => b.worker_plugin(p).build(),
+        None => b.build(),
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = parse_args()?;
+    let sizes = Sizes::new(args.quick);
+    let machine = Machine::detect();
+    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    let tag = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
+
+    let core = DevCoreProcess::start()?;
+    eprintln!("bench: dev Core at {}", core.url());
+
+    eprintln!("bench: 4. Core client throughput");
+    let throughput = throughput::run(
+        &core,
+        &[1, 8, 64],
+        Duration::from_secs(sizes.throughput_secs),
+    )
+    .await?;
+
+    let temporal = Temporal::get()?;
+    eprintln!("bench: Temporal at {}", temporal.address);
+    let client = temporal.client().await?;
+    let runtime = Runtime::from_current_tokio(Default::default()).context("Temporal runtime")?;
+    let http_url = setup::http_server().await?;
+
+    let plugin = OpenBoxPlugin::builder()
+        .config(core.config())
+        .build()
+        .await?;
+    let plugin_governor = plugin.governor().clone();
+    let macro_governor = Governor::connect(core.config(), GovernanceOptions::default()).await?;
+    anyhow::ensure!(
+        macro_governor.install_global(),
+        "a global governor is installed already"
+    );
+
+    let queue = |name: &str| format!("bench-{name}-{tag}");
+    let variants = vec![
+        Variant {
+            name: "plain",
+            task_queue: queue("plain"),
+            kind: ChainActivity::Noop,
+            governor: None,
+        },
+        Variant {
+            name: "plugin",
+            task_queue: queue("plugin"),
+            kind: ChainActivity::Noop,
+            governor: Some(plugin_governor.clone()),
+        },
+        Variant {
+            name: "macro",
+            task_queue: queue("macro"),
+            kind: ChainActivity::NoopAnnotated,
+            governor: Some(macro_governor.clone()),
+        },
+    ];
+    let mut workers = Vec::new();
+    for (v, p) in variants.iter().zip([None, Some(plugin), None]) {
+        workers.push(
+            Worker::new(&runtime, client.clone(), worker_options(&v.task_queue, p)?)
+                .context("worker builds")?,
+        );
+    }
+    let shutdowns: Vec<_> = workers.iter().map(Worker::shutdown_handle).collect();
+
+    let scenario = async {
+        let result = async {
+            eprintln!("bench: 1. activity overhead");
+            let overhead =
+                activity_overhead::run(&client, &variants, sizes.chain, sizes.runs, &tag).await?;
+            let governed_queue = &variants[1].task_queue;
+            eprintln!("bench: 2. HTTP hook latency");
+            let http = probes::http(
+                &client,
+                governed_queue,
+                &tag,
+                &http_url,
+                core.url(),
+                sizes.probe_calls,
+            )
+            .await?;
+            eprintln!("  {http:?}");
+            eprintln!("bench: 3. #[traced] inside a governed activity");
+            let traced_inside =
+                probes::traced(&client, governed_queue, &tag, core.url(), sizes.probe_calls)
+                    .await?;
+            eprintln!("  {traced_inside:?}");
+            eprintln!("bench: 5. memory");
+            let memory = memory::run(
+                &client,
+                governed_queue,
+                &plugin_governor,
+                &tag,
+                &sizes.memory,
+            )
+            .await?;
+            anyhow::Ok((overhead, http, traced_inside, memory))
+        }
+        .await;
+        for s in &shutdowns {
+            s();
+        }
+        result
+    };
+    let (runs, result) = tokio::join!(
+        futures::future::join_all(workers.iter_mut().map(Worker::run)),
+        scenario
+    );
+    for r in runs {
+        r.context("worker run")?;
+    }
+    let (overhead, http, traced_inside, memory) = result?;
+
+    let traced_outside = TracedOutside::read(&args.criterion);
+    if traced_outside.is_none() {
+        eprintln!(
+            "bench: no criterion results under {}",
+            args.criterion.display()
+        );
+    }
+    let report = Report {
+        machine,
+        date,
+        command: args.command,
+        overhead,
+        http,
+        traced_outside,
+        traced_inside,
+        throughput,
+        memory,
+    };
+    let text = report.markdown();
+    std::fs::write(&args.out, &text).with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!("bench: wrote {}", args.out.display());
+    println!("{text}");
+    Ok(())
+}
