@@ -205,7 +205,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }}
     };
     match syn::parse2(new_block) {
-        Ok(b) => func.block = Box::new(b),
+        Ok(b) => *func.block = b,
         Err(e) => return e.to_compile_error(),
     }
     quote!(#func)

@@ -11,6 +11,7 @@ pub mod harness;
 pub mod history;
 pub mod hook_fixtures;
 pub mod http_server;
+pub mod observe;
 pub mod services;
 pub mod temporal;
 pub mod worker;

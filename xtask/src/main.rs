@@ -1,13 +1,16 @@
 //! Project tasks. `cargo xtask <task>`:
 //!
-//! * `test`  — installs the Temporal CLI (and Chromium for the browser test) if missing, starts a Temporal dev server, runs every
-//!   test of the workspace (nextest + doctests) against it, stops it;
+//! * `test`  — installs the Temporal CLI (and Chromium for the browser test) if missing, starts
+//!   the database servers if they do not answer, starts a Temporal dev server, runs every test of
+//!   the workspace (nextest + doctests) against it, stops what it started;
 //! * `demo`  — the same server, then the governed demo workflow against the embedded dev Core;
 //! * `bench` — builds in release mode, runs the criterion benchmark of `#[traced]`, starts a dev
 //!   server and runs every other benchmark against it and the dev Core; writes `BENCHMARKS.md`;
 //! * `temporal` — starts a dev server and keeps it running until Ctrl-C (for manual work).
 //!
 //! Extra arguments after the task go to the test runner / the demo.
+
+mod machine;
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -79,55 +82,9 @@ fn with_server_env(cmd: &mut Command, cli: &TemporalCli, server: &DevServer) {
         .env("TEMPORAL_CLI", cli.path());
 }
 
-/// Installs Debian's Chromium and ChromeDriver for the browser test when they are missing.
-/// A failure is reported, not fatal: the browser test then says it skipped (or fails in CI).
-fn ensure_browser() {
-    let present = |p: &str| Path::new(p).exists();
-    if std::env::var_os("CHROMIUM").is_some()
-        || (present("/usr/bin/chromium") && present("/usr/bin/chromedriver"))
-    {
-        return;
-    }
-    if !present("/usr/bin/apt-get") {
-        eprintln!(
-            "xtask: chromium/chromedriver missing and no apt-get: the browser test will skip"
-        );
-        return;
-    }
-    // As root apt-get runs directly; otherwise through sudo without a password prompt.
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    let apt = |args: &[&str]| {
-        let mut cmd = if is_root {
-            Command::new("apt-get")
-        } else {
-            let mut c = Command::new("sudo");
-            c.args(["-n", "apt-get"]);
-            c
-        };
-        cmd.args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    eprintln!("xtask: installing chromium and chromium-driver (Debian) for the browser test");
-    let install = [
-        "install",
-        "-y",
-        "--no-install-recommends",
-        "chromium",
-        "chromium-driver",
-    ];
-    if !apt(&install) && !(apt(&["update"]) && apt(&install)) {
-        eprintln!("xtask: could not install chromium: the browser test will skip (fail in CI)");
-    }
-}
-
 fn test(root: &Path, extra: &[String]) -> Result<bool> {
-    ensure_browser();
+    machine::ensure_browser();
+    let databases = machine::ensure_databases();
     let (cli, server) = start_temporal(root)?;
     let mut ok = true;
     let mut run = if has_nextest() {
@@ -154,6 +111,7 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
     with_server_env(&mut doc, &cli, &server);
     ok &= doc.status()?.success();
     drop(server);
+    drop(databases);
     eprintln!(
         "xtask: Temporal dev server stopped; tests {}",
         if ok { "passed" } else { "FAILED" }

@@ -103,11 +103,24 @@ impl ApprovalContext<'_> {
         })
     }
 
+    /// One approval poll, counted in the approval-poll metric.
+    async fn poll(&self, key: &ApprovalRequest) -> Result<ApprovalStatus, GovernanceApiError> {
+        let result = self.client.poll_approval(key).await;
+        super::metrics::record_approval_poll(match &result {
+            Ok(ApprovalStatus::Pending { .. }) => "pending",
+            Ok(ApprovalStatus::Approved { .. }) => "approved",
+            Ok(ApprovalStatus::Rejected { .. }) => "rejected",
+            Ok(ApprovalStatus::Expired { .. }) => "expired",
+            Err(_) => "error",
+        });
+        result
+    }
+
     /// The poll at the start of attempt > 1.
     pub(crate) async fn pre_check(&self) -> PreCheck {
         let key = request_of(self.activity);
         let asked_here = self.markers.is_marked(&key);
-        let pending = match self.client.poll_approval(&key).await {
+        let pending = match self.poll(&key).await {
             Ok(ApprovalStatus::Approved { reason }) => {
                 tracing::info!(activity_type = %self.activity.activity_type, ?reason, "approval granted");
                 self.markers.clear(&key);
@@ -181,7 +194,7 @@ impl ApprovalContext<'_> {
                 ));
             }
             tokio::time::sleep(self.poll_interval).await;
-            match self.client.poll_approval(&key).await {
+            match self.poll(&key).await {
                 Ok(ApprovalStatus::Approved { .. }) => return Ok(()),
                 Ok(ApprovalStatus::Rejected { reason }) => {
                     return Err(GovernanceFailure::approval_rejected(reason.as_deref()));

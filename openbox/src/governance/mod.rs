@@ -5,6 +5,7 @@
 pub(crate) mod activity;
 pub(crate) mod approval;
 pub mod failure;
+pub mod metrics;
 pub mod options;
 pub(crate) mod redaction;
 pub mod scope;
@@ -23,6 +24,23 @@ use crate::wire::EvaluateBody;
 
 use approval::ApprovalMarkers;
 use options::GovernanceOptions;
+
+/// The start-up key check (`GET /api/v1/auth/validate`) with the error policy applied.
+///
+/// A rejected key (401/403) is always an error. An unreachable Core is an error under
+/// `fail_closed`; under `fail_open` it is logged and the worker starts anyway, because
+/// `fail_open` puts availability first: its events are then counted as lost until Core answers.
+pub(crate) async fn check_key_at_start(client: &CoreClient) -> Result<(), OpenBoxError> {
+    match client.validate().await {
+        Err(OpenBoxError::Network { url, reason })
+            if client.config().error_policy() == crate::config::ErrorPolicy::FailOpen =>
+        {
+            tracing::warn!(%url, %reason, "OpenBox Core does not answer the key check; starting anyway (fail_open)");
+            Ok(())
+        }
+        other => other,
+    }
+}
 
 /// Everything governed code needs: the Core client, the options and the per-process state.
 /// Cheap to clone.
@@ -64,7 +82,7 @@ impl Governor {
         options: GovernanceOptions,
     ) -> Result<Self, OpenBoxError> {
         let client = CoreClient::new(config)?;
-        client.validate().await?;
+        check_key_at_start(&client).await?;
         Ok(Governor::new(client, options))
     }
 
@@ -94,7 +112,14 @@ impl Governor {
 
     /// Evaluates `body` and applies the error policy, counting the outcome.
     pub(crate) async fn decide<B: EvaluateBody + ?Sized>(&self, body: &B) -> Decision {
+        let started = std::time::Instant::now();
         let decision = self.client().decide(body).await;
+        metrics::record_evaluation(
+            body.event_type(),
+            body.is_hook(),
+            &decision,
+            started.elapsed(),
+        );
         self.stats().count(&decision);
         decision
     }

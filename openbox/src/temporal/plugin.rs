@@ -214,6 +214,10 @@ impl OpenBoxPluginBuilder {
 
     /// Validates the options, checks the API key with Core (`GET /api/v1/auth/validate`) unless
     /// skipped, and returns the plugin.
+    ///
+    /// A rejected key ([`OpenBoxError::Auth`]) always fails the build. An unreachable Core fails
+    /// it under `fail_closed` ([`OpenBoxError::Network`]); under `fail_open` it is logged and the
+    /// worker starts, its events counted as lost until Core answers.
     pub async fn build(self) -> Result<OpenBoxPlugin, OpenBoxError> {
         let config = match self.config {
             Some(c) => c,
@@ -222,7 +226,7 @@ impl OpenBoxPluginBuilder {
         let options = self.options.build()?;
         let client = CoreClient::new(config)?;
         if !self.skip_key_check {
-            client.validate().await?;
+            crate::governance::check_key_at_start(&client).await?;
         }
         Ok(OpenBoxPlugin {
             governor: Governor::new(client, options),

@@ -38,6 +38,11 @@ pub use verdict::{UnknownVerdict, Verdict};
 pub trait EvaluateBody: serde::Serialize + Send + Sync + sealed::Sealed {
     /// `event_type` of the body, for logs.
     fn event_type(&self) -> &'static str;
+
+    /// `true` for a hook evaluation (`hook_trigger: true`), for metrics.
+    fn is_hook(&self) -> bool {
+        false
+    }
 }
 
 impl EvaluateBody for LifecycleEvent {
@@ -49,6 +54,10 @@ impl EvaluateBody for LifecycleEvent {
 impl EvaluateBody for HookEvaluation {
     fn event_type(&self) -> &'static str {
         ActivityStartedTag::VALUE
+    }
+
+    fn is_hook(&self) -> bool {
+        true
     }
 }
 
