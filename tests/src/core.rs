@@ -14,7 +14,7 @@ pub const TEST_KEY: &str = "obx_test_integration_0123";
 pub struct TestCore {
     /// The dev Core.
     pub core: DevCore,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl TestCore {
@@ -28,7 +28,7 @@ impl TestCore {
             .start()
             .await
             .expect("dev Core starts");
-        TestCore { core, _dir: dir }
+        TestCore { core, dir }
     }
 
     /// Starts a dev Core reading `rules_toml` from a rules file (so it can be reloaded);
@@ -44,12 +44,17 @@ impl TestCore {
             .start()
             .await
             .expect("dev Core starts");
-        (TestCore { core, _dir: dir }, path)
+        (TestCore { core, dir }, path)
     }
 
     /// A config for this Core: the test key, `policy`, a short timeout.
     pub fn config(&self, policy: ErrorPolicy) -> OpenBoxConfig {
         config_for(&self.core.url(), policy, Duration::from_secs(5))
+    }
+
+    /// The Core's event log file (JSON lines).
+    pub fn event_log_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("events.jsonl")
     }
 
     /// Everything the Core received, from its JSONL file.

@@ -1,6 +1,6 @@
 //! What a test binary can observe of the SDK besides Core's log: the metrics it records (a
-//! process-wide debugging recorder) and its warnings about lost events (a counting tracing
-//! layer). Both are process-wide, so figures are read as differences around one scenario, and
+//! process-wide debugging recorder), its warnings about lost events (a counting tracing layer)
+//! and everything the process logs (a buffer, with this project's crates at `trace`). Both are process-wide, so figures are read as differences around one scenario, and
 //! scenarios of one binary that read them take [`Observer::exclusive`] so that they do not
 //! overlap when a runner puts several tests in one process.
 
@@ -20,6 +20,7 @@ pub struct Observer {
     /// Counter totals: the debugging recorder resets a counter when it is read.
     totals: Mutex<HashMap<CompositeKey, u64>>,
     lost_warnings: Arc<AtomicU64>,
+    logs: LogBuffer,
     serial: tokio::sync::Mutex<()>,
 }
 
@@ -36,6 +37,7 @@ impl Observer {
             let snapshotter = recorder.snapshotter();
             metrics::set_global_recorder(recorder).expect("no other metrics recorder");
             let lost_warnings = Arc::new(AtomicU64::new(0));
+            let logs = LogBuffer::default();
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "warn,openbox=info".into());
             tracing_subscriber::registry()
@@ -43,6 +45,14 @@ impl Observer {
                     tracing_subscriber::fmt::layer()
                         .with_test_writer()
                         .with_filter(filter),
+                )
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(false)
+                        .with_writer(logs.clone())
+                        .with_filter(tracing_subscriber::EnvFilter::new(
+                            "info,openbox=trace,openbox_dev=trace",
+                        )),
                 )
                 .with(
                     LostEventCounter(lost_warnings.clone())
@@ -54,6 +64,7 @@ impl Observer {
                 snapshotter,
                 totals: Mutex::default(),
                 lost_warnings,
+                logs,
                 serial: tokio::sync::Mutex::new(()),
             }
         })
@@ -67,6 +78,12 @@ impl Observer {
     /// Warnings logged so far for lost events.
     pub fn lost_warnings(&self) -> u64 {
         self.lost_warnings.load(Ordering::Relaxed)
+    }
+
+    /// Everything logged so far (this project's crates at `trace`, others at `info`).
+    pub fn logs(&self) -> String {
+        let bytes = self.logs.0.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// Sum of counter `name` over the label sets that have every `(label, value)` of `labels`.
@@ -121,5 +138,31 @@ impl Visit for MessageOf {
         if field.name() == "message" {
             self.0 = value.to_owned();
         }
+    }
+}
+
+/// A shared in-memory log sink.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
     }
 }

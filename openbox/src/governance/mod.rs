@@ -114,12 +114,18 @@ impl Governor {
     pub(crate) async fn decide<B: EvaluateBody + ?Sized>(&self, body: &B) -> Decision {
         let started = std::time::Instant::now();
         let decision = self.client().decide(body).await;
-        metrics::record_evaluation(
-            body.event_type(),
-            body.is_hook(),
-            &decision,
-            started.elapsed(),
-        );
+        let elapsed = started.elapsed();
+        if let Decision::Verdict(r) = &decision {
+            tracing::debug!(
+                event_type = body.event_type(),
+                hook = body.is_hook(),
+                verdict = r.verdict.as_str(),
+                reason = r.reason.as_deref(),
+                elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                "OpenBox Core evaluation"
+            );
+        }
+        metrics::record_evaluation(body.event_type(), body.is_hook(), &decision, elapsed);
         self.stats().count(&decision);
         decision
     }
