@@ -14,6 +14,7 @@ pub mod http_server;
 pub mod observe;
 pub mod services;
 pub mod temporal;
+pub mod tls;
 pub mod worker;
 
 use std::sync::Once;

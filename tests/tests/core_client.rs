@@ -448,3 +448,108 @@ async fn approval_poll_round_trip() {
         &serde_json::json!({"workflow_id": "wf-1", "run_id": "run-1", "activity_id": "7"})
     );
 }
+
+fn https_config(url: &str, ca_pem: Option<&str>) -> OpenBoxConfig {
+    let builder = OpenBoxConfig::builder()
+        .ignore_env()
+        .url(url)
+        .api_key(TEST_KEY)
+        .error_policy(ErrorPolicy::FailClosed)
+        .timeout(Duration::from_secs(5));
+    match ca_pem {
+        Some(pem) => builder.ca_bundle_pem(pem.as_bytes().to_vec()),
+        None => builder,
+    }
+    .build()
+    .expect("valid HTTPS config")
+}
+
+/// HTTPS to the real dev Core (behind a TLS front) with the CA given as a custom bundle; the
+/// same server is refused without the bundle (public roots) and with another CA's bundle.
+#[tokio::test]
+async fn https_with_a_custom_ca_bundle() {
+    let core = TestCore::start("").await;
+    let ca = openbox_tests::tls::TestCa::new("OpenBox test CA");
+    let url = ca.front(core.core.addr()).await;
+    assert!(url.starts_with("https://"));
+
+    let client = CoreClient::new(https_config(&url, Some(&ca.ca_pem))).unwrap();
+    client
+        .validate()
+        .await
+        .expect("the key check passes over TLS");
+    match client.decide(&workflow_started()).await {
+        Decision::Verdict(r) => assert_eq!(r.verdict, Verdict::Allow),
+        other => panic!("{other:?}"),
+    }
+    let log = core.log().await;
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.event_type() == Some("WorkflowStarted"))
+            .count(),
+        1,
+        "the evaluation reached the dev Core through TLS"
+    );
+
+    let other_ca = openbox_tests::tls::TestCa::new("Another CA");
+    for (what, pem) in [
+        ("public roots", None),
+        ("another CA", Some(other_ca.ca_pem.as_str())),
+    ] {
+        let client = CoreClient::new(https_config(&url, pem)).unwrap();
+        let err = client.validate().await.unwrap_err();
+        assert!(
+            matches!(&err, OpenBoxError::Network { reason, .. } if reason.contains("certificate")),
+            "{what}: {err:?}"
+        );
+        match client.decide(&workflow_started()).await {
+            Decision::Halt(GovernanceApiError::Unreachable(reason)) => {
+                assert!(reason.contains("certificate"), "{what}: {reason}")
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        core.log().await.len(),
+        log.len(),
+        "nothing got through an untrusted connection"
+    );
+}
+
+/// A Core answering with a redirect is not followed: the Authorization header never reaches
+/// the redirect's target, and the answer is a Core error (fail_closed: halt).
+#[tokio::test]
+async fn redirects_from_core_are_not_followed() {
+    use axum::http::{HeaderMap, StatusCode, header};
+    let target = openbox_tests::http_server::TestHttpServer::start().await;
+    let location = format!("{}/api/v1/governance/evaluate", target.url);
+    let app = axum::Router::new().fallback(move || {
+        let location = location.clone();
+        async move {
+            let mut h = HeaderMap::new();
+            h.insert(header::LOCATION, location.parse().unwrap());
+            (StatusCode::TEMPORARY_REDIRECT, h)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let client = CoreClient::new(config_for(
+        &url,
+        ErrorPolicy::FailClosed,
+        Duration::from_secs(5),
+    ))
+    .unwrap();
+    match client.decide(&workflow_started()).await {
+        Decision::Halt(GovernanceApiError::Status { status: 307, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let err = client.validate().await.unwrap_err();
+    assert!(matches!(err, OpenBoxError::Network { .. }), "{err:?}");
+    assert!(
+        target.received("/api/v1/governance/evaluate").is_empty()
+            && target.received("/api/v1/auth/validate").is_empty(),
+        "the redirect target got no request (and no key)"
+    );
+}
