@@ -34,6 +34,8 @@ pub mod event_log;
 pub mod faults;
 pub mod governance;
 pub mod rules;
+#[cfg(test)]
+mod rules_properties;
 mod server;
 mod web;
 

@@ -516,3 +516,75 @@ mod tests {
         assert!(!format!("{builder:?}").contains("SuperSecret"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Property tests of configuration parsing: any URL, key, timeout and policy text, from the
+    //! builder or the environment, gives a config or a typed error, never a panic, and an error
+    //! never repeats a rejected key in full. `PROPTEST_CASES` sets the number of cases.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn urlish() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("http://localhost:8086".to_owned()),
+            Just("https://core.example.com/".to_owned()),
+            Just("http://[::1]:1".to_owned()),
+            "(https?|ftp)://[a-z0-9.:@?#\\[\\]/-]{0,24}",
+            ".{0,32}",
+        ]
+    }
+
+    fn keyish() -> impl Strategy<Value = String> {
+        prop_oneof!["obx_(live|test)_[A-Za-z0-9_]{1,24}", ".{0,40}"]
+    }
+
+    fn timeoutish() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("30".to_owned()),
+            Just("0".to_owned()),
+            Just("-1".to_owned()),
+            Just("NaN".to_owned()),
+            Just("inf".to_owned()),
+            Just("1e300".to_owned()),
+            Just("0.0000000001".to_owned()),
+            any::<f64>().prop_map(|f| f.to_string()),
+            ".{0,12}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn config_from_the_environment_parses_or_fails_typed(
+            url in urlish(),
+            key in keyish(),
+            timeout in timeoutish(),
+            policy in prop_oneof![Just("fail_open".to_owned()), Just("fail_closed".to_owned()), ".{0,12}"],
+        ) {
+            let env = [
+                (ENV_URL, url),
+                (ENV_API_KEY, key.clone()),
+                (ENV_TIMEOUT, timeout),
+                (ENV_POLICY, policy),
+            ];
+            let result = OpenBoxConfig::builder()
+                .env_lookup(move |name| {
+                    env.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+                })
+                .build();
+            match result {
+                Ok(config) => {
+                    prop_assert!(!config.timeout().is_zero());
+                    prop_assert!(!config.url().ends_with('/'));
+                }
+                Err(e) => {
+                    let shown = e.to_string();
+                    if key.trim().len() > 15 {
+                        prop_assert!(!shown.contains(key.trim()), "{shown}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -20,10 +20,16 @@ pub struct TestCore {
 impl TestCore {
     /// Starts a dev Core answering from `rules_toml` (empty: allow all).
     pub async fn start(rules_toml: &str) -> Self {
+        Self::start_keeping(rules_toml, 10_000).await
+    }
+
+    /// [`TestCore::start`], keeping only the last `keep_events` events in memory.
+    pub async fn start_keeping(rules_toml: &str, keep_events: usize) -> Self {
         let dir = TempDir::new("openbox-core");
         let rules = RuleSet::from_toml_str(rules_toml, "test rules").expect("test rules parse");
         let core = DevCore::builder()
             .rules(rules)
+            .keep_events(keep_events)
             .event_log(dir.path().join("events.jsonl"))
             .start()
             .await

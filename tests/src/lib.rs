@@ -4,6 +4,7 @@
 //! The Temporal server is the one `cargo xtask test` started (`OPENBOX_TEST_TEMPORAL_ADDRESS`);
 //! run alone (`cargo test -p openbox-tests`), a test starts its own and stops it when done.
 
+pub mod alloc;
 pub mod browser;
 pub mod core;
 pub mod fixtures;
@@ -13,6 +14,7 @@ pub mod hook_fixtures;
 pub mod http_server;
 pub mod observe;
 pub mod services;
+pub mod swarm;
 pub mod temporal;
 pub mod tls;
 pub mod worker;

@@ -1,6 +1,6 @@
 //! What a test binary can observe of the SDK besides Core's log: the metrics it records (a
 //! process-wide debugging recorder), its warnings about lost events (a counting tracing layer)
-//! and everything the process logs (a buffer, with this project's crates at `trace`). Both are process-wide, so figures are read as differences around one scenario, and
+//! and, on request, everything the process logs (a buffer, this project's crates at `trace`). Both are process-wide, so figures are read as differences around one scenario, and
 //! scenarios of one binary that read them take [`Observer::exclusive`] so that they do not
 //! overlap when a runner puts several tests in one process.
 
@@ -80,7 +80,18 @@ impl Observer {
         self.lost_warnings.load(Ordering::Relaxed)
     }
 
-    /// Everything logged so far (this project's crates at `trace`, others at `info`).
+    /// Starts keeping what is logged (off by default), dropping what was kept before.
+    pub fn capture_logs(&self) {
+        self.logs
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.logs.1.store(true, Ordering::Relaxed);
+    }
+
+    /// Everything logged since [`Observer::capture_logs`] (this project's crates at `trace`,
+    /// others at `info`).
     pub fn logs(&self) -> String {
         let bytes = self.logs.0.lock().unwrap_or_else(|p| p.into_inner());
         String::from_utf8_lossy(&bytes).into_owned()
@@ -141,16 +152,19 @@ impl Visit for MessageOf {
     }
 }
 
-/// A shared in-memory log sink.
+/// A shared in-memory log sink; it keeps lines only while capture is on, so that a long
+/// scenario that does not read the logs does not grow the heap.
 #[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+struct LogBuffer(Arc<Mutex<Vec<u8>>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl std::io::Write for LogBuffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
+        if self.1.load(Ordering::Relaxed) {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(buf);
+        }
         Ok(buf.len())
     }
 

@@ -16,6 +16,8 @@ mod verdict;
 
 #[cfg(test)]
 mod contract_examples;
+#[cfg(test)]
+mod properties;
 
 pub use constant::{ActivityStartedTag, AlwaysNull, HookTrigger, WorkflowTelemetry};
 pub use event::{

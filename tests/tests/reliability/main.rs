@@ -1,5 +1,10 @@
 //! Reliability and security of governed workers (issue: Core faults, hostile data, secrets,
 //! bounded state), against the real Temporal dev server and the dev Core.
 
+mod bounded;
 mod faults;
 mod secrets;
+
+/// Counts live heap bytes for the bounded-state test.
+#[global_allocator]
+static ALLOCATOR: openbox_tests::alloc::CountingAllocator = openbox_tests::alloc::CountingAllocator;

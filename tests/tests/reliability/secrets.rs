@@ -46,6 +46,7 @@ fn assert_free_of_secrets(what: &str, text: &str) {
 async fn no_secret_in_histories_logs_or_the_event_log() {
     let obs = Observer::get();
     let _serial = obs.exclusive().await;
+    obs.capture_logs();
     let server = TestHttpServer::start().await;
     let url = &server.url;
     // One blocked request, so that failure paths (messages, error details) are covered too.
