@@ -115,6 +115,10 @@ fn worker_options(task_queue: &str, plugin: Option<OpenBoxPlugin>) -> Result<Wor
     })
 }
 
+/// Exact live-heap figures for the memory scenario.
+#[global_allocator]
+static ALLOCATOR: openbox_heap_counter::CountingAllocator = openbox_heap_counter::CountingAllocator;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = parse_args()?;
@@ -203,15 +207,24 @@ async fn main() -> Result<()> {
                 probes::traced(&client, governed_queue, &tag, core.url(), sizes.probe_calls)
                     .await?;
             eprintln!("  {traced_inside:?}");
-            eprintln!("bench: 5. memory");
-            let memory = memory::run(
+            eprintln!("bench: 5. memory (governed, then plain)");
+            let governed_memory = memory::run(
                 &client,
                 governed_queue,
-                &plugin_governor,
-                &tag,
+                Some(&plugin_governor),
+                &format!("{tag}-g"),
                 &sizes.memory,
             )
             .await?;
+            let plain_memory = memory::run(
+                &client,
+                &variants[0].task_queue,
+                None,
+                &format!("{tag}-p"),
+                &sizes.memory,
+            )
+            .await?;
+            let memory = [governed_memory, plain_memory];
             anyhow::Ok((overhead, http, traced_inside, memory))
         }
         .await;

@@ -1,5 +1,7 @@
-//! Memory: this process's RSS after 10 000 and after 1 000 000 hook evaluations made by
-//! governed activities, with the per-activity state counters at the end.
+//! Memory: this process's live heap and RSS after 10 000 and after 1 000 000 hook evaluations
+//! made by governed activities, next to the same workload on a plain worker, with the
+//! per-activity state counters at the end. The live heap is exact when the binary installs
+//! `openbox_heap_counter::CountingAllocator` (the bench binary does).
 
 use std::time::Instant;
 
@@ -20,11 +22,15 @@ pub struct Point {
     pub hook_evaluations: u64,
     /// RSS, KiB.
     pub rss_kib: u64,
+    /// Live heap, KiB.
+    pub heap_kib: u64,
 }
 
 /// The series and what was alive at the end.
 #[derive(Debug, Clone)]
 pub struct Memory {
+    /// `true` for the governed worker, `false` for the plain one.
+    pub governed: bool,
     /// After the first batch, then at checkpoints, the last one at the end.
     pub points: Vec<Point>,
     /// `#[traced]` calls per activity (two evaluations each).
@@ -45,6 +51,24 @@ impl Memory {
         match (self.points.first(), self.points.last()) {
             (Some(a), Some(b)) if a.rss_kib > 0 => {
                 (b.rss_kib as f64 / a.rss_kib as f64 - 1.0) * 100.0
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Live heap growth from the first point to the last, KiB.
+    pub fn heap_growth_kib(&self) -> i64 {
+        match (self.points.first(), self.points.last()) {
+            (Some(a), Some(b)) => b.heap_kib as i64 - a.heap_kib as i64,
+            _ => 0,
+        }
+    }
+
+    /// Heap kept per activity between the first and the last point, bytes.
+    pub fn heap_bytes_per_activity(&self) -> f64 {
+        match (self.points.first(), self.points.last()) {
+            (Some(a), Some(b)) if b.activities > a.activities => {
+                self.heap_growth_kib() as f64 * 1024.0 / (b.activities - a.activities) as f64
             }
             _ => 0.0,
         }
@@ -106,11 +130,11 @@ async fn batch(
     Ok(())
 }
 
-/// Runs the plan on the worker of `task_queue` (governed by `governor`).
+/// Runs the plan on the worker of `task_queue` (governed by `governor`, plain without one).
 pub async fn run(
     client: &Client,
     task_queue: &str,
-    governor: &Governor,
+    governor: Option<&Governor>,
     tag: &str,
     plan: &Plan,
 ) -> Result<Memory> {
@@ -122,6 +146,7 @@ pub async fn run(
             activities,
             hook_evaluations: activities * per_activity,
             rss_kib: rss_kib(),
+            heap_kib: u64::try_from(openbox_heap_counter::live_bytes() / 1024).unwrap_or(0),
         }
     };
     batch(client, task_queue, tag, 0..plan.first_batch, plan).await?;
@@ -137,11 +162,12 @@ pub async fn run(
         points.push(p);
     }
     Ok(Memory {
+        governed: governor.is_some(),
         points,
         traced_calls: plan.traced_calls,
-        open_scopes: governor.stats().snapshot().open_scopes,
+        open_scopes: governor.map_or(0, |g| g.stats().snapshot().open_scopes),
         intercepted_attempts: openbox::temporal::activity_interceptor::intercepted_attempts(),
-        pending_approvals: governor.pending_approvals(),
+        pending_approvals: governor.map_or(0, Governor::pending_approvals),
         seconds: t.elapsed().as_secs_f64(),
     })
 }

@@ -7,4 +7,4 @@ mod secrets;
 
 /// Counts live heap bytes for the bounded-state test.
 #[global_allocator]
-static ALLOCATOR: openbox_tests::alloc::CountingAllocator = openbox_tests::alloc::CountingAllocator;
+static ALLOCATOR: openbox_heap_counter::CountingAllocator = openbox_heap_counter::CountingAllocator;

@@ -1,5 +1,5 @@
-//! A global allocator that counts live heap bytes, for tests that check memory returns to its
-//! baseline. A test binary opts in with
+//! A global allocator that counts live heap bytes, for tests and benchmarks that check what a
+//! workload leaves on the heap. A binary opts in with
 //! `#[global_allocator] static A: CountingAllocator = CountingAllocator;`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
