@@ -63,6 +63,20 @@ pub enum HookStep {
     TracedSync { x: i64 },
 }
 
+impl HookStep {
+    /// An async-body HTTP step: `method` to `base` + `path`, with `body` if given.
+    pub fn http(base: &str, method: &str, path: &str, body: Option<&str>) -> (bool, HookStep) {
+        (
+            false,
+            HookStep::Http {
+                method: method.into(),
+                url: format!("{base}{path}"),
+                body: body.map(str::to_owned),
+            },
+        )
+    }
+}
+
 static TRACED_RUNS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
 
 fn traced_ran(key: &str) {

@@ -149,16 +149,8 @@ async fn http_hooks() {
     let h = Harness::new(&rules).await;
     let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
     let wid = unique("http");
-    let http = |method: &str, path: &str, body: Option<&str>| {
-        (
-            false,
-            HookStep::Http {
-                method: method.into(),
-                url: format!("{url}{path}"),
-                body: body.map(str::to_owned),
-            },
-        )
-    };
+    let http =
+        |method: &str, path: &str, body: Option<&str>| HookStep::http(url, method, path, body);
     let results = h
         .run(Some(plugin), async {
             h.run_hooks(

@@ -64,16 +64,8 @@ async fn no_secret_in_histories_logs_or_the_event_log() {
         .unwrap()
         .execute(&format!("CREATE TABLE {table} (note text)"), [])
         .unwrap();
-    let http = |method: &str, path: &str, body: Option<&str>| {
-        (
-            false,
-            HookStep::Http {
-                method: method.into(),
-                url: format!("{url}{path}"),
-                body: body.map(str::to_owned),
-            },
-        )
-    };
+    let http =
+        |method: &str, path: &str, body: Option<&str>| HookStep::http(url, method, path, body);
     let mut steps = vec![
         http("GET", "/page", None),
         http("POST", "/json", Some(r#"{"amount":12}"#)),
