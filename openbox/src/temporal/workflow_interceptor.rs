@@ -21,9 +21,9 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::{Duration, UNIX_EPOCH};
 
-use futures::future::{Either, select};
 use serde_json::Value;
 use temporalio_common::RetryPolicy;
 use temporalio_sdk::workflow_interceptors::{
@@ -291,21 +291,37 @@ impl OpenBoxWorkflowInterceptor {
     }
 
     /// Runs the workflow body until it finishes or the run is halted.
+    ///
+    /// The halt token is asked to wake this run once, not on every poll: the token's
+    /// `cancelled()` future keeps every waker it is polled with until the token is cancelled, so
+    /// selecting on it would grow by one waker per activation for the whole life of the run.
+    /// One waker is enough because the run is always polled by the same executor task.
     async fn run_until_halt(
         &self,
         run: WorkflowInterceptorFuture<'_, ExecuteWorkflowResult>,
     ) -> ExecuteWorkflowResult {
-        let halt = self.run.halt.clone();
-        let halted = halt.cancelled();
-        futures::pin_mut!(halted);
-        match select(run, halted).await {
+        let halt = &self.run.halt;
+        let mut run = std::pin::pin!(run);
+        let mut waker_registered = false;
+        std::future::poll_fn(|cx| {
+            let finished = run.as_mut().poll(cx);
             // A HALT seen while the body was finishing still wins: the run must not complete.
-            Either::Left((_, _)) if halt.is_cancelled() => {
-                Err(Self::fail(&self.run.halt_failure()))
+            if halt.is_cancelled() {
+                return Poll::Ready(Err(Self::fail(&self.run.halt_failure())));
             }
-            Either::Left((result, _)) => result,
-            Either::Right(((), _)) => Err(Self::fail(&self.run.halt_failure())),
-        }
+            if finished.is_ready() {
+                return finished;
+            }
+            if !waker_registered {
+                waker_registered = true;
+                let halted = std::pin::pin!(halt.cancelled());
+                if halted.poll(cx).is_ready() {
+                    return Poll::Ready(Err(Self::fail(&self.run.halt_failure())));
+                }
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     fn watch_for_halt(

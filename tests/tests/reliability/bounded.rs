@@ -1,11 +1,10 @@
 //! Bounded state (contract D11): 10 000 governed activities in flight at once — succeeding,
-//! failing, timing out and cancelled — leave no per-activity state in the SDK; and (ignored, an
-//! open problem) governed rounds should keep no more heap than plain rounds of the same
-//! workflows.
+//! failing, timing out and cancelled — leave no per-activity state in the SDK; and governed
+//! rounds keep no more heap than plain rounds of the same workflows.
 //!
-//! The Temporal SDK itself keeps about 10 KiB per workflow run it served (measured here without
-//! governance: +80–100 KiB per 10 runs, round after round), so the heap after a round is
-//! compared with the same round on a plain worker, not with a fixed figure.
+//! The Temporal worker itself keeps about 70 KiB per worker it ran (measured here without
+//! governance, round after round), so the heap after a round is compared with the same round
+//! on a plain worker, not with a fixed figure.
 
 use std::time::{Duration, Instant};
 
@@ -26,10 +25,9 @@ const PER_WORKFLOW: u32 = 200;
 const MEMORY_ROUND: u32 = 10;
 /// Measured round pairs (after one warm-up pair).
 const PAIRS: u32 = 3;
-/// Heap that governed rounds may keep beyond plain rounds over 6 000 activities: 32 bytes per
-/// activity, less than any per-activity record of the SDK (a scope or an intercepted attempt is
-/// larger). Single rounds keep 80–100 KiB on a plain worker (the Temporal SDK's own).
-const HEAP_SLACK: i64 = 192 << 10;
+/// Heap a governed round may keep beyond a plain round: 16 bytes per activity, less than any
+/// per-activity record of the SDK (a scope or an intercepted attempt is larger).
+const ROUND_SLACK: i64 = 16 * (MEMORY_ROUND * PER_WORKFLOW) as i64;
 
 fn options(h: &Harness, plugin: Option<&OpenBoxPlugin>) -> WorkerOptions {
     let slots = || FixedSizeSlotSupplier::new(2_000);
@@ -139,15 +137,13 @@ async fn ten_thousand_activities_leave_no_state_behind() {
     eprintln!("10 000 governed activities in {took:?}; no SDK state left");
 }
 
-/// Known to fail (issue 7 stays open): in two runs, governed rounds kept 178 and 230 KiB more
-/// than plain rounds over 6 000 activities (≈ 35 bytes per activity, ≈ 7 KiB per workflow run),
-/// while the SDK's own per-activity tables were empty. With the carrier as regular activities
-/// the difference grows to ≈ 28 KiB per run (+1 444 vs +610 KiB), while two extra plain
-/// activities per run add nothing to a plain round (+604 KiB): the retention follows the
-/// carrier, not the Temporal SDK's per-activity history. Not yet found where.
-/// Run with `cargo nextest run -p openbox-tests --test reliability --run-ignored only`.
+/// A governed round keeps no more heap than a plain round of the same workflows. Each
+/// kind's median round is compared, so a one-off allocation in a single round (a new pooled
+/// connection, a table growing its capacity) does not decide the outcome, while a retention
+/// per activity shows in every round. Control: leaking 64 bytes per governed activity makes
+/// this fail (governed median +223 KiB against plain +79 KiB). A plain round keeps ≈ 70–90 KiB
+/// whatever its size (2 or 10 runs): the Temporal worker's own, per worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open: governed rounds keep ~35 bytes per activity more heap than plain ones"]
 async fn governed_rounds_keep_no_more_heap_than_plain_rounds() {
     let obs = Observer::get();
     let _serial = obs.exclusive().await;
@@ -155,30 +151,41 @@ async fn governed_rounds_keep_no_more_heap_than_plain_rounds() {
 
     // One plain and one governed round to warm up, then alternating rounds.
     // Each round's heap growth is read with the recorder's buffers drained.
-    let mut growth = [0i64; 2]; // [plain, governed]
+    let mut kept: [Vec<i64>; 2] = [Vec::new(), Vec::new()]; // [plain, governed]
     for pair in 0..=PAIRS {
         for (slot, governed) in [(0, None), (1, Some(&plugin))] {
             obs.counter("", &[]);
             let before = live_bytes();
             let results = run_swarms(&h, governed, MEMORY_ROUND).await;
             assert_eq!(results.len(), (MEMORY_ROUND * PER_WORKFLOW) as usize);
+            // The results are the test's, not the worker's: they must not count.
+            drop(results);
             settle(&plugin).await;
             obs.counter("", &[]);
             if pair > 0 {
-                growth[slot] += live_bytes() - before;
+                kept[slot].push(live_bytes() - before);
             }
         }
     }
+    let [plain, governed] = kept.map(|mut rounds| {
+        rounds.sort_unstable();
+        rounds
+    });
+    let kib = |rounds: &[i64]| rounds.iter().map(|b| b / 1024).collect::<Vec<_>>();
     eprintln!(
-        "heap kept over 6 000 activities: plain +{} KiB, governed +{} KiB",
-        growth[0] / 1024,
-        growth[1] / 1024
+        "heap kept per round of {} activities, KiB: plain {:?}, governed {:?}",
+        MEMORY_ROUND * PER_WORKFLOW,
+        kib(&plain),
+        kib(&governed)
     );
+    let median = |rounds: &[i64]| rounds[rounds.len() / 2];
     assert!(
-        growth[1] - growth[0] < HEAP_SLACK,
-        "governance kept {} KiB over 6 000 activities (governed +{} KiB, plain +{} KiB)",
-        (growth[1] - growth[0]) / 1024,
-        growth[1] / 1024,
-        growth[0] / 1024
+        median(&governed) - median(&plain) < ROUND_SLACK,
+        "governance kept {} KiB per round of {} activities (median round: governed +{} KiB, \
+         plain +{} KiB)",
+        (median(&governed) - median(&plain)) / 1024,
+        MEMORY_ROUND * PER_WORKFLOW,
+        median(&governed) / 1024,
+        median(&plain) / 1024
     );
 }
