@@ -166,20 +166,20 @@ pub async fn traced_step_async(x: u64) -> Result<u64, anyhow::Error> {
 }
 
 /// A raw keep-alive evaluate round trip: the smallest request the dev Core answers.
-struct CoreProbe {
+pub(crate) struct CoreProbe {
     client: reqwest::Client,
     url: String,
 }
 
 impl CoreProbe {
-    fn new(core_url: &str) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(core_url: &str) -> Result<Self, reqwest::Error> {
         Ok(CoreProbe {
             client: reqwest::Client::builder().tcp_nodelay(true).build()?,
             url: format!("{core_url}/api/v1/governance/evaluate"),
         })
     }
 
-    async fn round_trip(&self) -> Result<u64, anyhow::Error> {
+    pub(crate) async fn round_trip(&self) -> Result<u64, anyhow::Error> {
         let t = Instant::now();
         let response = self
             .client

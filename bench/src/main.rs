@@ -18,7 +18,7 @@ use openbox_bench::fixtures::{BenchActivities, Chain, ChainActivity, Probe};
 use openbox_bench::measure::Machine;
 use openbox_bench::report::{Report, TracedOutside};
 use openbox_bench::scenarios::activity_overhead::{self, Variant};
-use openbox_bench::scenarios::{memory, probes, throughput};
+use openbox_bench::scenarios::{idle, memory, probes, throughput};
 use openbox_bench::setup::{self, DevCoreProcess, Temporal};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
@@ -61,6 +61,7 @@ struct Sizes {
     chain: u32,
     runs: usize,
     probe_calls: u32,
+    idle_calls: u32,
     throughput_secs: u64,
     memory: memory::Plan,
 }
@@ -72,6 +73,7 @@ impl Sizes {
                 chain: 20,
                 runs: 2,
                 probe_calls: 200,
+                idle_calls: 10,
                 throughput_secs: 1,
                 memory: memory::Plan {
                     per_workflow: 10,
@@ -87,6 +89,7 @@ impl Sizes {
                 chain: 200,
                 runs: 7,
                 probe_calls: 10_000,
+                idle_calls: 100,
                 throughput_secs: 3,
                 // 1 000 workflows × 100 activities × 10 evaluations = 1 000 000 evaluations;
                 // the first point is after 10 workflows: 10 000 evaluations.
@@ -114,6 +117,9 @@ fn worker_options(task_queue: &str, plugin: Option<OpenBoxPlugin>) -> Result<Wor
         None => b.build(),
     })
 }
+
+/// The pause before each idle round trip: about what a chain's activity waits for Temporal.
+const IDLE_BETWEEN_ACTIVITIES: Duration = Duration::from_millis(50);
 
 /// Exact live-heap figures for the memory scenario.
 #[global_allocator]
@@ -190,6 +196,9 @@ async fn main() -> Result<()> {
             eprintln!("bench: 1. activity overhead");
             let overhead =
                 activity_overhead::run(&client, &variants, sizes.chain, sizes.runs, &tag).await?;
+            eprintln!("bench: 1b. Core round trips after idling");
+            let idle = idle::run(&core, sizes.idle_calls, IDLE_BETWEEN_ACTIVITIES).await?;
+            eprintln!("  {idle:?}");
             let governed_queue = &variants[1].task_queue;
             eprintln!("bench: 2. HTTP hook latency");
             let http = probes::http(
@@ -225,7 +234,7 @@ async fn main() -> Result<()> {
             )
             .await?;
             let memory = [governed_memory, plain_memory];
-            anyhow::Ok((overhead, http, traced_inside, memory))
+            anyhow::Ok((overhead, idle, http, traced_inside, memory))
         }
         .await;
         for s in &shutdowns {
@@ -240,7 +249,7 @@ async fn main() -> Result<()> {
     for r in runs {
         r.context("worker run")?;
     }
-    let (overhead, http, traced_inside, memory) = result?;
+    let (overhead, idle, http, traced_inside, memory) = result?;
 
     let traced_outside = TracedOutside::read(&args.criterion);
     if traced_outside.is_none() {
@@ -254,6 +263,7 @@ async fn main() -> Result<()> {
         date,
         command: args.command,
         overhead,
+        idle,
         http,
         traced_outside,
         traced_inside,

@@ -41,7 +41,7 @@ pub struct Throughput {
 }
 
 /// The event every request carries: a realistic ActivityStarted.
-fn event() -> LifecycleEvent {
+pub(crate) fn event() -> LifecycleEvent {
     LifecycleEvent::ActivityStarted(ActivityStarted {
         source: WorkflowTelemetry,
         activity: Arc::new(ActivityIdentity {

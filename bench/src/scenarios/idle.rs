@@ -1,0 +1,49 @@
+//! Round trips to the dev Core after both processes have idled, as they do between the
+//! activities of a chain: the floor the SDK's own time per activity is compared with. A hot
+//! loop (the HTTP and `#[traced]` probes) keeps both processes awake; a chain of activities
+//! does not — each activity follows ~50 ms of waiting for Temporal.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use openbox::CoreClient;
+
+use crate::fixtures::CoreProbe;
+use crate::measure::{Latency, nanos};
+use crate::scenarios::throughput::event;
+use crate::setup::DevCoreProcess;
+
+/// Both series, measured alternately.
+#[derive(Debug, Clone, Copy)]
+pub struct IdleRoundTrips {
+    /// How long each call waited before it was made.
+    pub idle: Duration,
+    /// A raw keep-alive POST (no SDK code).
+    pub raw: Latency,
+    /// `CoreClient::evaluate` of an ActivityStarted body.
+    pub client: Latency,
+}
+
+/// `calls` of each kind, each after `idle` of sleep, alternately.
+pub async fn run(core: &DevCoreProcess, calls: u32, idle: Duration) -> Result<IdleRoundTrips> {
+    let raw = CoreProbe::new(core.url())?;
+    let client = CoreClient::new(core.config())?;
+    let body = event();
+    // Warm both connections first.
+    raw.round_trip().await?;
+    client.evaluate(&body).await?;
+    let (mut raw_ns, mut client_ns) = (Vec::new(), Vec::new());
+    for _ in 0..calls {
+        tokio::time::sleep(idle).await;
+        raw_ns.push(raw.round_trip().await?);
+        tokio::time::sleep(idle).await;
+        let t = Instant::now();
+        client.evaluate(&body).await?;
+        client_ns.push(nanos(t.elapsed()));
+    }
+    Ok(IdleRoundTrips {
+        idle,
+        raw: Latency::of(raw_ns),
+        client: Latency::of(client_ns),
+    })
+}
