@@ -1,7 +1,8 @@
-//! Round trips to the dev Core after both processes have idled, as they do between the
-//! activities of a chain: the floor the SDK's own time per activity is compared with. A hot
-//! loop (the HTTP and `#[traced]` probes) keeps both processes awake; a chain of activities
-//! does not — each activity follows ~50 ms of waiting for Temporal.
+//! Round trips to the dev Core after a pause, as between the activities of a chain, to set
+//! beside the SDK's own time per lifecycle evaluation. A hot loop (the HTTP and `#[traced]`
+//! probes) keeps both processes awake; a chain of activities does not — each activity follows
+//! ~50 ms of waiting for Temporal. A plain sleep is a harsher pause than a chain's (there, a
+//! Temporal task has just woken the worker), so these figures bound the evaluation from above.
 
 use std::time::{Duration, Instant};
 
