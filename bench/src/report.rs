@@ -75,7 +75,7 @@ pub struct Report {
     pub command: String,
     /// 1.
     pub overhead: Overhead,
-    /// 1, the floor: Core round trips after idling as a chain's activities do.
+    /// 1, beside it: Core round trips after a pause like the one before each chain activity.
     pub idle: IdleRoundTrips,
     /// 2.
     pub http: ProbeReport,

@@ -29,8 +29,6 @@ pub struct Point {
 /// The series and what was alive at the end.
 #[derive(Debug, Clone)]
 pub struct Memory {
-    /// `true` for the governed worker, `false` for the plain one.
-    pub governed: bool,
     /// After the first batch, then at checkpoints, the last one at the end.
     pub points: Vec<Point>,
     /// `#[traced]` calls per activity (two evaluations each).
@@ -162,7 +160,6 @@ pub async fn run(
         points.push(p);
     }
     Ok(Memory {
-        governed: governor.is_some(),
         points,
         traced_calls: plan.traced_calls,
         open_scopes: governor.map_or(0, |g| g.stats().snapshot().open_scopes),
