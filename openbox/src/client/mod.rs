@@ -60,9 +60,10 @@ pub struct CoreClient {
 struct Inner {
     config: OpenBoxConfig,
     http: reqwest::Client,
-    validate_url: String,
-    evaluate_url: String,
-    approval_url: String,
+    // Parsed once: a `&str` would be parsed again on every request.
+    validate_url: reqwest::Url,
+    evaluate_url: reqwest::Url,
+    approval_url: reqwest::Url,
 }
 
 impl CoreClient {
@@ -83,12 +84,18 @@ impl CoreClient {
         );
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let http = transport::build_http_client(&config, headers)?;
-        let base = config.url();
+        let endpoint = |path: &str| {
+            let url = format!("{}{path}", config.url());
+            reqwest::Url::parse(&url).map_err(|e| crate::ConfigError::InvalidUrl {
+                reason: e.to_string(),
+                url,
+            })
+        };
         Ok(CoreClient {
             inner: Arc::new(Inner {
-                validate_url: format!("{base}{VALIDATE_PATH}"),
-                evaluate_url: format!("{base}{EVALUATE_PATH}"),
-                approval_url: format!("{base}{APPROVAL_PATH}"),
+                validate_url: endpoint(VALIDATE_PATH)?,
+                evaluate_url: endpoint(EVALUATE_PATH)?,
+                approval_url: endpoint(APPROVAL_PATH)?,
                 http,
                 config,
             }),
@@ -106,7 +113,7 @@ impl CoreClient {
     pub async fn validate(&self) -> Result<(), OpenBoxError> {
         let url = self.config().url().to_owned();
         let result = self
-            .send(self.inner.http.get(&self.inner.validate_url))
+            .send(self.inner.http.get(self.inner.validate_url.clone()))
             .await;
         match result {
             Ok((200, _)) => Ok(()),
@@ -164,8 +171,13 @@ impl CoreClient {
         }
     }
 
-    async fn post(&self, url: &str, json: Vec<u8>) -> Result<(u16, Bytes), GovernanceApiError> {
-        self.send(self.inner.http.post(url).body(json)).await
+    async fn post(
+        &self,
+        url: &reqwest::Url,
+        json: Vec<u8>,
+    ) -> Result<(u16, Bytes), GovernanceApiError> {
+        self.send(self.inner.http.post(url.clone()).body(json))
+            .await
     }
 
     /// Sends with the per-call timeout covering connect, request and the whole body.

@@ -170,10 +170,14 @@ impl HookCall {
         result
     }
 
-    async fn evaluate(&self, span: Span) -> Result<(), HookError> {
+    /// Evaluates `span`; hands it back (inside the body while in flight) so that recording it
+    /// needs no copy.
+    async fn evaluate(&self, span: Span) -> (Result<(), HookError>, Span) {
         let clock = Instant::now();
-        let decision = self.scope.governor().decide(&self.body(span)).await;
-        self.conclude(decision, clock)
+        let body = self.body(span);
+        let decision = self.scope.governor().decide(&body).await;
+        let [span] = body.spans;
+        (self.conclude(decision, clock), span)
     }
 
     fn judge(&self, decision: Decision) -> Result<(), HookError> {
@@ -196,8 +200,7 @@ impl HookCall {
 
     /// The `started` evaluation. On `Err`, the operation must not happen; its span is reported.
     pub(crate) async fn started(&self, hook: HookSpan) -> Result<(), HookError> {
-        let span = self.span(HookStage::Started, hook);
-        let result = self.evaluate(span.clone()).await;
+        let (result, span) = self.evaluate(self.span(HookStage::Started, hook)).await;
         if result.is_err() {
             self.scope.record_span(span);
         }
@@ -206,15 +209,14 @@ impl HookCall {
 
     /// The `completed` evaluation; the span goes to ActivityCompleted.
     pub(crate) async fn completed(&self, hook: HookSpan) -> Result<(), HookError> {
-        let span = self.span(HookStage::Completed, hook);
-        self.scope.record_span(span.clone());
-        self.evaluate(span).await
+        let (result, span) = self.evaluate(self.span(HookStage::Completed, hook)).await;
+        self.scope.record_span(span);
+        result
     }
 
     /// [`HookCall::started`] from sync code.
     pub(crate) fn started_blocking(&self, hook: HookSpan) -> Result<(), HookError> {
-        let span = self.span(HookStage::Started, hook);
-        let result = self.evaluate_blocking(span.clone());
+        let (result, span) = self.evaluate_blocking(self.span(HookStage::Started, hook));
         if result.is_err() {
             self.scope.record_span(span);
         }
@@ -223,21 +225,21 @@ impl HookCall {
 
     /// [`HookCall::completed`] from sync code.
     pub(crate) fn completed_blocking(&self, hook: HookSpan) -> Result<(), HookError> {
-        let span = self.span(HookStage::Completed, hook);
-        self.scope.record_span(span.clone());
-        self.evaluate_blocking(span)
+        let (result, span) = self.evaluate_blocking(self.span(HookStage::Completed, hook));
+        self.scope.record_span(span);
+        result
     }
 
-    fn evaluate_blocking(&self, span: Span) -> Result<(), HookError> {
+    fn evaluate_blocking(&self, span: Span) -> (Result<(), HookError>, Span) {
         let clock = Instant::now();
         let body = self.body(span);
-        let governor = self.scope.governor().clone();
-        let decision = block_on(async move { governor.decide(&body).await });
-        let decision = decision.unwrap_or_else(|e| {
-            let policy = self.scope.governor().client().config().error_policy();
+        let governor = self.scope.governor();
+        let decision = block_on(governor.decide(&body)).unwrap_or_else(|e| {
+            let policy = governor.client().config().error_policy();
             Decision::from_result(Err(e), policy, "ActivityStarted")
         });
-        self.conclude(decision, clock)
+        let [span] = body.spans;
+        (self.conclude(decision, clock), span)
     }
 
     /// Reports a `completed` span without waiting for a verdict (a file closed by `Drop`): the

@@ -8,12 +8,30 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
 
 /// Formats `t` as the wire `timestamp` (`%Y-%m-%dT%H:%M:%S.mmmZ`, milliseconds truncated).
+///
+/// Every evaluation carries one, so the fields are written directly instead of through a
+/// `strftime` pattern that would be parsed on every call.
 pub fn format_timestamp(t: SystemTime) -> String {
+    use std::fmt::Write as _;
     let dt: DateTime<Utc> = t.into();
-    dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    let mut out = String::with_capacity(24);
+    // Writing to a String cannot fail.
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        // A leap second shows as 1000–1999 ms; the truncated milliseconds stay within 999.
+        dt.timestamp_subsec_millis() % 1000
+    );
+    out
 }
 
 /// The wire `timestamp` of the current instant.
@@ -66,6 +84,24 @@ mod tests {
         let t = at(1_795_489_117, 635_999_999);
         assert_eq!(format_timestamp(t), "2026-11-24T02:58:37.635Z");
         assert_eq!(format_timestamp(at(0, 0)), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn timestamp_matches_the_strftime_pattern() {
+        let pattern = |t: SystemTime| {
+            DateTime::<Utc>::from(t)
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string()
+        };
+        // From 1970 to 9999, in steps that hit every field and odd nanoseconds.
+        let mut secs = 0u64;
+        let mut nanos = 0u32;
+        while secs < 253_402_300_799 {
+            let t = at(secs, nanos);
+            assert_eq!(format_timestamp(t), pattern(t), "{secs}.{nanos:09}");
+            secs += 86_399 * 31 + 3_607;
+            nanos = (nanos + 123_456_789) % 1_000_000_000;
+        }
     }
 
     #[test]
