@@ -3,6 +3,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
 use openbox::hooks::http::OpenBoxMiddleware;
 use serde::{Deserialize, Serialize};
 use temporalio_common::RetryPolicy;
@@ -94,6 +96,11 @@ pub struct ProbeReport {
     pub governed: Latency,
     /// A raw keep-alive round trip to the dev Core, measured between them.
     pub core_rtt: Latency,
+    /// The two Core requests of one governed operation (its `started` and `completed` bodies,
+    /// as the dev Core logged them) posted raw, back to back: what the operation's two stages
+    /// cost without SDK code. Measured by the `#[traced]` probe only.
+    #[serde(default)]
+    pub core_pair: Option<Latency>,
 }
 
 #[workflow_methods]
@@ -180,17 +187,56 @@ impl CoreProbe {
     }
 
     pub(crate) async fn round_trip(&self) -> Result<u64, anyhow::Error> {
+        self.post(r#"{"event_type":"ActivityStarted","workflow_id":"probe","run_id":"r","activity_id":"1","activity_type":"probe"}"#)
+            .await
+    }
+
+    /// Posts `body` raw; the nanoseconds until the whole answer is read.
+    pub(crate) async fn post(&self, body: impl Into<reqwest::Body>) -> Result<u64, anyhow::Error> {
         let t = Instant::now();
         let response = self
             .client
             .post(&self.url)
             .bearer_auth(BENCH_KEY)
             .header("content-type", "application/json")
-            .body(r#"{"event_type":"ActivityStarted","workflow_id":"probe","run_id":"r","activity_id":"1","activity_type":"probe"}"#)
+            .body(body)
             .send()
             .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "dev Core answered {}",
+            response.status()
+        );
         response.bytes().await?;
         Ok(nanos(t.elapsed()))
+    }
+
+    /// The bodies of the last two requests the dev Core logged, which must be the `started` and
+    /// `completed` hook evaluations of the operation `span_name`.
+    pub(crate) async fn last_hook_pair(
+        &self,
+        core_url: &str,
+        span_name: &str,
+    ) -> Result<[Vec<u8>; 2], anyhow::Error> {
+        let logged = self
+            .client
+            .get(format!("{core_url}/api/dev/events?tail=2"))
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        let logged: Vec<serde_json::Value> = serde_json::from_slice(&logged)?;
+        let body = |i: usize, stage: &str| -> Result<Vec<u8>, anyhow::Error> {
+            let body = &logged.get(i).context("fewer than two logged requests")?["body"];
+            let span = &body["spans"][0];
+            anyhow::ensure!(
+                body["hook_trigger"] == true && span["name"] == span_name && span["stage"] == stage,
+                "logged request {i} is not the {stage} evaluation of {span_name}: {body}"
+            );
+            Ok(serde_json::to_vec(body)?)
+        };
+        Ok([body(0, "started")?, body(1, "completed")?])
     }
 }
 
@@ -254,6 +300,7 @@ impl BenchActivities {
             plain: Latency::of(plain),
             governed: Latency::of(gov),
             core_rtt: Latency::of(rtt),
+            core_pair: None,
         })
     }
 
@@ -264,8 +311,14 @@ impl BenchActivities {
         probe: TracedProbe,
     ) -> Result<ProbeReport, ActivityError> {
         let core = CoreProbe::new(&probe.core_url).map_err(anyhow::Error::from)?;
+        traced_step_async(0).await?;
+        let [started, completed] = core
+            .last_hook_pair(&probe.core_url, "bench_step_async")
+            .await?;
+        let (started, completed) = (bytes::Bytes::from(started), bytes::Bytes::from(completed));
         let n = probe.calls as usize;
-        let (mut plain, mut traced, mut rtt) = (
+        let (mut plain, mut traced, mut rtt, mut pair) = (
+            Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -278,11 +331,13 @@ impl BenchActivities {
             black_box(traced_step_async(i).await?);
             traced.push(nanos(t.elapsed()));
             rtt.push(core.round_trip().await?);
+            pair.push(core.post(started.clone()).await? + core.post(completed.clone()).await?);
         }
         Ok(ProbeReport {
             plain: Latency::of(plain),
             governed: Latency::of(traced),
             core_rtt: Latency::of(rtt),
+            core_pair: Some(Latency::of(pair)),
         })
     }
 }

@@ -197,7 +197,13 @@ async fn main() -> Result<()> {
             let overhead =
                 activity_overhead::run(&client, &variants, sizes.chain, sizes.runs, &tag).await?;
             eprintln!("bench: 1b. Core round trips after idling");
-            let idle = idle::run(&core, sizes.idle_calls, IDLE_BETWEEN_ACTIVITIES).await?;
+            let idle = idle::run(
+                &core,
+                sizes.idle_calls,
+                sizes.probe_calls,
+                IDLE_BETWEEN_ACTIVITIES,
+            )
+            .await?;
             eprintln!("  {idle:?}");
             let governed_queue = &variants[1].task_queue;
             eprintln!("bench: 2. HTTP hook latency");

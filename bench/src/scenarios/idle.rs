@@ -11,6 +11,7 @@ use openbox::CoreClient;
 
 use crate::fixtures::CoreProbe;
 use crate::measure::{Latency, nanos};
+use crate::scenarios::floor::{self, LoopbackFloor};
 use crate::scenarios::throughput::event;
 use crate::setup::DevCoreProcess;
 
@@ -23,10 +24,19 @@ pub struct IdleRoundTrips {
     pub raw: Latency,
     /// `CoreClient::evaluate` of an ActivityStarted body.
     pub client: Latency,
+    /// The machine's loopback echo across two cores, hot and after the same pause (`None` on
+    /// one core).
+    pub floor: Option<LoopbackFloor>,
 }
 
-/// `calls` of each kind, each after `idle` of sleep, alternately.
-pub async fn run(core: &DevCoreProcess, calls: u32, idle: Duration) -> Result<IdleRoundTrips> {
+/// `calls` of each kind, each after `idle` of sleep, alternately; then the loopback floor
+/// (`hot_calls` back to back, `calls` after a pause).
+pub async fn run(
+    core: &DevCoreProcess,
+    calls: u32,
+    hot_calls: u32,
+    idle: Duration,
+) -> Result<IdleRoundTrips> {
     let raw = CoreProbe::new(core.url())?;
     let client = CoreClient::new(core.config())?;
     let body = event();
@@ -46,5 +56,6 @@ pub async fn run(core: &DevCoreProcess, calls: u32, idle: Duration) -> Result<Id
         idle,
         raw: Latency::of(raw_ns),
         client: Latency::of(client_ns),
+        floor: floor::run(hot_calls, calls, idle).await?,
     })
 }
