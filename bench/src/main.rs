@@ -125,6 +125,32 @@ const IDLE_BETWEEN_ACTIVITIES: Duration = Duration::from_millis(50);
 #[global_allocator]
 static ALLOCATOR: openbox_heap_counter::CountingAllocator = openbox_heap_counter::CountingAllocator;
 
+/// The plain memory series, against a Temporal dev server of its own: the first one has just
+/// run the governed series, and a dev server slows down as its history grows (in a full run,
+/// several times over), which would make the plain series take far longer than the governed one.
+async fn plain_memory_on_a_fresh_server(
+    runtime: &Runtime,
+    task_queue: &str,
+    tag: &str,
+    plan: &memory::Plan,
+) -> Result<memory::Memory> {
+    let temporal = tokio::task::spawn_blocking(Temporal::start_own)
+        .await
+        .context("starting a Temporal dev server")??;
+    eprintln!("bench: fresh Temporal at {}", temporal.address);
+    let client = temporal.client().await?;
+    let mut worker = Worker::new(runtime, client.clone(), worker_options(task_queue, None)?)
+        .context("worker builds")?;
+    let shutdown = worker.shutdown_handle();
+    let (run, series) = tokio::join!(worker.run(), async {
+        let series = memory::run(&client, task_queue, None, tag, plan).await;
+        shutdown();
+        series
+    });
+    run.context("plain worker run")?;
+    series
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = parse_args()?;
@@ -231,10 +257,9 @@ async fn main() -> Result<()> {
                 &sizes.memory,
             )
             .await?;
-            let plain_memory = memory::run(
-                &client,
+            let plain_memory = plain_memory_on_a_fresh_server(
+                &runtime,
                 &variants[0].task_queue,
-                None,
                 &format!("{tag}-p"),
                 &sizes.memory,
             )

@@ -483,7 +483,8 @@ impl Report {
         let _ = writeln!(
             s,
             "The same workload on the governed worker (plugin) and then on the plain worker, in one \
-             process: workflows of sequential activities, many workflows at once, each activity \
+             process (the plain series against a fresh Temporal dev server: a dev server slows \
+             down as its history grows): workflows of sequential activities, many workflows at once, each activity \
              calling a `#[traced]` function {} times ({} hook evaluations per activity when \
              governed, none when plain). At each checkpoint: the live heap (exact, counted by the \
              bench's global allocator) and the RSS (`VmRSS`). The dev Core runs in its own process \

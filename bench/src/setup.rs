@@ -109,6 +109,12 @@ impl Temporal {
                 _own: None,
             });
         }
+        Self::start_own()
+    }
+
+    /// Starts a dev server of our own (stopped on drop), whatever the environment says: a
+    /// fresh one has no history yet, and a dev server slows down as its history grows.
+    pub fn start_own() -> Result<Self> {
         let root = project_root(Path::new(env!("CARGO_MANIFEST_DIR")));
         let cli = TemporalCli::locate_or_install(&root).map_err(|e| anyhow!("{e}"))?;
         let server = DevServer::start(
