@@ -209,9 +209,11 @@ impl HookCall {
 
     /// The `completed` evaluation; the span goes to ActivityCompleted.
     pub(crate) async fn completed(&self, hook: HookSpan) -> Result<(), HookError> {
-        let (result, span) = self.evaluate(self.span(HookStage::Completed, hook)).await;
-        self.scope.record_span(span);
-        result
+        let span = self.span(HookStage::Completed, hook);
+        // Recorded before the call: if the activity is cancelled while Core answers, this
+        // future is dropped, and the operation still happened.
+        self.scope.record_span(span.clone());
+        self.evaluate(span).await.0
     }
 
     /// [`HookCall::started`] from sync code.
@@ -223,7 +225,8 @@ impl HookCall {
         result
     }
 
-    /// [`HookCall::completed`] from sync code.
+    /// [`HookCall::completed`] from sync code (which cannot be dropped halfway, so the span is
+    /// recorded after the call, without a copy).
     pub(crate) fn completed_blocking(&self, hook: HookSpan) -> Result<(), HookError> {
         let (result, span) = self.evaluate_blocking(self.span(HookStage::Completed, hook));
         self.scope.record_span(span);
