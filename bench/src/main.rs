@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use openbox::{GovernanceOptions, Governor, OpenBoxPlugin};
 use openbox_bench::fixtures::{BenchActivities, Chain, ChainActivity, Probe};
 use openbox_bench::measure::Machine;
-use openbox_bench::report::{Report, TracedOutside};
+use openbox_bench::report::{Report, TracedOutside, with_hand_notes};
 use openbox_bench::scenarios::activity_overhead::{self, Variant};
 use openbox_bench::scenarios::{idle, memory, probes, throughput};
 use openbox_bench::setup::{self, DevCoreProcess, Temporal};
@@ -125,12 +125,15 @@ const IDLE_BETWEEN_ACTIVITIES: Duration = Duration::from_millis(50);
 #[global_allocator]
 static ALLOCATOR: openbox_heap_counter::CountingAllocator = openbox_heap_counter::CountingAllocator;
 
-/// The plain memory series, against a Temporal dev server of its own: the first one has just
-/// run the governed series, and a dev server slows down as its history grows (in a full run,
-/// several times over), which would make the plain series take far longer than the governed one.
-async fn plain_memory_on_a_fresh_server(
+/// One memory series on a worker and a Temporal dev server of its own, governed by `plugin` or
+/// plain without one. Both series start from the same state: a dev server slows down as its
+/// history grows (in a full run, several times over), and a worker's map of task tokens grows
+/// by one entry per activity whatever it runs (temporalio-sdk 1.1.1, see the report), so a
+/// series on the server and worker of the earlier sections would not compare with the other.
+async fn memory_on_a_fresh_server(
     runtime: &Runtime,
     task_queue: &str,
+    plugin: Option<OpenBoxPlugin>,
     tag: &str,
     plan: &memory::Plan,
 ) -> Result<memory::Memory> {
@@ -139,15 +142,16 @@ async fn plain_memory_on_a_fresh_server(
         .context("starting a Temporal dev server")??;
     eprintln!("bench: fresh Temporal at {}", temporal.address);
     let client = temporal.client().await?;
-    let mut worker = Worker::new(runtime, client.clone(), worker_options(task_queue, None)?)
+    let governor = plugin.as_ref().map(|p| p.governor().clone());
+    let mut worker = Worker::new(runtime, client.clone(), worker_options(task_queue, plugin)?)
         .context("worker builds")?;
     let shutdown = worker.shutdown_handle();
     let (run, series) = tokio::join!(worker.run(), async {
-        let series = memory::run(&client, task_queue, None, tag, plan).await;
+        let series = memory::run(&client, task_queue, governor.as_ref(), tag, plan).await;
         shutdown();
         series
     });
-    run.context("plain worker run")?;
+    run.context("memory worker run")?;
     series
 }
 
@@ -199,7 +203,7 @@ async fn main() -> Result<()> {
             name: "plugin",
             task_queue: queue("plugin"),
             kind: ChainActivity::Noop,
-            governor: Some(plugin_governor.clone()),
+            governor: Some(plugin_governor),
         },
         Variant {
             name: "macro",
@@ -249,17 +253,22 @@ async fn main() -> Result<()> {
                     .await?;
             eprintln!("  {traced_inside:?}");
             eprintln!("bench: 5. memory (governed, then plain)");
-            let governed_memory = memory::run(
-                &client,
-                governed_queue,
-                Some(&plugin_governor),
+            let memory_plugin = OpenBoxPlugin::builder()
+                .config(core.config())
+                .build()
+                .await?;
+            let governed_memory = memory_on_a_fresh_server(
+                &runtime,
+                &queue("memory-governed"),
+                Some(memory_plugin),
                 &format!("{tag}-g"),
                 &sizes.memory,
             )
             .await?;
-            let plain_memory = plain_memory_on_a_fresh_server(
+            let plain_memory = memory_on_a_fresh_server(
                 &runtime,
-                &variants[0].task_queue,
+                &queue("memory-plain"),
+                None,
                 &format!("{tag}-p"),
                 &sizes.memory,
             )
@@ -301,7 +310,9 @@ async fn main() -> Result<()> {
         throughput,
         memory,
     };
-    let text = report.markdown();
+    // A full run replaces the file but keeps its notes written by hand.
+    let previous = std::fs::read_to_string(&args.out).ok();
+    let text = with_hand_notes(report.markdown(), previous.as_deref());
     std::fs::write(&args.out, &text).with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!("bench: wrote {}", args.out.display());
     println!("{text}");
