@@ -44,16 +44,6 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// RSS growth from the first point to the last, in percent.
-    pub fn growth_percent(&self) -> f64 {
-        match (self.points.first(), self.points.last()) {
-            (Some(a), Some(b)) if a.rss_kib > 0 => {
-                (b.rss_kib as f64 / a.rss_kib as f64 - 1.0) * 100.0
-            }
-            _ => 0.0,
-        }
-    }
-
     /// Live heap growth from the first point to the last, KiB.
     pub fn heap_growth_kib(&self) -> i64 {
         match (self.points.first(), self.points.last()) {
