@@ -245,6 +245,11 @@ impl DevCore {
         self.state.approvals.subscribe()
     }
 
+    /// Client connections open now (keep-alive connections included).
+    pub fn open_connections(&self) -> usize {
+        self.state.open_connections()
+    }
+
     /// How many requests arrived so far.
     pub fn request_count(&self) -> u64 {
         self.state.log.len()

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -49,6 +50,23 @@ pub struct State {
     pub faults: FaultInjector,
     api_keys: Option<HashSet<String>>,
     approval_expires_in: Option<Duration>,
+    open_connections: AtomicUsize,
+}
+
+/// Counts a connection as open until it is dropped.
+struct OpenConnection(Arc<State>);
+
+impl OpenConnection {
+    fn new(state: Arc<State>) -> Self {
+        state.open_connections.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(state)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl State {
@@ -68,7 +86,13 @@ impl State {
             faults,
             api_keys,
             approval_expires_in,
+            open_connections: AtomicUsize::new(0),
         }
+    }
+
+    /// Client connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.open_connections.load(Ordering::Relaxed)
     }
 
     /// The current rules.
@@ -123,10 +147,12 @@ pub(crate) async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
+        let open = OpenConnection::new(state.clone());
         let state = state.clone();
         let admin = admin.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
+            let _open = open;
             let service = service_fn(move |req: Request<Incoming>| {
                 let state = state.clone();
                 let admin = admin.clone();

@@ -43,6 +43,8 @@ pub const ENV_POLICY: &str = "OPENBOX_GOVERNANCE_POLICY";
 
 /// Default per-call timeout (the reference's `governance_timeout`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time an idle keep-alive connection to Core stays open.
+pub const DEFAULT_IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// What to do when Core cannot give a verdict (down, slow, HTTP error, garbage, unknown verdict).
 ///
@@ -141,6 +143,7 @@ pub struct OpenBoxConfig {
     timeout: Duration,
     error_policy: ErrorPolicy,
     ca_bundle_pem: Option<Arc<[u8]>>,
+    idle_connection_timeout: Duration,
 }
 
 impl OpenBoxConfig {
@@ -173,6 +176,11 @@ impl OpenBoxConfig {
     pub fn ca_bundle_pem(&self) -> Option<&[u8]> {
         self.ca_bundle_pem.as_deref()
     }
+
+    /// How long an idle keep-alive connection to Core stays open.
+    pub fn idle_connection_timeout(&self) -> Duration {
+        self.idle_connection_timeout
+    }
 }
 
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -185,6 +193,7 @@ pub struct OpenBoxConfigBuilder {
     timeout: Option<Duration>,
     error_policy: Option<ErrorPolicy>,
     ca_bundle_pem: Option<Vec<u8>>,
+    idle_connection_timeout: Option<Duration>,
     ignore_env: bool,
     env: Option<EnvLookup>,
 }
@@ -196,6 +205,7 @@ impl fmt::Debug for OpenBoxConfigBuilder {
             .field("api_key", &self.api_key.as_ref().map(|_| "****"))
             .field("timeout", &self.timeout)
             .field("error_policy", &self.error_policy)
+            .field("idle_connection_timeout", &self.idle_connection_timeout)
             .field("ignore_env", &self.ignore_env)
             .finish_non_exhaustive()
     }
@@ -230,6 +240,15 @@ impl OpenBoxConfigBuilder {
     /// instead of the platform's trust store.
     pub fn ca_bundle_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.ca_bundle_pem = Some(pem.into());
+        self
+    }
+
+    /// How long an idle keep-alive connection to Core stays open (default 90 s). Set it below
+    /// the idle timeout of a load balancer or NAT between the worker and Core, so that the
+    /// worker closes a connection before the network drops it silently; a burst of evaluations
+    /// opens connections that are then closed after this long without traffic.
+    pub fn idle_connection_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_connection_timeout = Some(timeout);
         self
     }
 
@@ -290,12 +309,22 @@ impl OpenBoxConfigBuilder {
                 None => ErrorPolicy::default(),
             },
         };
+        let idle_connection_timeout = self
+            .idle_connection_timeout
+            .unwrap_or(DEFAULT_IDLE_CONNECTION_TIMEOUT);
+        if idle_connection_timeout.is_zero() {
+            return Err(ConfigError::InvalidOption {
+                option: "idle_connection_timeout",
+                reason: "must be greater than zero".into(),
+            });
+        }
         Ok(OpenBoxConfig {
             url: url.into(),
             api_key,
             timeout,
             error_policy,
             ca_bundle_pem: self.ca_bundle_pem.map(Into::into),
+            idle_connection_timeout,
         })
     }
 }
@@ -432,6 +461,17 @@ mod tests {
             ok().timeout(Duration::ZERO).build(),
             Err(ConfigError::InvalidTimeout { .. })
         ));
+        assert!(matches!(
+            ok().idle_connection_timeout(Duration::ZERO).build(),
+            Err(ConfigError::InvalidOption {
+                option: "idle_connection_timeout",
+                ..
+            })
+        ));
+        assert_eq!(
+            ok().build().unwrap().idle_connection_timeout(),
+            DEFAULT_IDLE_CONNECTION_TIMEOUT
+        );
         let r = b()
             .env_lookup(env(&[(ENV_POLICY, "fail_sideways")]))
             .url("http://localhost")

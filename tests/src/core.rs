@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use openbox::{ErrorPolicy, OpenBoxConfig};
+use openbox::{ErrorPolicy, OpenBoxConfig, OpenBoxConfigBuilder};
 use openbox_dev::{DevCore, LoggedRequest, RuleSet};
 
 use crate::TempDir;
@@ -74,12 +74,21 @@ impl TestCore {
 
 /// A config for a Core at `url`.
 pub fn config_for(url: &str, policy: ErrorPolicy, timeout: Duration) -> OpenBoxConfig {
+    config_builder_for(url, policy, timeout)
+        .build()
+        .expect("valid test config")
+}
+
+/// The builder of [`config_for`], for tests that set more.
+pub fn config_builder_for(
+    url: &str,
+    policy: ErrorPolicy,
+    timeout: Duration,
+) -> OpenBoxConfigBuilder {
     OpenBoxConfig::builder()
         .ignore_env()
         .url(url)
         .api_key(TEST_KEY)
         .error_policy(policy)
         .timeout(timeout)
-        .build()
-        .expect("valid test config")
 }

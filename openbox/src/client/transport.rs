@@ -1,13 +1,8 @@
 //! The one pooled HTTP client a [`CoreClient`](super::CoreClient) uses (decision D11):
 //! keep-alive, `TCP_NODELAY`, rustls, redirects never followed, no proxy.
 
-use std::time::Duration;
-
 use crate::config::OpenBoxConfig;
 use crate::error::ConfigError;
-
-/// How long an idle keep-alive connection to Core is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 pub(super) fn build_http_client(
     config: &OpenBoxConfig,
@@ -19,7 +14,7 @@ pub(super) fn build_http_client(
     let mut builder = reqwest::Client::builder()
         .default_headers(headers)
         .tcp_nodelay(true)
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_idle_timeout(config.idle_connection_timeout())
         .connect_timeout(config.timeout())
         // A redirect could carry the Authorization header to another host; Core never redirects.
         .redirect(reqwest::redirect::Policy::none())

@@ -2,16 +2,22 @@
 //! failing, timing out and cancelled — leave no per-activity state in the SDK; and governed
 //! rounds keep no more heap than plain rounds of the same workflows.
 //!
-//! The Temporal worker itself keeps about 70 KiB per worker it ran (measured here without
+//! The Temporal worker itself keeps about 70–80 KiB per worker it ran (measured here without
 //! governance, round after round), so the heap after a round is compared with the same round
 //! on a plain worker, not with a fixed figure.
+//!
+//! Each keep-alive connection to Core costs about 30 KiB in this process (the client's and the
+//! in-process dev Core's buffers), and how many a round leaves open depends on how many
+//! evaluations overlapped — that is, on the machine's load. So the plugin closes idle
+//! connections after a second, and the heap is read only once the dev Core has no connection
+//! left: a round is measured from no connection to no connection.
 
 use std::time::{Duration, Instant};
 
 use openbox::temporal::activity_interceptor::intercepted_attempts;
 use openbox::{ErrorPolicy, OpenBoxPlugin};
 use openbox_heap_counter::live_bytes;
-use openbox_tests::core::TestCore;
+use openbox_tests::core::{TestCore, config_builder_for};
 use openbox_tests::harness::{Harness, result_of};
 use openbox_tests::observe::Observer;
 use openbox_tests::swarm::{Ending, Swarm, SwarmWorkflow};
@@ -99,13 +105,40 @@ async fn settle(plugin: &OpenBoxPlugin) {
     }
 }
 
+/// Waits until no connection to the dev Core is open (the plugin closes idle ones after
+/// [`IDLE_CONNECTION`]).
+async fn quiesce(h: &Harness) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.core.core.open_connections() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} connections to the dev Core stay open",
+            h.core.core.open_connections()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How long the plugin keeps an idle connection to Core.
+const IDLE_CONNECTION: Duration = Duration::from_secs(1);
+
 /// A scenario whose in-process dev Core keeps only a few events (so its memory is flat after
-/// warm-up), and a `fail_open` plugin for it.
+/// warm-up), and a `fail_open` plugin for it that closes idle connections after
+/// [`IDLE_CONNECTION`].
 async fn governed_harness() -> (Harness, OpenBoxPlugin) {
     let h = Harness::with_core(TestCore::start_keeping("", 100).await).await;
+    let config = config_builder_for(
+        &h.core.core.url(),
+        ErrorPolicy::FailOpen,
+        Duration::from_secs(5),
+    )
+    .idle_connection_timeout(IDLE_CONNECTION)
+    .build()
+    .expect("valid test config");
     let plugin = h
         .plugin(ErrorPolicy::FailOpen, |b| {
-            b.approval_poll_interval(Duration::from_millis(300))
+            b.config(config)
+                .approval_poll_interval(Duration::from_millis(300))
         })
         .await;
     (h, plugin)
@@ -138,9 +171,9 @@ async fn ten_thousand_activities_leave_no_state_behind() {
 }
 
 /// A governed round keeps no more heap than a plain round of the same workflows. Each
-/// kind's median round is compared, so a one-off allocation in a single round (a new pooled
-/// connection, a table growing its capacity) does not decide the outcome, while a retention
-/// per activity shows in every round. Control: leaking 64 bytes per governed activity makes
+/// kind's median round is compared, so a one-off allocation in a single round (a table growing
+/// its capacity) does not decide the outcome, while a retention per activity shows in every
+/// round; and every round starts and ends with no connection to Core (see the module docs). Control: leaking 64 bytes per governed activity makes
 /// this fail (governed median +223 KiB against plain +79 KiB). A plain round keeps ≈ 70–90 KiB
 /// whatever its size (2 or 10 runs): the Temporal worker's own, per worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,6 +185,7 @@ async fn governed_rounds_keep_no_more_heap_than_plain_rounds() {
     // One plain and one governed round to warm up, then alternating rounds.
     // Each round's heap growth is read with the recorder's buffers drained.
     let mut kept: [Vec<i64>; 2] = [Vec::new(), Vec::new()]; // [plain, governed]
+    quiesce(&h).await;
     for pair in 0..=PAIRS {
         for (slot, governed) in [(0, None), (1, Some(&plugin))] {
             obs.counter("", &[]);
@@ -161,23 +195,24 @@ async fn governed_rounds_keep_no_more_heap_than_plain_rounds() {
             // The results are the test's, not the worker's: they must not count.
             drop(results);
             settle(&plugin).await;
+            quiesce(&h).await;
             obs.counter("", &[]);
             if pair > 0 {
                 kept[slot].push(live_bytes() - before);
             }
         }
     }
+    let kib = |rounds: &[i64]| rounds.iter().map(|b| b / 1024).collect::<Vec<_>>();
+    eprintln!(
+        "heap kept per round of {} activities, in order, KiB: plain {:?}, governed {:?}",
+        MEMORY_ROUND * PER_WORKFLOW,
+        kib(&kept[0]),
+        kib(&kept[1])
+    );
     let [plain, governed] = kept.map(|mut rounds| {
         rounds.sort_unstable();
         rounds
     });
-    let kib = |rounds: &[i64]| rounds.iter().map(|b| b / 1024).collect::<Vec<_>>();
-    eprintln!(
-        "heap kept per round of {} activities, KiB: plain {:?}, governed {:?}",
-        MEMORY_ROUND * PER_WORKFLOW,
-        kib(&plain),
-        kib(&governed)
-    );
     let median = |rounds: &[i64]| rounds[rounds.len() / 2];
     assert!(
         median(&governed) - median(&plain) < ROUND_SLACK,
