@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::secrets::SensitiveNames;
 
 /// Environment variable for the Core URL.
 pub const ENV_URL: &str = "OPENBOX_URL";
@@ -144,6 +145,7 @@ pub struct OpenBoxConfig {
     error_policy: ErrorPolicy,
     ca_bundle_pem: Option<Arc<[u8]>>,
     idle_connection_timeout: Duration,
+    sensitive_names: SensitiveNames,
 }
 
 impl OpenBoxConfig {
@@ -181,6 +183,12 @@ impl OpenBoxConfig {
     pub fn idle_connection_timeout(&self) -> Duration {
         self.idle_connection_timeout
     }
+
+    /// Which names carry secrets: the built-in rule plus
+    /// [`redact_keys`](OpenBoxConfigBuilder::redact_keys).
+    pub fn sensitive_names(&self) -> &SensitiveNames {
+        &self.sensitive_names
+    }
 }
 
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -194,6 +202,7 @@ pub struct OpenBoxConfigBuilder {
     error_policy: Option<ErrorPolicy>,
     ca_bundle_pem: Option<Vec<u8>>,
     idle_connection_timeout: Option<Duration>,
+    redact_keys: Vec<String>,
     ignore_env: bool,
     env: Option<EnvLookup>,
 }
@@ -206,6 +215,7 @@ impl fmt::Debug for OpenBoxConfigBuilder {
             .field("timeout", &self.timeout)
             .field("error_policy", &self.error_policy)
             .field("idle_connection_timeout", &self.idle_connection_timeout)
+            .field("redact_keys", &self.redact_keys)
             .field("ignore_env", &self.ignore_env)
             .finish_non_exhaustive()
     }
@@ -249,6 +259,17 @@ impl OpenBoxConfigBuilder {
     /// opens connections that are then closed after this long without traffic.
     pub fn idle_connection_timeout(mut self, timeout: Duration) -> Self {
         self.idle_connection_timeout = Some(timeout);
+        self
+    }
+
+    /// Names whose values never reach Core (case-insensitive; extends the built-in rule of
+    /// [`crate::secrets`]). A listed key is masked everywhere in every body sent to Core —
+    /// activity input and output, signal arguments, span attributes, traced arguments — and is
+    /// also treated as sensitive in HTTP headers, query parameters and form or JSON bodies.
+    /// Guardrails then see `[REDACTED]` in its place: list what Core must not see, not what it
+    /// must check.
+    pub fn redact_keys(mut self, keys: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.redact_keys.extend(keys.into_iter().map(Into::into));
         self
     }
 
@@ -325,6 +346,7 @@ impl OpenBoxConfigBuilder {
             error_policy,
             ca_bundle_pem: self.ca_bundle_pem.map(Into::into),
             idle_connection_timeout,
+            sensitive_names: SensitiveNames::with_keys(self.redact_keys),
         })
     }
 }

@@ -66,6 +66,7 @@ pub mod error;
 pub mod fs;
 pub mod governance;
 pub mod hooks;
+pub mod secrets;
 pub mod temporal;
 pub mod wire;
 

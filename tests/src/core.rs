@@ -37,6 +37,20 @@ impl TestCore {
         TestCore { core, dir }
     }
 
+    /// [`TestCore::start`] listening at `addr`; `None` if it cannot be bound.
+    pub async fn start_at(rules_toml: &str, addr: std::net::SocketAddr) -> Option<Self> {
+        let dir = TempDir::new("openbox-core");
+        let rules = RuleSet::from_toml_str(rules_toml, "test rules").expect("test rules parse");
+        let core = DevCore::builder()
+            .addr(addr)
+            .rules(rules)
+            .event_log(dir.path().join("events.jsonl"))
+            .start()
+            .await
+            .ok()?;
+        Some(TestCore { core, dir })
+    }
+
     /// Starts a dev Core reading `rules_toml` from a rules file (so it can be reloaded);
     /// returns the file's path too.
     pub async fn start_with_rules_file(rules_toml: &str) -> (Self, std::path::PathBuf) {

@@ -61,6 +61,34 @@ pub enum HookStep {
     Traced { text: String },
     /// A `#[traced]` sync function not returning `Result`.
     TracedSync { x: i64 },
+    /// An HTTP request through the middleware, with the client and headers chosen; the
+    /// result is the status and, if `show_body`, the response body.
+    Request {
+        method: String,
+        url: String,
+        client: ClientKind,
+        headers: Vec<(String, String)>,
+        body: Option<String>,
+        show_body: bool,
+    },
+    /// sqlx on PostgreSQL: `sql` through `execute`, with `BOUND_SECRET` bound to `$1`; a
+    /// driver error is the result `driver error <SQLSTATE>` (its text may hold the value).
+    SqlxExecute { sql: String },
+    /// tokio-postgres: as [`HookStep::SqlxExecute`].
+    TokioPostgresExecute { sql: String },
+    /// A raw redis command (`args[0]` is the command), through the governed connection.
+    RedisCommand { args: Vec<String> },
+}
+
+/// Which client an HTTP step uses (always wrapped with the OpenBox middleware).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientKind {
+    /// `reqwest::Client::new()`: reqwest follows redirects itself.
+    Following,
+    /// Redirects left to the middleware (`Policy::none()`); sent with `client.request(..)`.
+    Manual,
+    /// As `Manual`, but the request is built as a `reqwest::Request` and sent with `execute`.
+    Execute,
 }
 
 impl HookStep {
@@ -218,6 +246,103 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
         }
         HookStep::Traced { text } => score_text(&text, 3).await?.to_string(),
         HookStep::TracedSync { x } => double(x).to_string(),
+        HookStep::Request {
+            method,
+            url,
+            client,
+            headers,
+            body,
+            show_body,
+        } => {
+            let inner = match client {
+                ClientKind::Following => reqwest::Client::new(),
+                ClientKind::Manual | ClientKind::Execute => reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()?,
+            };
+            let http = reqwest_middleware::ClientBuilder::new(inner)
+                .with(OpenBoxMiddleware::default())
+                .build();
+            let resp = if client == ClientKind::Execute {
+                let mut req = reqwest::Request::new(method.parse()?, reqwest::Url::parse(&url)?);
+                for (k, v) in &headers {
+                    req.headers_mut().insert(
+                        reqwest::header::HeaderName::from_bytes(k.as_bytes())?,
+                        v.parse()?,
+                    );
+                }
+                *req.body_mut() = body.map(Into::into);
+                http.execute(req).await?
+            } else {
+                let mut req = http.request(method.parse()?, &url);
+                for (k, v) in &headers {
+                    req = req.header(k.as_str(), v.as_str());
+                }
+                if let Some(b) = body {
+                    req = req.body(b);
+                }
+                req.send().await?
+            };
+            let status = resp.status().as_u16();
+            let text = resp.text().await?;
+            if show_body {
+                format!("{status} {text}")
+            } else {
+                status.to_string()
+            }
+        }
+        HookStep::SqlxExecute { sql } => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(POSTGRES_URL)
+                .await?;
+            let db = GovernedPool::postgres(pool);
+            match sqlx::query(AssertSqlSafe(sql))
+                .bind(BOUND_SECRET)
+                .execute(&db)
+                .await
+            {
+                Ok(r) => format!("affected {}", r.rows_affected()),
+                Err(sqlx::Error::Database(e)) => {
+                    format!("driver error {}", e.code().unwrap_or_default())
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        HookStep::TokioPostgresExecute { sql } => {
+            let (client, connection) = tokio_postgres::connect(
+                "host=127.0.0.1 port=5432 user=postgres dbname=test",
+                tokio_postgres::NoTls,
+            )
+            .await?;
+            let conn_task = tokio::spawn(connection);
+            let db = GovernedClient::new(client, "test", "127.0.0.1", 5432);
+            let result = db.execute(&sql, &[&BOUND_SECRET]).await;
+            drop(db);
+            conn_task.abort();
+            match result {
+                Ok(n) => format!("affected {n}"),
+                Err(openbox::hooks::db::DbError::Driver(e)) => format!(
+                    "driver error {}",
+                    e.as_db_error().map(|d| d.code().code()).unwrap_or_default()
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        HookStep::RedisCommand { args } => {
+            let conn = redis::Client::open(REDIS_URL)?
+                .get_multiplexed_async_connection()
+                .await?;
+            let mut db = GovernedRedis::new(conn, "127.0.0.1", 6379);
+            let mut cmd = redis::cmd(&args[0]);
+            for a in &args[1..] {
+                cmd.arg(a);
+            }
+            match cmd.query_async::<redis::Value>(&mut db).await {
+                Ok(v) => format!("{v:?}"),
+                Err(e) => format!("redis error: {:?}", e.kind()),
+            }
+        }
     })
 }
 

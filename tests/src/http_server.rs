@@ -25,6 +25,53 @@ pub struct Received {
 
 type Log = Arc<Mutex<Vec<Received>>>;
 
+/// The access token `/token` answers with: it must never reach Core.
+pub const SERVER_TOKEN: &str = "server-access-token-8080";
+
+/// A server that promises a 1000-byte body and closes the connection after 7 bytes, so that
+/// reading the body fails.
+pub struct TruncatingServer {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TruncatingServer {
+    /// Starts on a free port.
+    pub async fn start() -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut head = Vec::new();
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = stream
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 1000\r\n\r\npartial",
+                        )
+                        .await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        TruncatingServer { url, task }
+    }
+}
+
+impl Drop for TruncatingServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// The running server.
 pub struct TestHttpServer {
     /// `http://127.0.0.1:<port>`.
@@ -34,17 +81,25 @@ pub struct TestHttpServer {
 }
 
 impl TestHttpServer {
-    /// Starts on a free port. `/page` answers HTML, `/json` echoes JSON, `/stream` answers
-    /// without a length, `/missing` 404, anything else `ok`.
+    /// Starts on a free port of 127.0.0.1. `/page` answers HTML, `/json` echoes JSON, `/stream`
+    /// answers without a length, `/missing` 404, `/token` a JSON body with an `access_token`,
+    /// `/redirect?to=<url>` a 302 to `<url>` (`/redirect307?to=` a 307), anything else `ok`.
     pub async fn start() -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("a free port on 127.0.0.1")
+    }
+
+    /// [`TestHttpServer::start`] at `addr` (`None` if it cannot be bound).
+    pub async fn start_on(addr: std::net::SocketAddr) -> Option<Self> {
         let log: Log = Arc::default();
         let app = Router::new().fallback(any(handle)).with_state(log.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.ok()?;
         let url = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        TestHttpServer { url, log, task }
+        Some(TestHttpServer { url, log, task })
     }
 
     /// Requests received for `path`.
@@ -110,6 +165,29 @@ async fn handle(State(log): State<Log>, req: Request) -> Response {
                 .unwrap()
         }
         "/missing" => (StatusCode::NOT_FOUND, "nope").into_response(),
+        "/token" => {
+            h.insert("content-type", "application/json".parse().unwrap());
+            (
+                StatusCode::OK,
+                h,
+                format!(r#"{{"access_token":"{SERVER_TOKEN}","token_type":"bearer"}}"#),
+            )
+                .into_response()
+        }
+        path @ ("/redirect" | "/redirect307") => {
+            let to = parts
+                .uri
+                .query()
+                .and_then(|q| q.strip_prefix("to="))
+                .unwrap_or("/");
+            let status = if path == "/redirect" {
+                StatusCode::FOUND
+            } else {
+                StatusCode::TEMPORARY_REDIRECT
+            };
+            h.insert("location", to.parse().unwrap());
+            (status, h, "").into_response()
+        }
         _ => (StatusCode::OK, "ok").into_response(),
     }
 }

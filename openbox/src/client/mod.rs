@@ -33,6 +33,7 @@ pub(crate) use transport::error_chain;
 
 use crate::config::OpenBoxConfig;
 use crate::error::{GovernanceApiError, OpenBoxError};
+use crate::secrets::SensitiveNames;
 use crate::wire::{ApprovalRequest, ApprovalStatus, EvaluateBody, EvaluateResponse, ResponseError};
 
 /// Version sent in `User-Agent` and `X-OpenBox-SDK-Version`.
@@ -136,11 +137,22 @@ impl CoreClient {
         &self,
         body: &B,
     ) -> Result<EvaluateResponse, GovernanceApiError> {
-        let json =
-            serde_json::to_vec(body).map_err(|e| GovernanceApiError::Encode(e.to_string()))?;
+        let json = self.encode(body)?;
         let (status, bytes) = self.post(&self.inner.evaluate_url, json).await?;
         check_status(status, &bytes)?;
         Ok(EvaluateResponse::from_slice(&bytes)?)
+    }
+
+    /// The body as sent: compact JSON with every `redact_keys` value masked.
+    fn encode<B: EvaluateBody + ?Sized>(&self, body: &B) -> Result<Vec<u8>, GovernanceApiError> {
+        let encode = |e: serde_json::Error| GovernanceApiError::Encode(e.to_string());
+        let names = self.config().sensitive_names();
+        if names.keys().next().is_none() {
+            return serde_json::to_vec(body).map_err(encode);
+        }
+        let mut value = serde_json::to_value(body).map_err(encode)?;
+        SensitiveNames::mask_json(&mut value, &|key| names.is_listed(key));
+        serde_json::to_vec(&value).map_err(encode)
     }
 
     /// [`CoreClient::evaluate`], then the error policy: a verdict, or what to do without one.

@@ -285,6 +285,19 @@ impl GovernanceFailure {
         )
     }
 
+    /// An HTTP client followed a redirect itself, so the next hop was sent without a verdict.
+    pub fn ungoverned_redirect(from: &str, to: &str) -> Self {
+        Self::new(
+            FailureKind::ApiError,
+            format!(
+                "Governance API error: the HTTP client followed a redirect from {from} to {to} \
+                 that OpenBox could not govern; build the reqwest client with \
+                 redirect(reqwest::redirect::Policy::none()) (openbox::hooks::http::client does) \
+                 so that the middleware governs every hop"
+            ),
+        )
+    }
+
     /// OpenBox is not configured where a governed item runs.
     pub fn not_configured(detail: &str) -> Self {
         Self::new(

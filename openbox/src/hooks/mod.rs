@@ -185,6 +185,18 @@ impl HookCall {
             Decision::Proceed(_) => return Ok(()),
             Decision::Halt(e) => GovernanceFailure::core_unavailable(&e),
             Decision::Verdict(r) => match r.verdict {
+                // Guardrails that failed validation stop the operation whatever the verdict
+                // says, as they stop an activity.
+                Verdict::Allow | Verdict::Constrain
+                    if r.guardrails.as_ref().is_some_and(|g| !g.validation_passed) =>
+                {
+                    let reasons = r
+                        .guardrails
+                        .as_ref()
+                        .map(|g| g.reason_texts())
+                        .unwrap_or_default();
+                    GovernanceFailure::guardrails(&reasons, false)
+                }
                 Verdict::Allow | Verdict::Constrain => return Ok(()),
                 Verdict::Block => GovernanceFailure::hook_blocked(r.reason.as_deref()),
                 Verdict::Halt => GovernanceFailure::hook_halted(r.reason.as_deref()),

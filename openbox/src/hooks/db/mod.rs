@@ -2,8 +2,14 @@
 //!
 //! `started` carries `db_system`, `db_name`, `db_operation` (the SQL verb or command),
 //! `db_statement` (placeholders only — bound parameter values are never sent; for redis the
-//! command and its key, never values), `server_address` and `server_port`; `completed` adds
-//! `rowcount` and `error`. A BLOCK at `started` means the statement is not sent.
+//! command and its key, never values, and only the command name of commands that carry
+//! credentials), `server_address` and `server_port`; `completed` adds `rowcount` and `error`.
+//! A BLOCK at `started` means the statement is not sent.
+//!
+//! `error` is the SQLSTATE (when the driver has one) and the server's message with its quoted
+//! literals replaced by `?`: drivers put bound values in their messages
+//! (`invalid input syntax for type integer: "…"`, `Duplicate entry '…' for key …`) and in
+//! `DETAIL` lines (`Key (email)=(…) already exists`), which are never sent.
 
 // The shared statement machinery is only used by the driver modules enabled by features.
 #![cfg_attr(
@@ -153,6 +159,15 @@ impl Statement {
             .await
     }
 
+    /// `completed` without waiting for a verdict, for a statement whose result stream was
+    /// dropped before its end: Core still learns how far it got.
+    pub(crate) fn completed_detached(self, rowcount: Option<u64>, error: Option<String>) {
+        let span = self
+            .target
+            .span(&self.operation, &self.text, Some(rowcount), error);
+        self.call.completed_detached(span);
+    }
+
     pub(crate) fn started_blocking(&self) -> Result<(), HookError> {
         self.call
             .started_blocking(self.target.span(&self.operation, &self.text, None, None))
@@ -172,6 +187,61 @@ impl Statement {
     }
 }
 
+/// How a driver error is reported to Core: its SQLSTATE and its message without values.
+pub(crate) trait ReportedError {
+    /// `SQLSTATE 22P02: invalid input syntax for type integer: ?`, or the sanitized message.
+    fn report(&self) -> String;
+}
+
+/// Replaces quoted literals (`"…"`, `'…'`, `` `…` ``) and `=(…)` value lists by `?`, and drops
+/// everything from a `DETAIL:`/`HINT:`/`CONTEXT:` line on: what is left names the failure, not
+/// the data.
+pub(crate) fn strip_literals(message: &str) -> String {
+    let cut = ["\n", "DETAIL:", "HINT:", "CONTEXT:"]
+        .iter()
+        .filter_map(|m| message.find(m))
+        .min()
+        .unwrap_or(message.len());
+    let message = &message[..cut];
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' | '`' => {
+                out.push('?');
+                for d in chars.by_ref() {
+                    if d == c {
+                        break;
+                    }
+                }
+            }
+            '=' if chars.peek() == Some(&'(') => {
+                out.push_str("=(?)");
+                let mut depth = 0;
+                for d in chars.by_ref() {
+                    match d {
+                        '(' => depth += 1,
+                        ')' if depth <= 1 => break,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    truncate_body(out.trim(), MAX_STATEMENT_CHARS)
+}
+
+/// `SQLSTATE <code>: <message>` with the message's literals stripped.
+pub(crate) fn report_with_code(code: Option<&str>, message: &str) -> String {
+    let message = strip_literals(message);
+    match code {
+        Some(code) if !code.is_empty() => format!("SQLSTATE {code}: {message}"),
+        _ => message,
+    }
+}
+
 /// Runs one statement under governance: `run` is only called if `started` allows it.
 /// `rows` gives the row count of a successful result.
 pub(crate) async fn governed<T, E, F, Fut>(
@@ -182,7 +252,7 @@ pub(crate) async fn governed<T, E, F, Fut>(
     rows: impl FnOnce(&T) -> Option<u64>,
 ) -> Result<Result<T, E>, HookError>
 where
-    E: std::fmt::Display,
+    E: ReportedError,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
@@ -193,14 +263,14 @@ where
     let result = run().await;
     let (rowcount, error) = match &result {
         Ok(v) => (rows(v), None),
-        Err(e) => (None, Some(e.to_string())),
+        Err(e) => (None, Some(e.report())),
     };
     statement.completed(rowcount, error).await?;
     Ok(result)
 }
 
 /// [`governed`] for a blocking driver.
-pub(crate) fn governed_blocking<T, E: std::fmt::Display>(
+pub(crate) fn governed_blocking<T, E: ReportedError>(
     target: &DbTarget,
     text: &str,
     run: impl FnOnce() -> Result<T, E>,
@@ -213,7 +283,7 @@ pub(crate) fn governed_blocking<T, E: std::fmt::Display>(
     let result = run();
     let (rowcount, error) = match &result {
         Ok(v) => (rows(v), None),
-        Err(e) => (None, Some(e.to_string())),
+        Err(e) => (None, Some(e.report())),
     };
     statement.completed_blocking(rowcount, error)?;
     Ok(result)
@@ -271,6 +341,36 @@ pub(crate) fn flatten<T, E: std::error::Error + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_messages_lose_their_values() {
+        assert_eq!(
+            report_with_code(
+                Some("22P02"),
+                "invalid input syntax for type integer: \"bound-secret\""
+            ),
+            "SQLSTATE 22P02: invalid input syntax for type integer: ?"
+        );
+        assert_eq!(
+            strip_literals(
+                "db error: ERROR: duplicate key value violates unique constraint \"u_email\"\nDETAIL: Key (email)=(alice@example.com) already exists."
+            ),
+            "db error: ERROR: duplicate key value violates unique constraint ?"
+        );
+        assert_eq!(
+            strip_literals("Key (email)=(alice@example.com) already exists"),
+            "Key (email)=(?) already exists"
+        );
+        assert_eq!(
+            strip_literals("Duplicate entry 'alice@example.com' for key 'users.email'"),
+            "Duplicate entry ? for key ?"
+        );
+        assert_eq!(strip_literals("unterminated \"secret"), "unterminated ?");
+        assert_eq!(
+            strip_literals("UNIQUE constraint failed: notes.note"),
+            "UNIQUE constraint failed: notes.note"
+        );
+    }
 
     #[test]
     fn sql_verbs() {

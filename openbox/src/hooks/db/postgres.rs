@@ -11,7 +11,17 @@
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
-use super::{DbError, DbTarget, flatten, governed};
+use super::{DbError, DbTarget, ReportedError, flatten, governed, report_with_code};
+
+impl ReportedError for tokio_postgres::Error {
+    fn report(&self) -> String {
+        match self.as_db_error() {
+            // The server's own message: `Display` would add its DETAIL line, with values.
+            Some(db) => report_with_code(Some(db.code().code()), db.message()),
+            None => report_with_code(None, &self.to_string()),
+        }
+    }
+}
 
 /// A tokio-postgres client whose statements are governed.
 #[derive(Debug)]

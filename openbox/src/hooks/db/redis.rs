@@ -10,12 +10,26 @@
 //! # Ok(()) }
 //! ```
 //!
-//! `db_statement` is the command name and its key only; values are never sent.
+//! `db_statement` is the command name and its key only; values are never sent. Commands that
+//! carry credentials (`AUTH`, `HELLO … AUTH`, `MIGRATE … AUTH`, `CONFIG SET requirepass`,
+//! `ACL SETUSER … >password`) are reported by their name (and subcommand) alone.
 
 use redis::aio::ConnectionLike;
 use redis::{Arg, Cmd, Pipeline, RedisError, RedisFuture, Value};
 
-use super::{DbTarget, governed};
+use super::{DbTarget, ReportedError, governed, report_with_code};
+
+impl ReportedError for RedisError {
+    fn report(&self) -> String {
+        report_with_code(self.code(), &self.to_string())
+    }
+}
+
+/// Commands whose arguments may carry credentials: only the name (and, for the container
+/// commands, the subcommand) is reported.
+const CREDENTIAL_COMMANDS: [&str; 3] = ["AUTH", "HELLO", "MIGRATE"];
+/// Commands whose first argument is a subcommand and whose later arguments may be secrets.
+const ADMIN_COMMANDS: [&str; 2] = ["CONFIG", "ACL"];
 
 /// An async redis connection whose commands are governed.
 #[derive(Debug, Clone)]
@@ -53,7 +67,18 @@ fn text(arg: Option<Arg<&[u8]>>) -> Option<String> {
 fn describe(cmd: &Cmd) -> (String, String) {
     let mut args = cmd.args_iter();
     let name = text(args.next()).unwrap_or_default().to_ascii_uppercase();
-    let statement = match text(args.next()) {
+    if CREDENTIAL_COMMANDS.contains(&name.as_str()) {
+        return (name.clone(), name);
+    }
+    let second = text(args.next());
+    if ADMIN_COMMANDS.contains(&name.as_str()) {
+        let statement = match second {
+            Some(sub) => format!("{name} {}", sub.to_ascii_uppercase()),
+            None => name.clone(),
+        };
+        return (name, statement);
+    }
+    let statement = match second {
         Some(key) => format!("{name} {key}"),
         None => name.clone(),
     };
@@ -120,6 +145,43 @@ mod tests {
         assert_eq!(
             describe(&redis::cmd("PING")),
             ("PING".into(), "PING".into())
+        );
+    }
+
+    #[test]
+    fn credential_commands_are_reported_by_name_only() {
+        let cmd = |args: &[&str]| {
+            let mut c = redis::cmd(args[0]);
+            for a in &args[1..] {
+                c.arg(*a);
+            }
+            describe(&c).1
+        };
+        assert_eq!(cmd(&["auth", "pw-secret"]), "AUTH");
+        assert_eq!(cmd(&["AUTH", "user", "pw-secret"]), "AUTH");
+        assert_eq!(cmd(&["HELLO", "3", "AUTH", "user", "pw-secret"]), "HELLO");
+        assert_eq!(
+            cmd(&[
+                "MIGRATE",
+                "h",
+                "6379",
+                "",
+                "0",
+                "5",
+                "AUTH",
+                "pw-secret",
+                "KEYS",
+                "k"
+            ]),
+            "MIGRATE"
+        );
+        assert_eq!(
+            cmd(&["CONFIG", "set", "requirepass", "pw-secret"]),
+            "CONFIG SET"
+        );
+        assert_eq!(
+            cmd(&["ACL", "SETUSER", "alice", "on", ">pw-secret"]),
+            "ACL SETUSER"
         );
     }
 }

@@ -13,7 +13,19 @@ use std::path::Path;
 
 use rusqlite::{Connection, Params, Row};
 
-use super::{DbError, DbTarget, flatten, governed_blocking};
+use super::{DbError, DbTarget, ReportedError, flatten, governed_blocking, report_with_code};
+
+impl ReportedError for rusqlite::Error {
+    fn report(&self) -> String {
+        match self {
+            rusqlite::Error::SqliteFailure(e, message) => {
+                let code = format!("{:?}", e.code);
+                report_with_code(Some(&code), message.as_deref().unwrap_or(&e.to_string()))
+            }
+            other => report_with_code(None, &other.to_string()),
+        }
+    }
+}
 
 /// A rusqlite connection whose statements are governed.
 #[derive(Debug)]

@@ -18,14 +18,23 @@
 //! [`HookError`](crate::hooks::HookError). `prepare` runs nothing and is not governed.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures::future::{BoxFuture, ready};
 use futures::stream::{self, BoxStream, StreamExt};
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Either, Error, Execute, Executor, Pool, SqlStr};
 
-use super::{DbTarget, Statement};
+use super::{DbTarget, ReportedError, Statement, report_with_code};
+
+impl ReportedError for Error {
+    fn report(&self) -> String {
+        match self {
+            Error::Database(db) => report_with_code(db.code().as_deref(), db.message()),
+            other => report_with_code(None, &other.to_string()),
+        }
+    }
+}
 
 /// Row counts of a query result.
 pub trait RowsAffected {
@@ -192,6 +201,45 @@ impl Counts {
     }
 }
 
+/// The statement of a result stream until its `completed` is sent: at the end of the stream,
+/// at its first error, or — when the caller drops the stream before either — in the background.
+struct Completion {
+    statement: Option<Statement>,
+    counts: Counts,
+}
+
+impl Completion {
+    fn count<R, W>(&mut self, item: &Either<R, W>)
+    where
+        R: RowsAffected,
+    {
+        match item {
+            Either::Left(result) => {
+                *self.counts.affected.get_or_insert(0) += result.rows_affected()
+            }
+            Either::Right(_) => self.counts.rows += 1,
+        }
+    }
+
+    /// Sends `completed`; `Some` when its verdict stops the statement.
+    async fn complete(&mut self) -> Option<super::HookError> {
+        let statement = self.statement.take()?;
+        let error = self.counts.error.take();
+        statement
+            .completed(self.counts.rowcount(), error)
+            .await
+            .err()
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if let Some(statement) = self.statement.take() {
+            statement.completed_detached(self.counts.rowcount(), self.counts.error.take());
+        }
+    }
+}
+
 impl<'c, E> Executor<'c> for Governed<E>
 where
     E: Executor<'c> + 'c,
@@ -222,32 +270,34 @@ where
             if let Err(e) = statement.started().await {
                 return stream::once(ready(Err(stopped(e)))).boxed();
             }
-            let counts = Arc::new(Mutex::new(Counts::default()));
-            let seen = counts.clone();
-            let body = inner.fetch_many(prepared).inspect(move |item| {
-                let mut c = seen.lock().unwrap_or_else(|p| p.into_inner());
-                match item {
-                    Ok(Either::Left(result)) => {
-                        *c.affected.get_or_insert(0) += result.rows_affected()
+            let completion = Completion {
+                statement: Some(statement),
+                counts: Counts::default(),
+            };
+            let body = inner.fetch_many(prepared);
+            // The state is `None` once the stream has ended.
+            stream::unfold(Some((body, completion)), |state| async move {
+                let (mut body, mut completion) = state?;
+                match body.next().await {
+                    Some(Ok(item)) => {
+                        completion.count(&item);
+                        Some((Ok(item), Some((body, completion))))
                     }
-                    Ok(Either::Right(_)) => c.rows += 1,
-                    Err(e) => c.error = Some(e.to_string()),
+                    // The caller stops at the first error: `completed` goes first. The driver's
+                    // error is what the caller sees; a stop from `completed` fails the activity.
+                    Some(Err(e)) => {
+                        completion.counts.error = Some(e.report());
+                        let _ = completion.complete().await;
+                        Some((Err(e), None))
+                    }
+                    // After the last row: `completed`, whose stop becomes one last error item.
+                    None => completion
+                        .complete()
+                        .await
+                        .map(|stop| (Err(stopped(stop)), None)),
                 }
-            });
-            // After the last row: `completed`, whose stop becomes one last error item.
-            let end = stream::once(async move {
-                let (rowcount, error) = {
-                    let c = counts.lock().unwrap_or_else(|p| p.into_inner());
-                    (c.rowcount(), c.error.clone())
-                };
-                statement
-                    .completed(rowcount, error)
-                    .await
-                    .err()
-                    .map(|e| Err(stopped(e)))
             })
-            .filter_map(ready);
-            body.chain(end).boxed()
+            .boxed()
         };
         stream::once(governed).flatten().boxed()
     }
@@ -270,7 +320,7 @@ where
             let result = inner.fetch_optional(prepared).await;
             let (rowcount, error) = match &result {
                 Ok(row) => (Some(u64::from(row.is_some())), None),
-                Err(e) => (None, Some(e.to_string())),
+                Err(e) => (None, Some(e.report())),
             };
             statement
                 .completed(rowcount, error)

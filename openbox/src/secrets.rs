@@ -1,0 +1,232 @@
+//! Which names carry secrets, and masking their values before anything reaches Core.
+//!
+//! Credentials travel under many names: `Authorization`, `X-Auth-Key`,
+//! `Ocp-Apim-Subscription-Key`, `X-Goog-IAP-JWT-Assertion`, `?api_key=`, `client_secret`,
+//! `X-Amz-Signature`, … A list of exact names always misses the next one, so a name is
+//! sensitive by rule: when it contains one of [`SENSITIVE_PARTS`], when one of its words (split
+//! at punctuation and camel case) is one of [`SENSITIVE_WORDS`], when the whole name is one of
+//! [`SENSITIVE_EXACT`], or when the user listed it in `redact_keys` — all case-insensitive.
+//! Over-masking a harmless value costs a little telemetry; under-masking a secret costs the
+//! user's trust. (Words rather than substrings for the short ones, so that `author`,
+//! `keyboard` or `status_code` stay readable.)
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// The value that replaces a masked one.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// A name containing any of these (case-insensitive) is sensitive.
+pub const SENSITIVE_PARTS: [&str; 12] = [
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "credential",
+    "signature",
+    "cookie",
+    "session",
+    "jwt",
+    "assertion",
+    "apikey",
+    "bearer",
+];
+
+/// A name with one of these as a word (`X-Auth-Key`, `accessKey`, `x-goog-sig`) is sensitive.
+pub const SENSITIVE_WORDS: [&str; 6] = [
+    "auth",
+    "authorization",
+    "authentication",
+    "authenticate",
+    "key",
+    "sig",
+];
+
+/// Short names that are sensitive when they are the whole name (`?code=`, `?pin=`).
+pub const SENSITIVE_EXACT: [&str; 7] = ["code", "pwd", "pass", "otp", "pin", "nonce", "ssn"];
+
+/// The words of a name, lower case: split at anything not alphanumeric and at camel case
+/// (`XAuthKey` → `x`, `auth`, `key`).
+fn words(name: &str) -> impl Iterator<Item = String> + '_ {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        let prev = i.checked_sub(1).map(|p| chars[p]);
+        let next = chars.get(i + 1).copied();
+        let boundary = c.is_uppercase()
+            && prev.is_some_and(|p| {
+                p.is_lowercase()
+                    || p.is_ascii_digit()
+                    || (p.is_uppercase() && next.is_some_and(char::is_lowercase))
+            });
+        if boundary && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        current.extend(c.to_lowercase());
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out.into_iter()
+}
+
+/// The rule deciding which names are sensitive: the built-in parts and exact names, plus the
+/// user's `redact_keys`. Cheap to clone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SensitiveNames {
+    extra: Arc<HashSet<String>>,
+}
+
+impl SensitiveNames {
+    /// The built-in rule extended with `keys` (matched exactly, case-insensitive).
+    pub fn with_keys(keys: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        SensitiveNames {
+            extra: Arc::new(
+                keys.into_iter()
+                    .map(|k| k.into().trim().to_lowercase())
+                    .filter(|k| !k.is_empty())
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The user's extra names (lower case).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.extra.iter().map(String::as_str)
+    }
+
+    /// Whether `name`'s value must not reach Core.
+    pub fn is_sensitive(&self, name: &str) -> bool {
+        let lower = name.trim().to_lowercase();
+        SENSITIVE_PARTS.iter().any(|p| lower.contains(p))
+            || SENSITIVE_EXACT.contains(&lower.as_str())
+            || self.extra.contains(&lower)
+            || words(name).any(|w| SENSITIVE_WORDS.contains(&w.as_str()))
+    }
+
+    /// Whether `name` is one of the user's `redact_keys` (exactly, case-insensitive): those are
+    /// masked anywhere in every body sent to Core.
+    pub fn is_listed(&self, name: &str) -> bool {
+        !self.extra.is_empty() && self.extra.contains(&name.trim().to_lowercase())
+    }
+
+    /// Masks, anywhere in `value`, the value of every object key `matches` accepts. Returns
+    /// whether anything changed.
+    pub fn mask_json(value: &mut Value, matches: &dyn Fn(&str) -> bool) -> bool {
+        match value {
+            Value::Object(map) => {
+                let mut changed = false;
+                for (key, child) in map.iter_mut() {
+                    if matches(key) {
+                        if *child != Value::String(REDACTED.to_owned()) {
+                            *child = Value::String(REDACTED.to_owned());
+                            changed = true;
+                        }
+                    } else {
+                        changed |= Self::mask_json(child, matches);
+                    }
+                }
+                changed
+            }
+            Value::Array(items) => {
+                let mut changed = false;
+                for item in items {
+                    changed |= Self::mask_json(item, matches);
+                }
+                changed
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_by_rule() {
+        let n = SensitiveNames::default();
+        for name in [
+            "Authorization",
+            "Proxy-Authorization",
+            "X-Auth-Key",
+            "X-Authorization",
+            "Authentication",
+            "Ocp-Apim-Subscription-Key",
+            "X-Functions-Key",
+            "X-Access-Key",
+            "DD-APPLICATION-KEY",
+            "X-Goog-IAP-JWT-Assertion",
+            "Cookie",
+            "Set-Cookie",
+            "x-session-id",
+            "api_key",
+            "access_token",
+            "client_secret",
+            "X-Amz-Signature",
+            "X-Amz-Credential",
+            "X-Amz-Security-Token",
+            "sig",
+            "code",
+            "password",
+            "accessKey",
+            "XAuthKey",
+            "x-goog-sig",
+            "privateKey",
+        ] {
+            assert!(n.is_sensitive(name), "{name}");
+        }
+        for name in [
+            "content-type",
+            "accept",
+            "user-agent",
+            "x-request-id",
+            "q",
+            "page",
+            "author",
+            "keyboard",
+            "status_code",
+            "keep-alive",
+            "monkey",
+        ] {
+            assert!(!n.is_sensitive(name), "{name}");
+        }
+        let n = SensitiveNames::with_keys(["X-Tenant", " ssn_last4 "]);
+        assert!(n.is_sensitive("x-tenant") && n.is_listed("X-TENANT"));
+        assert!(n.is_listed("ssn_last4"));
+        assert!(!n.is_listed("authorization"), "the rule is not the list");
+    }
+
+    #[test]
+    fn json_masking_reaches_nested_keys() {
+        let n = SensitiveNames::default();
+        let mut v = json!({
+            "user": "u1",
+            "credentials": {"user": "x"},
+            "items": [{"access_token": "t1"}, {"name": "ok"}],
+            "nested": {"client_secret": {"deep": 1}}
+        });
+        assert!(SensitiveNames::mask_json(&mut v, &|k| n.is_sensitive(k)));
+        assert_eq!(
+            v,
+            json!({
+                "user": "u1",
+                "credentials": REDACTED,
+                "items": [{"access_token": REDACTED}, {"name": "ok"}],
+                "nested": {"client_secret": REDACTED}
+            })
+        );
+        assert!(!SensitiveNames::mask_json(&mut v, &|k| n.is_sensitive(k)));
+    }
+}
