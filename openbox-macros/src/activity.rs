@@ -165,11 +165,22 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             settings: #settings,
         };
     };
-    let rebind = quote! {
-        let (#(#idents,)*) = match __openbox_gate.redacted_input() {
-            ::core::option::Option::Some(__openbox_values) => (
+    let convert = quote! {
+        |__openbox_values: &[::openbox::__private::Value]| -> ::core::result::Result<_, ::std::string::String> {
+            ::core::result::Result::Ok((
                 #(::openbox::__private::from_json::<#tys>(__openbox_values, #indexes)?,)*
-            ),
+            ))
+        }
+    };
+    let rebind_async = quote! {
+        let (#(#idents,)*) = match __openbox_gate.redacted_args(#convert).await? {
+            ::core::option::Option::Some(__openbox_args) => __openbox_args,
+            ::core::option::Option::None => (#(#idents,)*),
+        };
+    };
+    let rebind_sync = quote! {
+        let (#(#idents,)*) = match __openbox_gate.redacted_args_blocking(#convert)? {
+            ::core::option::Option::Some(__openbox_args) => __openbox_args,
             ::core::option::Option::None => (#(#idents,)*),
         };
     };
@@ -181,12 +192,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         quote! {{
             #output_check
             #spec
-            let __openbox_gate = ::openbox::__private::ActivityGate::enter(
+            let mut __openbox_gate = ::openbox::__private::ActivityGate::enter(
                 &#ctx_ident,
                 &__OPENBOX_SPEC,
                 || ::std::vec![#(#to_json),*],
             ).await?;
-            #rebind
+            #rebind_async
             let __openbox_result: #ret = __openbox_gate
                 .run(::openbox::__private::annotate::<#ret, _>(async move {
                     #bind_user
@@ -199,12 +210,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         quote! {{
             #output_check
             #spec
-            let __openbox_gate = ::openbox::__private::ActivityGate::enter_blocking(
+            let mut __openbox_gate = ::openbox::__private::ActivityGate::enter_blocking(
                 &#ctx_ident,
                 &__OPENBOX_SPEC,
                 || ::std::vec![#(#to_json),*],
             )?;
-            #rebind
+            #rebind_sync
             let __openbox_result: #ret = __openbox_gate.run_sync(move || -> #ret {
                 #bind_user
                 #body

@@ -60,6 +60,7 @@
 //! * [`governance`] — the lifecycle, verdicts, approvals, redaction, independent of Temporal;
 //! * [`temporal`] — the plugin, the interceptors and the carrier activity.
 
+mod blocking;
 pub mod client;
 pub mod config;
 pub mod error;

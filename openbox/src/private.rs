@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
-use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use temporalio_sdk::activities::ActivityContext;
 use temporalio_sdk::interceptors::ExecuteActivityInput;
 use temporalio_sdk::workflow_interceptors::HandleSignalInput;
 
 pub use inventory;
+pub use serde_json::Value;
+pub use temporalio_sdk::activities::ActivityError;
 pub use tracing;
 
 pub use crate::hooks::traced;
@@ -37,12 +38,10 @@ pub fn to_json<T: GovernedValue>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-/// Argument `index` of a redacted input, as its Rust type.
-pub fn from_json<T: DeserializeOwned>(values: &[Value], index: usize) -> Result<T, ActivityError> {
+/// Argument `index` of a redacted input, as its Rust type; the error says why it does not fit.
+pub fn from_json<T: DeserializeOwned>(values: &[Value], index: usize) -> Result<T, String> {
     let value = values.get(index).cloned().unwrap_or(Value::Null);
-    serde_json::from_value(value).map_err(|e| {
-        GovernanceFailure::redaction_unusable(&format!("argument {index}: {e}")).to_activity_error()
-    })
+    serde_json::from_value(value).map_err(|e| format!("argument {index}: {e}"))
 }
 
 /// Compile-time check that a governed activity argument is serde-compatible.
@@ -229,13 +228,44 @@ impl ActivityGate {
     pub fn enter_blocking(
         ctx: &ActivityContext,
         spec: &'static ActivitySpec,
-        input: impl FnOnce() -> Vec<Value>,
+        input: impl FnOnce() -> Vec<Value> + Send,
     ) -> Result<ActivityGate, ActivityError> {
         block_on(Self::enter(ctx, spec, input))?
     }
 
+    /// Puts the redacted arguments into their Rust types with `convert`, when guardrails
+    /// redacted the input; `Ok(None)` when there is nothing to put back. When they do not fit,
+    /// the attempt ends here (ActivityCompleted reports it) and its error is returned.
+    pub async fn redacted_args<A>(
+        &mut self,
+        convert: impl FnOnce(&[Value]) -> Result<A, String>,
+    ) -> Result<Option<A>, ActivityError> {
+        let Some(values) = self.redacted_input() else {
+            return Ok(None);
+        };
+        match convert(values) {
+            Ok(args) => Ok(Some(args)),
+            Err(why) => {
+                let failure = GovernanceFailure::redaction_unusable(&why);
+                let state = std::mem::replace(&mut self.state, GateState::Ungoverned);
+                let GateState::Governed(attempt, _) = state else {
+                    return Err(failure.to_activity_error());
+                };
+                Err(attempt.abandon(failure).await.to_activity_error())
+            }
+        }
+    }
+
+    /// [`ActivityGate::redacted_args`] from a sync body.
+    pub fn redacted_args_blocking<A: Send>(
+        &mut self,
+        convert: impl FnOnce(&[Value]) -> Result<A, String> + Send,
+    ) -> Result<Option<A>, ActivityError> {
+        block_on(self.redacted_args(convert))?
+    }
+
     /// The arguments redacted by guardrails, when the body must run with them.
-    pub fn redacted_input(&self) -> Option<&[Value]> {
+    fn redacted_input(&self) -> Option<&[Value]> {
         match &self.state {
             GateState::Governed(_, Some(values)) => Some(values),
             _ => None,
@@ -326,23 +356,14 @@ impl ActivityGate {
     }
 }
 
-/// Waits for governance from a sync activity body, which Temporal runs on a Tokio blocking
-/// thread where waiting is allowed.
-fn block_on<F: Future>(fut: F) -> Result<F::Output, ActivityError> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => Ok(handle.block_on(fut)),
-        // Not on a Tokio thread (e.g. a unit test calling the body directly).
-        Err(_) => match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => Ok(rt.block_on(fut)),
-            Err(e) => Err(GovernanceFailure::not_configured(&format!(
-                "no Tokio runtime to govern on: {e}"
-            ))
-            .to_activity_error()),
-        },
-    }
+/// Waits for governance from a sync activity body.
+fn block_on<F>(fut: F) -> Result<F::Output, ActivityError>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    crate::blocking::wait(fut)
+        .map_err(|e| GovernanceFailure::not_configured(&e.to_string()).to_activity_error())
 }
 
 fn warn_unmatched(spec: &ActivitySpec, activity_type: &str) {

@@ -195,7 +195,13 @@ async fn six_events_with_the_reference_key_sets_and_no_key_in_history() {
     let failed_events = h.events_of(&failed).await;
     assert_eq!(
         event_types(&failed_events),
-        ["WorkflowStarted", "ActivityStarted", "WorkflowFailed"]
+        [
+            "WorkflowStarted",
+            "ActivityStarted",
+            "ActivityCompleted",
+            "WorkflowFailed"
+        ],
+        "a BLOCK at ActivityStarted is followed by ActivityCompleted (failed)"
     );
     let wf_failed = &of_type(&failed_events, "WorkflowFailed")[0].body;
     assert_eq!(keys(wf_failed), with(&["error"]));

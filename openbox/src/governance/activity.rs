@@ -7,6 +7,10 @@
 //! body
 //! finish: ActivityCompleted (also on failure, D5) → enforce → output redaction
 //! ```
+//!
+//! Every ActivityStarted that was sent is followed by an ActivityCompleted for the same attempt,
+//! however the attempt ends: a BLOCK, HALT or REQUIRE_APPROVAL on ActivityStarted, an input
+//! redaction that cannot be applied, or the body's own end.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -22,7 +26,7 @@ use crate::wire::{
 
 use super::Governor;
 use super::approval::{ApprovalContext, PreCheck};
-use super::failure::GovernanceFailure;
+use super::failure::{FailureKind, GovernanceFailure};
 use super::redaction::{redact_input, redact_output};
 use super::scope::ActivityScope;
 
@@ -55,6 +59,22 @@ pub(crate) struct AttemptInfo {
     pub scheduled_time: Option<SystemTime>,
     /// This attempt's deadline.
     pub deadline: Option<SystemTime>,
+}
+
+/// Why `begin` stopped the attempt, and whether Core was told it started.
+struct Stopped {
+    failure: GovernanceFailure,
+    /// ActivityStarted was sent (with this input): ActivityCompleted must follow.
+    started_with: Option<Vec<Value>>,
+}
+
+impl From<GovernanceFailure> for Stopped {
+    fn from(failure: GovernanceFailure) -> Self {
+        Stopped {
+            failure,
+            started_with: None,
+        }
+    }
 }
 
 /// How the body ended.
@@ -108,7 +128,9 @@ impl Attempt {
     }
 
     /// Approval poll (retries), ActivityStarted, enforcement. On success, returns the attempt
-    /// and — when guardrails redacted the input — the arguments the body must run with.
+    /// and — when guardrails redacted the input — the arguments the body must run with. When
+    /// the attempt stops after ActivityStarted was sent, ActivityCompleted (`failed`) is sent
+    /// before the failure is returned.
     pub(crate) async fn begin(
         gov: Governor,
         info: AttemptInfo,
@@ -124,23 +146,61 @@ impl Attempt {
         };
         let result = Self::begin_inner(&gov, &info, &input, settings).await;
         gov.stats().add_governance_time(clock.elapsed());
-        let redacted = result?;
+        let redacted = match result {
+            Ok(redacted) => redacted,
+            Err(Stopped {
+                failure,
+                started_with: None,
+            }) => return Err(failure),
+            Err(Stopped {
+                failure,
+                started_with: Some(seen),
+            }) => {
+                let attempt = Self::open(gov, info, seen, settings, started_at);
+                return Err(attempt.abandon(failure).await);
+            }
+        };
+        let reported = redacted.clone().unwrap_or(input);
+        Ok((
+            Self::open(gov, info, reported, settings, started_at),
+            redacted,
+        ))
+    }
+
+    fn open(
+        gov: Governor,
+        info: AttemptInfo,
+        input: Vec<Value>,
+        settings: ActivitySettings,
+        started_at: SystemTime,
+    ) -> Self {
         let scope = Arc::new(ActivityScope::new(
             gov,
             info.identity.clone(),
-            Arc::new(redacted.clone().unwrap_or(input)),
+            Arc::new(input),
             info.scheduled_time,
             settings.approval,
         ));
-        Ok((
-            Attempt {
-                scope,
-                settings,
-                info,
-                started_at,
-            },
-            redacted,
-        ))
+        Attempt {
+            scope,
+            settings,
+            info,
+            started_at,
+        }
+    }
+
+    /// Ends an attempt that will not run its body (or whose input could not be put back) with
+    /// `failure`: ActivityCompleted reports it, and the failure stands unless Core answers that
+    /// with a HALT.
+    pub(crate) async fn abandon(self, failure: GovernanceFailure) -> GovernanceFailure {
+        let info = ActivityFailureInfo {
+            error_type: failure.type_name().into(),
+            message: failure.message().into(),
+        };
+        match self.finish(BodyOutcome::Failed(info)).await {
+            Err(stop) if stop.kind() == FailureKind::Halt => stop,
+            _ => failure,
+        }
     }
 
     async fn begin_inner(
@@ -148,14 +208,14 @@ impl Attempt {
         info: &AttemptInfo,
         input: &[Value],
         settings: ActivitySettings,
-    ) -> Result<Option<Vec<Value>>, GovernanceFailure> {
+    ) -> Result<Option<Vec<Value>>, Stopped> {
         let options = gov.options();
         let hitl = options.hitl_enabled() && settings.approval;
         let approval = approval_context(gov, info);
         let mut approved_now = false;
         if hitl && info.identity.attempt > 1 {
             match approval.pre_check().await {
-                PreCheck::Stop(failure) => return Err(failure),
+                PreCheck::Stop(failure) => return Err(failure.into()),
                 PreCheck::Evaluate { approved } => approved_now = approved,
             }
         }
@@ -171,9 +231,18 @@ impl Attempt {
         let response = match gov.decide(&event).await {
             Decision::Verdict(response) => response,
             Decision::Proceed(_) => return Ok(None),
-            Decision::Halt(error) => return Err(GovernanceFailure::core_unavailable(&error)),
+            Decision::Halt(error) => {
+                return Err(Stopped {
+                    failure: GovernanceFailure::core_unavailable(&error),
+                    started_with: Some(input.to_vec()),
+                });
+            }
         };
-        enforce_stops(&response, false)?;
+        let stop = |failure: GovernanceFailure| Stopped {
+            failure,
+            started_with: Some(input.to_vec()),
+        };
+        enforce_stops(&response, false).map_err(stop)?;
         match response.verdict {
             Verdict::RequireApproval if approved_now => {
                 tracing::warn!(
@@ -182,12 +251,12 @@ impl Attempt {
                 );
             }
             Verdict::RequireApproval if hitl => {
-                return Err(approval.request(response.reason.as_deref()));
+                return Err(stop(approval.request(response.reason.as_deref())));
             }
             Verdict::RequireApproval => {
-                return Err(GovernanceFailure::approval_unavailable(
+                return Err(stop(GovernanceFailure::approval_unavailable(
                     response.reason.as_deref(),
-                ));
+                )));
             }
             Verdict::Constrain => constraint_log(&response, "activity_start"),
             _ => {}
@@ -200,12 +269,13 @@ impl Attempt {
         if input.is_empty() {
             // Core asked to redact an input this SDK could not capture (unknown argument type,
             // or capture_input = false): running unredacted would defeat the guardrail.
-            return Err(GovernanceFailure::redaction_unusable(
+            return Err(stop(GovernanceFailure::redaction_unusable(
                 "Core redacted the input, but the activity's arguments were not captured \
-                 (annotate it with #[governed_activity] or describe it on the plugin)",
-            ));
+                 (annotate its impl with #[openbox::governed_activities] or describe it on the plugin)",
+            )));
         }
-        Ok(redact_input(input, &guardrails.redacted_input))
+        redact_input(input, &guardrails.redacted_input)
+            .map_err(|e| stop(GovernanceFailure::redaction_unusable(&e.to_string())))
     }
 
     /// ActivityCompleted and its enforcement. `Ok(Some(v))`: the output to return instead (output

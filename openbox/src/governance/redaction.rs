@@ -3,28 +3,39 @@
 //! Objects are deep-merged (the redacted keys replace the original ones, other keys stay),
 //! anything else is replaced. For the input, an object applies to the first argument and an
 //! array applies element by element to the positional arguments; `null` leaves a value as is.
+//! An input redaction of any other shape cannot be applied, and the activity must not run with
+//! the input Core asked to redact: that is an error, never a warning.
 
 use serde_json::{Map, Value};
 
-/// The input after redaction, or `None` when `redacted` does not apply to it.
-pub fn redact_input(input: &[Value], redacted: &Value) -> Option<Vec<Value>> {
+/// A `redacted_input` that cannot be applied to the activity's input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "guardrails redacted_input is {found}; an activity input redaction must be an object (for the first argument) or a list (one entry per argument)"
+)]
+pub struct UnusableRedaction {
+    /// What Core sent instead: `a string`, `a number`, `a boolean`.
+    pub found: &'static str,
+}
+
+/// The input after redaction: `Ok(None)` when `redacted` is `null` (nothing to replace).
+pub fn redact_input(
+    input: &[Value],
+    redacted: &Value,
+) -> Result<Option<Vec<Value>>, UnusableRedaction> {
     let patches: Vec<&Value> = match redacted {
-        Value::Null => return None,
+        Value::Null => return Ok(None),
         Value::Array(items) => items.iter().collect(),
         Value::Object(_) => vec![redacted],
-        other => {
-            tracing::warn!(redacted = %other, "guardrails redacted_input is neither an object nor a list; ignored");
-            return None;
-        }
+        Value::String(_) => return Err(UnusableRedaction { found: "a string" }),
+        Value::Number(_) => return Err(UnusableRedaction { found: "a number" }),
+        Value::Bool(_) => return Err(UnusableRedaction { found: "a boolean" }),
     };
-    if input.is_empty() {
-        return None;
-    }
     let mut out = input.to_vec();
     for (slot, patch) in out.iter_mut().zip(patches) {
         *slot = apply(slot, patch);
     }
-    Some(out)
+    Ok(Some(out))
 }
 
 /// The output after redaction.
@@ -63,7 +74,9 @@ mod tests {
             json!({"prompt": "my ssn is 123", "user": "u1", "meta": {"a": 1, "b": 2}}),
             json!(7),
         ];
-        let out = redact_input(&input, &json!({"prompt": "[REDACTED]", "meta": {"b": 0}})).unwrap();
+        let out = redact_input(&input, &json!({"prompt": "[REDACTED]", "meta": {"b": 0}}))
+            .unwrap()
+            .unwrap();
         assert_eq!(
             out,
             [
@@ -76,11 +89,20 @@ mod tests {
     #[test]
     fn list_patches_positionally_and_replaces_scalars() {
         let input = [json!("secret"), json!({"k": 1}), json!(3)];
-        let out = redact_input(&input, &json!(["[REDACTED]", null, 4, "extra"])).unwrap();
+        let out = redact_input(&input, &json!(["[REDACTED]", null, 4, "extra"]))
+            .unwrap()
+            .unwrap();
         assert_eq!(out, [json!("[REDACTED]"), json!({"k": 1}), json!(4)]);
-        assert_eq!(redact_input(&input, &Value::Null), None);
-        assert_eq!(redact_input(&input, &json!("x")), None);
-        assert_eq!(redact_input(&[], &json!({"a": 1})), None);
+        assert_eq!(redact_input(&input, &Value::Null), Ok(None));
+        for (bad, found) in [
+            (json!("x"), "a string"),
+            (json!(3), "a number"),
+            (json!(true), "a boolean"),
+        ] {
+            let e = redact_input(&input, &bad).unwrap_err();
+            assert_eq!(e.found, found);
+            assert!(e.to_string().contains(found));
+        }
     }
 
     #[test]

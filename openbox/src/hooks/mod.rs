@@ -36,7 +36,6 @@ pub mod http;
 pub(crate) mod ids;
 pub mod traced;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -249,9 +248,10 @@ impl HookCall {
         let clock = Instant::now();
         let body = self.body(span);
         let governor = self.scope.governor();
-        let decision = block_on(governor.decide(&body)).unwrap_or_else(|e| {
+        let decision = crate::blocking::wait(governor.decide(&body)).unwrap_or_else(|e| {
             let policy = governor.client().config().error_policy();
-            Decision::from_result(Err(e), policy, "ActivityStarted")
+            let error = crate::GovernanceApiError::Unreachable(e.to_string());
+            Decision::from_result(Err(error), policy, "ActivityStarted")
         });
         let [span] = body.spans;
         (self.conclude(decision, clock), span)
@@ -268,40 +268,6 @@ impl HookCall {
             });
         }
     }
-}
-
-/// Waits for `fut` from sync code without stalling the async runtime: on a multi-thread
-/// runtime through `block_in_place`, otherwise on a helper thread with its own small runtime.
-fn block_on<F>(fut: F) -> Result<F::Output, crate::GovernanceApiError>
-where
-    F: Future + Send,
-    F::Output: Send,
-{
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    if let Ok(handle) = Handle::try_current()
-        && handle.runtime_flavor() == RuntimeFlavor::MultiThread
-    {
-        return Ok(tokio::task::block_in_place(|| handle.block_on(fut)));
-    }
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| {
-                    crate::GovernanceApiError::Unreachable(format!(
-                        "no runtime for a sync hook: {e}"
-                    ))
-                })?;
-            Ok(rt.block_on(fut))
-        })
-        .join()
-        .unwrap_or_else(|_| {
-            Err(crate::GovernanceApiError::Unreachable(
-                "the sync hook's helper thread panicked".into(),
-            ))
-        })
-    })
 }
 
 /// Truncates `text` to `max` characters, adding `...[truncated, <N> total chars]` (§7).

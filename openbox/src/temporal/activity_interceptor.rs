@@ -180,8 +180,10 @@ impl OpenBoxActivityInterceptor {
                 None => Err("the activity's argument type is unknown to OpenBox (add #[governed_activity] or describe_activity)".into()),
             };
             if let Err(why) = replaced {
-                // Running with the unredacted input would defeat the guardrail.
-                return Err(GovernanceFailure::redaction_unusable(&why).to_activity_error());
+                // Running with the unredacted input would defeat the guardrail; Core, which
+                // was told the activity started, learns that it ended here.
+                let failure = GovernanceFailure::redaction_unusable(&why);
+                return Err(attempt.abandon(failure).await.to_activity_error());
             }
         }
 
