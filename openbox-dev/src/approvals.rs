@@ -1,9 +1,16 @@
-//! Approval requests opened by REQUIRE_APPROVAL verdicts, keyed like the SDK polls them:
-//! `(workflow_id, run_id, activity_id)`.
+//! Approval requests opened by REQUIRE_APPROVAL verdicts. Each has its own id (`apr-<n>`) and a
+//! *subject* — what asked: the event (ActivityStarted, ActivityCompleted) or the operation
+//! inside the activity (a hook's type, stage and target), and the rule. One activity can have
+//! several requests (its start, then an HTTP call it makes); a grant covers its own subject only.
 //!
-//! Once a request is decided, the dev Core answers re-evaluations of the same activity with the
+//! Once a request is decided, the dev Core answers re-evaluations of the same subject with the
 //! decision (allow after approval, block after rejection) — the contract the SDK relies on when
-//! it re-sends ActivityStarted after an approval (§4 of the wire contract).
+//! it re-sends ActivityStarted after an approval (§4 of the wire contract). Polls are keyed like
+//! the SDK sends them, `(workflow_id, run_id, activity_id)`, and answer about the activity's
+//! newest request, naming it in `approval_id`.
+//!
+//! At most [`MAX_APPROVALS`] requests are kept: the oldest decided or expired ones go first, so a
+//! dev Core left running does not grow without bound.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,6 +19,9 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
+
+/// Most requests kept in memory.
+pub const MAX_APPROVALS: usize = 10_000;
 
 /// Identifies the activity an approval is for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -67,6 +77,8 @@ pub struct Approval {
     /// The activity it is for.
     #[serde(flatten)]
     pub key: ApprovalKey,
+    /// What asked for it within the activity (event or operation, and rule).
+    pub subject: String,
     /// Activity type, for people reading the list.
     pub activity_type: Option<String>,
     /// Workflow type, for people reading the list.
@@ -89,6 +101,13 @@ pub struct Approval {
 }
 
 impl Approval {
+    fn number(&self) -> u64 {
+        self.id
+            .strip_prefix("apr-")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
     fn refresh(&mut self, now: SystemTime) {
         self.expired =
             self.state == ApprovalState::Pending && self.expires.is_some_and(|at| at <= now);
@@ -142,7 +161,36 @@ pub struct Approvals {
 struct Inner {
     next: u64,
     by_id: HashMap<String, Approval>,
-    by_key: HashMap<ApprovalKey, String>,
+    by_subject: HashMap<(ApprovalKey, String), String>,
+    /// The newest request of each activity: what a poll answers about.
+    newest: HashMap<ApprovalKey, String>,
+}
+
+impl Inner {
+    /// Drops the oldest decided or expired requests while more than [`MAX_APPROVALS`] are kept.
+    fn evict(&mut self, now: SystemTime) {
+        if self.by_id.len() <= MAX_APPROVALS {
+            return;
+        }
+        let mut done: Vec<(u64, String)> = self
+            .by_id
+            .values_mut()
+            .filter_map(|a| {
+                a.refresh(now);
+                (a.state != ApprovalState::Pending || a.expired).then(|| (a.number(), a.id.clone()))
+            })
+            .collect();
+        done.sort_unstable();
+        let excess = self.by_id.len() - MAX_APPROVALS;
+        for (_, id) in done.into_iter().take(excess) {
+            if let Some(a) = self.by_id.remove(&id) {
+                self.by_subject.remove(&(a.key.clone(), a.subject.clone()));
+                if self.newest.get(&a.key) == Some(&id) {
+                    self.newest.remove(&a.key);
+                }
+            }
+        }
+    }
 }
 
 /// What an evaluation that needs approval should answer.
@@ -170,10 +218,11 @@ impl Approvals {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Returns the request for `key`, opening one if there is none.
+    /// Returns the request of `subject` for the activity `key`, opening one if there is none.
     pub fn open(
         &self,
         key: ApprovalKey,
+        subject: &str,
         body: &Value,
         rule: &str,
         reason: Option<String>,
@@ -181,7 +230,8 @@ impl Approvals {
     ) -> Opened {
         let now = SystemTime::now();
         let mut inner = self.lock();
-        if let Some(id) = inner.by_key.get(&key).cloned()
+        let by_subject = (key.clone(), subject.to_owned());
+        if let Some(id) = inner.by_subject.get(&by_subject).cloned()
             && let Some(existing) = inner.by_id.get_mut(&id)
         {
             existing.refresh(now);
@@ -192,10 +242,11 @@ impl Approvals {
         }
         inner.next += 1;
         let id = format!("apr-{}", inner.next);
-        let expires = expires_in.map(|d| now + d);
+        let expires = expires_in.and_then(|d| now.checked_add(d));
         let mut approval = Approval {
             id: id.clone(),
             key: key.clone(),
+            subject: subject.to_owned(),
             activity_type: body
                 .get("activity_type")
                 .and_then(Value::as_str)
@@ -213,8 +264,10 @@ impl Approvals {
             expires,
         };
         approval.refresh(now);
-        inner.by_key.insert(key, id.clone());
+        inner.by_subject.insert(by_subject, id.clone());
+        inner.newest.insert(key, id.clone());
         inner.by_id.insert(id, approval.clone());
+        inner.evict(now);
         drop(inner);
         let _ = self.changes.send(approval.clone());
         Opened {
@@ -223,11 +276,11 @@ impl Approvals {
         }
     }
 
-    /// The request for `key`, if any.
+    /// The newest request of the activity `key`, if any (what a poll answers about).
     pub fn find(&self, key: &ApprovalKey) -> Option<Approval> {
         let now = SystemTime::now();
         let mut inner = self.lock();
-        let id = inner.by_key.get(key)?.clone();
+        let id = inner.newest.get(key)?.clone();
         let approval = inner.by_id.get_mut(&id)?;
         approval.refresh(now);
         Some(approval.clone())
@@ -283,7 +336,7 @@ impl Approvals {
                 a.clone()
             })
             .collect();
-        all.sort_by_key(|a| std::cmp::Reverse(a.id[4..].parse::<u64>().unwrap_or(0)));
+        all.sort_by_key(|a| std::cmp::Reverse(a.number()));
         all
     }
 
@@ -313,14 +366,17 @@ mod tests {
     fn open_is_idempotent_per_key_and_decisions_stick() {
         let approvals = Approvals::default();
         let body = json!({"activity_type": "transfer"});
-        let first = approvals.open(key("1"), &body, "r", None, None);
+        let first = approvals.open(key("1"), "start", &body, "r", None, None);
         assert!(first.created);
         assert_eq!(first.approval.id, "apr-1");
-        let again = approvals.open(key("1"), &body, "r", None, None);
+        let again = approvals.open(key("1"), "start", &body, "r", None, None);
         assert!(!again.created);
         assert_eq!(again.approval.id, "apr-1");
         assert_eq!(
-            approvals.open(key("2"), &body, "r", None, None).approval.id,
+            approvals
+                .open(key("2"), "start", &body, "r", None, None)
+                .approval
+                .id,
             "apr-2"
         );
 
@@ -358,9 +414,57 @@ mod tests {
     }
 
     #[test]
+    fn subjects_of_one_activity_are_separate_requests_and_polls_see_the_newest() {
+        let approvals = Approvals::default();
+        let body = json!({});
+        approvals.open(key("1"), "start", &body, "r", None, None);
+        approvals.decide("apr-1", true, "cli", None).unwrap();
+        let hook = approvals.open(key("1"), "hook GET /x", &body, "r", None, None);
+        assert!(hook.created);
+        assert_eq!(hook.approval.state, ApprovalState::Pending);
+        let polled = approvals.find(&key("1")).unwrap().poll_response();
+        assert_eq!(polled["approval_id"], "apr-2");
+        assert_eq!(polled["verdict"], "require_approval");
+        let start = approvals.open(key("1"), "start", &body, "r", None, None);
+        assert!(
+            !start.created,
+            "the start's request is still the decided one"
+        );
+        assert!(matches!(
+            start.approval.state,
+            ApprovalState::Approved { .. }
+        ));
+    }
+
+    #[test]
+    fn decided_requests_are_evicted_beyond_the_bound() {
+        let approvals = Approvals::default();
+        let body = json!({});
+        approvals.open(key("pending"), "s", &body, "r", None, None);
+        for i in 0..MAX_APPROVALS + 10 {
+            let a = approvals.open(key(&i.to_string()), "s", &body, "r", None, None);
+            approvals.decide(&a.approval.id, true, "cli", None).unwrap();
+        }
+        let all = approvals.list();
+        assert_eq!(all.len(), MAX_APPROVALS);
+        assert!(all.iter().any(|a| a.id == "apr-1"), "pending requests stay");
+        assert!(
+            !all.iter().any(|a| a.id == "apr-2"),
+            "the oldest decided go first"
+        );
+    }
+
+    #[test]
+    fn an_expiry_too_far_away_means_no_expiry() {
+        let approvals = Approvals::default();
+        let a = approvals.open(key("1"), "s", &json!({}), "r", None, Some(Duration::MAX));
+        assert_eq!(a.approval.expires_at, None);
+    }
+
+    #[test]
     fn expiry() {
         let approvals = Approvals::default();
-        approvals.open(key("1"), &json!({}), "r", None, Some(Duration::ZERO));
+        approvals.open(key("1"), "s", &json!({}), "r", None, Some(Duration::ZERO));
         let a = approvals.find(&key("1")).unwrap();
         assert!(a.expired);
         assert_eq!(a.poll_response()["expired"], true);

@@ -166,9 +166,10 @@ fn evaluate(state: &State, body: &Value) -> Answer {
             .get("reason")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        let subject = approval_subject(body, &rule.name);
         let opened = state
             .approvals
-            .open(key, body, &rule.name, reason, expires_in);
+            .open(key, &subject, body, &rule.name, reason, expires_in);
         let approval = opened.approval;
         match &approval.state {
             ApprovalState::Pending => {}
@@ -190,6 +191,31 @@ fn evaluate(state: &State, body: &Value) -> Answer {
         rule: Some(rule.name.clone()),
         ..Answer::json(200, Value::Object(response))
     }
+}
+
+/// What within an activity asks for approval: the event, or for a hook evaluation the
+/// operation (type, stage, name and target); and the rule that asks.
+fn approval_subject(body: &Value, rule: &str) -> String {
+    let event = body
+        .get("event_type")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    if body.get("hook_trigger") != Some(&Value::Bool(true)) {
+        return format!("{event} / rule {rule}");
+    }
+    let span = &body["spans"][0];
+    let field = |k: &str| span.get(k).and_then(Value::as_str).unwrap_or("");
+    let target = ["http_url", "db_statement", "file_path", "function"]
+        .iter()
+        .map(|k| field(k))
+        .find(|v| !v.is_empty())
+        .unwrap_or("");
+    format!(
+        "{} {} {} {target} / rule {rule}",
+        field("hook_type"),
+        field("stage"),
+        field("name")
+    )
 }
 
 fn approval(state: &State, body: &Value) -> Answer {

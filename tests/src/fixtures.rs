@@ -73,6 +73,8 @@ pub enum Step {
     Fail,
     /// `Shop::add`: two arguments.
     Add(i64, i64),
+    /// `Shop::fetch`: a GET through the OpenBox middleware.
+    Fetch(String),
 }
 
 /// What the workflow runs.
@@ -139,6 +141,21 @@ impl Shop {
     pub async fn fail(ctx: ActivityContext) -> Result<String, ActivityError> {
         record_run(&ctx);
         Err(anyhow::anyhow!("the body failed").into())
+    }
+
+    /// GETs `url` through the OpenBox middleware (redirects left to it) and returns the status.
+    #[activity(name = "fetch")]
+    pub async fn fetch(ctx: ActivityContext, url: String) -> Result<String, ActivityError> {
+        record_run(&ctx);
+        let inner = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(anyhow::Error::from)?;
+        let client = reqwest_middleware::ClientBuilder::new(inner)
+            .with(openbox::hooks::http::OpenBoxMiddleware::default())
+            .build();
+        let response = client.get(&url).send().await.map_err(anyhow::Error::from)?;
+        Ok(format!("fetched {}", response.status().as_u16()))
     }
 
     /// Two arguments.
@@ -208,6 +225,7 @@ impl PlanWorkflow {
                             .build();
                     ctx.execute_activity(Shop::fail, (), once).await
                 }
+                Step::Fetch(url) => ctx.execute_activity(Shop::fetch, url, opts).await,
                 Step::Add(a, b) => ctx
                     .execute_activity(Shop::add, (a, b), opts)
                     .await

@@ -261,7 +261,11 @@ async fn garbage_200() {
     // On an approval poll, garbage means "still pending" (D7).
     let client = CoreClient::new(core.config(ErrorPolicy::FailClosed)).unwrap();
     assert_eq!(
-        client.poll_approval(&approval_request()).await.unwrap(),
+        client
+            .poll_approval(&approval_request())
+            .await
+            .unwrap()
+            .status,
         ApprovalStatus::Pending { reason: None }
     );
 }
@@ -281,7 +285,11 @@ async fn unknown_verdict_is_a_core_error_not_allow() {
     .await;
     // On an approval poll, an unknown verdict means "still pending" (D7).
     let client = CoreClient::new(core.config(ErrorPolicy::FailOpen)).unwrap();
-    let status = client.poll_approval(&approval_request()).await.unwrap();
+    let status = client
+        .poll_approval(&approval_request())
+        .await
+        .unwrap()
+        .status;
     assert!(
         matches!(status, ApprovalStatus::Pending { .. }),
         "{status:?}"
@@ -416,16 +424,19 @@ async fn approval_poll_round_trip() {
     let first = client.evaluate(&activity_started("charge")).await.unwrap();
     assert_eq!(first.verdict, Verdict::RequireApproval);
     let id = first.approval_id.clone().unwrap();
-    assert!(matches!(
-        client.poll_approval(&approval_request()).await.unwrap(),
-        ApprovalStatus::Pending { .. }
-    ));
+    let pending = client.poll_approval(&approval_request()).await.unwrap();
+    assert!(matches!(pending.status, ApprovalStatus::Pending { .. }));
+    assert_eq!(pending.approval_id.as_deref(), Some(id.as_str()));
     core.core
         .approvals()
         .decide(&id, true, "test", None)
         .unwrap();
     assert!(matches!(
-        client.poll_approval(&approval_request()).await.unwrap(),
+        client
+            .poll_approval(&approval_request())
+            .await
+            .unwrap()
+            .status,
         ApprovalStatus::Approved { .. }
     ));
     // The re-evaluation after approval is answered with allow (contract §4.4).

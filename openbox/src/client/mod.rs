@@ -34,7 +34,9 @@ pub(crate) use transport::error_chain;
 use crate::config::OpenBoxConfig;
 use crate::error::{GovernanceApiError, OpenBoxError};
 use crate::secrets::SensitiveNames;
-use crate::wire::{ApprovalRequest, ApprovalStatus, EvaluateBody, EvaluateResponse, ResponseError};
+use crate::wire::{
+    ApprovalAnswer, ApprovalRequest, ApprovalStatus, EvaluateBody, EvaluateResponse, ResponseError,
+};
 
 /// Version sent in `User-Agent` and `X-OpenBox-SDK-Version`.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -169,16 +171,19 @@ impl CoreClient {
     pub async fn poll_approval(
         &self,
         request: &ApprovalRequest,
-    ) -> Result<ApprovalStatus, GovernanceApiError> {
+    ) -> Result<ApprovalAnswer, GovernanceApiError> {
         let json =
             serde_json::to_vec(request).map_err(|e| GovernanceApiError::Encode(e.to_string()))?;
         let (status, bytes) = self.post(&self.inner.approval_url, json).await?;
         check_status(status, &bytes)?;
-        match ApprovalStatus::from_slice(&bytes, SystemTime::now()) {
-            Ok(status) => Ok(status),
+        match ApprovalAnswer::from_slice(&bytes, SystemTime::now()) {
+            Ok(answer) => Ok(answer),
             Err(e) => {
                 tracing::warn!(error = %e, "unreadable approval response; treating the approval as pending");
-                Ok(ApprovalStatus::Pending { reason: None })
+                Ok(ApprovalAnswer {
+                    status: ApprovalStatus::Pending { reason: None },
+                    approval_id: None,
+                })
             }
         }
     }

@@ -8,9 +8,11 @@
 //! finish: ActivityCompleted (also on failure, D5) → enforce → output redaction
 //! ```
 //!
-//! Every ActivityStarted that was sent is followed by an ActivityCompleted for the same attempt,
-//! however the attempt ends: a BLOCK, HALT or REQUIRE_APPROVAL on ActivityStarted, an input
-//! redaction that cannot be applied, or the body's own end.
+//! Every attempt that Core was told started and that ends is reported by ActivityCompleted,
+//! however it ends: a BLOCK or HALT on ActivityStarted, failed guardrails, an input redaction
+//! that cannot be applied, or the body's own end (a failure, or a hook's stop). A REQUIRE_APPROVAL
+//! on ActivityStarted does not end the activity: it waits, and ActivityStarted is sent again once
+//! approved — so a rule on ActivityCompleted never fires for a body that has not run.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -212,12 +214,11 @@ impl Attempt {
         let options = gov.options();
         let hitl = options.hitl_enabled() && settings.approval;
         let approval = approval_context(gov, info);
-        let mut approved_now = false;
-        if hitl && info.identity.attempt > 1 {
-            match approval.pre_check().await {
-                PreCheck::Stop(failure) => return Err(failure.into()),
-                PreCheck::Evaluate { approved } => approved_now = approved,
-            }
+        if hitl
+            && info.identity.attempt > 1
+            && let PreCheck::Stop(failure) = approval.pre_check().await
+        {
+            return Err(failure.into());
         }
         if !options.send_activity_start_event() {
             return Ok(None);
@@ -244,14 +245,10 @@ impl Attempt {
         };
         enforce_stops(&response, false).map_err(stop)?;
         match response.verdict {
-            Verdict::RequireApproval if approved_now => {
-                tracing::warn!(
-                    activity_type = %info.identity.activity_type,
-                    "Core asked for approval again right after granting it; proceeding"
-                );
-            }
+            // A new request, even right after a grant: the grant was for another one. The
+            // activity waits rather than ends, so no ActivityCompleted follows.
             Verdict::RequireApproval if hitl => {
-                return Err(stop(approval.request(response.reason.as_deref())));
+                return Err(approval.request(&response, "ActivityStarted").into());
             }
             Verdict::RequireApproval => {
                 return Err(stop(GovernanceFailure::approval_unavailable(
@@ -358,7 +355,7 @@ impl Attempt {
         match response.verdict {
             Verdict::RequireApproval if hitl => {
                 self.approval(gov)
-                    .wait_within_attempt(self.info.deadline)
+                    .wait_within_attempt(&response, self.info.deadline)
                     .await?
             }
             Verdict::RequireApproval => {

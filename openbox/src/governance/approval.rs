@@ -1,21 +1,26 @@
 //! Human approval through activity retries (§4, decision D8).
 //!
-//! A REQUIRE_APPROVAL fails the attempt with a retryable `ApprovalPending` whose retry delay is
-//! the poll interval. Every later attempt of the same activity starts with a poll of
+//! A REQUIRE_APPROVAL on ActivityStarted or on an operation inside the activity fails the
+//! attempt with a retryable `ApprovalPending` whose retry delay is the poll interval, and this
+//! process remembers *which* request it waits on: Core's `approval_id` (and evaluation id), and
+//! the stage that asked. The next attempt of that activity starts with a poll of
 //! `POST /api/v1/governance/approval`:
 //!
 //! | Poll says | Then |
 //! |---|---|
-//! | approved | ActivityStarted is re-sent and its verdict enforced |
+//! | approved, for the request waited on | ActivityStarted is re-sent and its verdict enforced |
+//! | approved, but for another request | still pending: a grant never covers another request |
 //! | rejected | non-retryable `ApprovalRejected` |
 //! | expired (Core) or older than the approval timeout (SDK) | non-retryable `ApprovalExpired` |
-//! | pending, or the poll failed | `ApprovalPending` again — when this worker knows it asked |
+//! | pending, or the poll failed | `ApprovalPending` again |
 //!
-//! Which worker asked is process memory, so a retry on another worker (or after a restart) does
-//! not know. There a pending or failed poll falls through to re-sending ActivityStarted: Core
-//! answers REQUIRE_APPROVAL again while the request is open, or the decision once it is made.
-//! The approval timeout is measured from the activity's first schedule time, which Temporal
-//! keeps across attempts and workers.
+//! Only attempts that follow a REQUIRE_APPROVAL poll. A retry on another worker (or after a
+//! restart) has no record of the request and re-sends ActivityStarted instead: Core answers
+//! REQUIRE_APPROVAL again while the request is open, or the decision once it is made. Every
+//! REQUIRE_APPROVAL is a request of its own — also one that comes right after a grant — so an
+//! operation that asks again never runs on the grant of an earlier one. The approval timeout is
+//! measured from the activity's first schedule time, which Temporal keeps across attempts and
+//! workers.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,36 +28,97 @@ use std::time::{Duration, SystemTime};
 
 use crate::client::CoreClient;
 use crate::error::GovernanceApiError;
-use crate::wire::{ActivityIdentity, ApprovalRequest, ApprovalStatus};
+use crate::wire::{
+    ActivityIdentity, ApprovalAnswer, ApprovalRequest, ApprovalStatus, EvaluateResponse,
+};
 
 use super::failure::GovernanceFailure;
 
-/// The approvals this process asked for and is waiting on, keyed like the poll.
+/// Which request an approval wait is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AskedFor {
+    /// Core's `approval_id` of the REQUIRE_APPROVAL, if it sent one.
+    approval_id: Option<String>,
+    /// Core's `governance_event_id` of that evaluation, if it sent one.
+    event_id: Option<String>,
+    /// What asked: `ActivityStarted`, `ActivityCompleted`, or an operation's name.
+    stage: String,
+}
+
+impl AskedFor {
+    /// The request a REQUIRE_APPROVAL `response` opened, asked by `stage`.
+    pub(crate) fn of(response: &EvaluateResponse, stage: &str) -> Self {
+        AskedFor {
+            approval_id: response.approval_id.clone(),
+            event_id: response.governance_event_id.clone(),
+            stage: stage.to_owned(),
+        }
+    }
+
+    /// Whether a poll answer is about this request. An answer that names no request is taken
+    /// as ours (Core keys polls by activity); one that names another request never is.
+    fn answered_by(&self, answer: &ApprovalAnswer) -> bool {
+        let Some(id) = answer.approval_id.as_deref() else {
+            return true;
+        };
+        if self.approval_id.is_none() && self.event_id.is_none() {
+            return true;
+        }
+        self.approval_id.as_deref() == Some(id) || self.event_id.as_deref() == Some(id)
+    }
+}
+
+#[derive(Debug)]
+struct Marker {
+    asked_at: SystemTime,
+    asked_for: AskedFor,
+}
+
+/// The approvals this process asked for and is waiting on, one per activity (an attempt stops
+/// at its first REQUIRE_APPROVAL).
 #[derive(Debug, Default)]
 pub(crate) struct ApprovalMarkers {
-    asked: Mutex<HashMap<ApprovalRequest, SystemTime>>,
+    asked: Mutex<HashMap<ApprovalRequest, Marker>>,
 }
 
 impl ApprovalMarkers {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ApprovalRequest, SystemTime>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ApprovalRequest, Marker>> {
         self.asked.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records that an approval was requested; forgets entries older than `keep` so the map
-    /// stays bounded even for activities that are never retried.
-    pub(crate) fn mark(&self, key: ApprovalRequest, keep: Duration) {
+    /// Records the request an activity now waits on (replacing an earlier one); forgets entries
+    /// older than `keep` so the map stays bounded even for activities that are never retried.
+    pub(crate) fn mark(&self, key: ApprovalRequest, asked_for: AskedFor, keep: Duration) {
         let now = SystemTime::now();
         let mut asked = self.lock();
-        asked.retain(|_, at| now.duration_since(*at).map_or(true, |age| age <= keep));
-        asked.entry(key).or_insert(now);
+        asked.retain(|_, m| {
+            now.duration_since(m.asked_at)
+                .map_or(true, |age| age <= keep)
+        });
+        asked.insert(
+            key,
+            Marker {
+                asked_at: now,
+                asked_for,
+            },
+        );
+        if asked.is_empty() {
+            asked.shrink_to_fit();
+        }
     }
 
-    pub(crate) fn is_marked(&self, key: &ApprovalRequest) -> bool {
-        self.lock().contains_key(key)
+    /// The request this process waits on for the activity, if any.
+    pub(crate) fn asked_for(&self, key: &ApprovalRequest) -> Option<AskedFor> {
+        self.lock().get(key).map(|m| m.asked_for.clone())
     }
 
     pub(crate) fn clear(&self, key: &ApprovalRequest) {
-        self.lock().remove(key);
+        let mut asked = self.lock();
+        asked.remove(key);
+        if asked.is_empty() {
+            // A burst of approvals must not keep its table's capacity for the worker's life.
+            asked.shrink_to_fit();
+        }
     }
 
     /// How many approvals this process is waiting on.
@@ -73,11 +139,8 @@ pub(crate) fn request_of(activity: &ActivityIdentity) -> ApprovalRequest {
 /// What the start of a retried attempt should do about approval.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum PreCheck {
-    /// Evaluate ActivityStarted as usual; `approved` when the poll just saw a grant.
-    Evaluate {
-        /// The poll answered "approved".
-        approved: bool,
-    },
+    /// Evaluate ActivityStarted as usual (Core's answer decides).
+    Evaluate,
     /// Stop the attempt.
     Stop(GovernanceFailure),
 }
@@ -103,9 +166,27 @@ impl ApprovalContext<'_> {
         })
     }
 
-    /// One approval poll, counted in the approval-poll metric.
-    async fn poll(&self, key: &ApprovalRequest) -> Result<ApprovalStatus, GovernanceApiError> {
-        let result = self.client.poll_approval(key).await;
+    /// One approval poll about `asked_for`, counted in the approval-poll metric. An answer
+    /// about another request is reported as pending.
+    async fn poll(
+        &self,
+        key: &ApprovalRequest,
+        asked_for: &AskedFor,
+    ) -> Result<ApprovalStatus, GovernanceApiError> {
+        let result = self.client.poll_approval(key).await.map(|answer| {
+            if asked_for.answered_by(&answer) {
+                answer.status
+            } else {
+                tracing::info!(
+                    activity_type = %self.activity.activity_type,
+                    stage = %asked_for.stage,
+                    answered = ?answer.approval_id,
+                    waiting_for = ?asked_for.approval_id,
+                    "the approval poll answered about another request; still waiting"
+                );
+                ApprovalStatus::Pending { reason: None }
+            }
+        });
         super::metrics::record_approval_poll(match &result {
             Ok(ApprovalStatus::Pending { .. }) => "pending",
             Ok(ApprovalStatus::Approved { .. }) => "approved",
@@ -116,15 +197,18 @@ impl ApprovalContext<'_> {
         result
     }
 
-    /// The poll at the start of attempt > 1.
+    /// The start of attempt > 1: polls when this process waits on a request for the activity;
+    /// otherwise (no request, or one asked by another worker) ActivityStarted is evaluated.
     pub(crate) async fn pre_check(&self) -> PreCheck {
         let key = request_of(self.activity);
-        let asked_here = self.markers.is_marked(&key);
-        let pending = match self.poll(&key).await {
+        let Some(asked_for) = self.markers.asked_for(&key) else {
+            return PreCheck::Evaluate;
+        };
+        let pending = match self.poll(&key, &asked_for).await {
             Ok(ApprovalStatus::Approved { reason }) => {
-                tracing::info!(activity_type = %self.activity.activity_type, ?reason, "approval granted");
+                tracing::info!(activity_type = %self.activity.activity_type, stage = %asked_for.stage, ?reason, "approval granted");
                 self.markers.clear(&key);
-                return PreCheck::Evaluate { approved: true };
+                return PreCheck::Evaluate;
             }
             Ok(ApprovalStatus::Rejected { reason }) => {
                 self.markers.clear(&key);
@@ -149,10 +233,6 @@ impl ApprovalContext<'_> {
                 GovernanceFailure::approval_check_failed(self.poll_interval)
             }
         };
-        if !asked_here {
-            // Another worker (or an earlier process) asked: let Core's re-evaluation decide.
-            return PreCheck::Evaluate { approved: false };
-        }
         if self.timed_out(None) {
             self.markers.clear(&key);
             return PreCheck::Stop(GovernanceFailure::approval_timed_out(
@@ -163,15 +243,17 @@ impl ApprovalContext<'_> {
         PreCheck::Stop(pending)
     }
 
-    /// REQUIRE_APPROVAL on ActivityStarted: remember it and fail the attempt with a retry.
-    pub(crate) fn request(&self, reason: Option<&str>) -> GovernanceFailure {
+    /// REQUIRE_APPROVAL on ActivityStarted or on an operation (`stage`): remember the request
+    /// `response` opened and fail the attempt with a retry.
+    pub(crate) fn request(&self, response: &EvaluateResponse, stage: &str) -> GovernanceFailure {
         let key = request_of(self.activity);
         if self.timed_out(None) {
             self.markers.clear(&key);
             return GovernanceFailure::approval_timed_out(self.activity, self.timeout);
         }
-        self.markers.mark(key, self.timeout);
-        GovernanceFailure::approval_required(reason, self.poll_interval)
+        self.markers
+            .mark(key, AskedFor::of(response, stage), self.timeout);
+        GovernanceFailure::approval_required(response.reason.as_deref(), self.poll_interval)
     }
 
     /// REQUIRE_APPROVAL on ActivityCompleted: the body has run, so a retry would run it again.
@@ -179,9 +261,11 @@ impl ApprovalContext<'_> {
     /// timeout or `deadline` (the attempt's own deadline, minus a poll interval).
     pub(crate) async fn wait_within_attempt(
         &self,
+        response: &EvaluateResponse,
         deadline: Option<SystemTime>,
     ) -> Result<(), GovernanceFailure> {
         let key = request_of(self.activity);
+        let asked_for = AskedFor::of(response, "ActivityCompleted");
         let started = SystemTime::now();
         loop {
             let now = SystemTime::now();
@@ -194,7 +278,7 @@ impl ApprovalContext<'_> {
                 ));
             }
             tokio::time::sleep(self.poll_interval).await;
-            match self.poll(&key).await {
+            match self.poll(&key, &asked_for).await {
                 Ok(ApprovalStatus::Approved { .. }) => return Ok(()),
                 Ok(ApprovalStatus::Rejected { reason }) => {
                     return Err(GovernanceFailure::approval_rejected(reason.as_deref()));
@@ -225,18 +309,53 @@ mod tests {
         }
     }
 
+    fn asked(id: Option<&str>) -> AskedFor {
+        AskedFor {
+            approval_id: id.map(str::to_owned),
+            event_id: Some("gev-1".into()),
+            stage: "ActivityStarted".into(),
+        }
+    }
+
     #[test]
-    fn markers_are_bounded_by_age() {
+    fn markers_are_bounded_by_age_and_replaced_by_new_requests() {
         let m = ApprovalMarkers::default();
-        m.mark(key("1"), Duration::from_secs(60));
-        assert!(m.is_marked(&key("1")));
-        m.mark(key("2"), Duration::ZERO);
+        m.mark(key("1"), asked(Some("apr-1")), Duration::from_secs(60));
+        assert_eq!(m.asked_for(&key("1")), Some(asked(Some("apr-1"))));
+        m.mark(key("1"), asked(Some("apr-2")), Duration::from_secs(60));
+        assert_eq!(m.asked_for(&key("1")), Some(asked(Some("apr-2"))));
+        m.mark(key("2"), asked(None), Duration::ZERO);
         // Marking with keep = 0 drops every older entry, including "1".
         std::thread::sleep(Duration::from_millis(5));
-        m.mark(key("3"), Duration::ZERO);
-        assert!(!m.is_marked(&key("1")));
-        assert!(m.is_marked(&key("3")));
+        m.mark(key("3"), asked(None), Duration::ZERO);
+        assert_eq!(m.asked_for(&key("1")), None);
+        assert!(m.asked_for(&key("3")).is_some());
         m.clear(&key("3"));
         assert_eq!(m.len(), 0);
+    }
+
+    #[test]
+    fn a_grant_counts_only_for_the_request_it_names() {
+        let answer = |id: Option<&str>| ApprovalAnswer {
+            status: ApprovalStatus::Approved { reason: None },
+            approval_id: id.map(str::to_owned),
+        };
+        let waiting = asked(Some("apr-2"));
+        assert!(waiting.answered_by(&answer(Some("apr-2"))));
+        assert!(
+            waiting.answered_by(&answer(Some("gev-1"))),
+            "Core's evaluation id"
+        );
+        assert!(!waiting.answered_by(&answer(Some("apr-1"))));
+        assert!(
+            waiting.answered_by(&answer(None)),
+            "an answer naming nothing"
+        );
+        let unnamed = AskedFor {
+            approval_id: None,
+            event_id: None,
+            stage: "x".into(),
+        };
+        assert!(unnamed.answered_by(&answer(Some("apr-9"))));
     }
 }

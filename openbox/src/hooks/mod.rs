@@ -200,7 +200,7 @@ impl HookCall {
                 Verdict::Block => GovernanceFailure::hook_blocked(r.reason.as_deref()),
                 Verdict::Halt => GovernanceFailure::hook_halted(r.reason.as_deref()),
                 Verdict::RequireApproval => match self.scope.approval_context() {
-                    Some(approval) => approval.request(r.reason.as_deref()),
+                    Some(approval) => approval.request(&r, &self.name),
                     None => GovernanceFailure::hook_approval_unavailable(r.reason.as_deref()),
                 },
             },

@@ -26,8 +26,8 @@ pub use event::{
     WorkflowFailed, WorkflowStarted,
 };
 pub use response::{
-    ApprovalRequest, ApprovalStatus, EvaluateResponse, GuardrailReason, GuardrailsResult,
-    GuardrailsTarget, ResponseError,
+    ApprovalAnswer, ApprovalRequest, ApprovalStatus, EvaluateResponse, GuardrailReason,
+    GuardrailsResult, GuardrailsTarget, ResponseError,
 };
 pub use span::{
     DbQuerySpan, FileOperationSpan, FunctionCallSpan, HeaderMap, HookEvaluation, HookSpan,

@@ -236,6 +236,28 @@ pub struct ApprovalRequest {
     pub activity_id: String,
 }
 
+/// An approval poll's answer: where the request stands, and which request Core answered about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalAnswer {
+    /// Where it stands.
+    pub status: ApprovalStatus,
+    /// The request the answer is about: `approval_id`, or Core's `id` (its evaluation id), when
+    /// Core names it. A grant only counts for the request it names.
+    pub approval_id: Option<String>,
+}
+
+impl ApprovalAnswer {
+    /// Parses an approval response body as of `now`.
+    pub fn from_slice(body: &[u8], now: SystemTime) -> Result<Self, ResponseError> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| ResponseError::NotJson(e.to_string()))?;
+        Ok(ApprovalAnswer {
+            status: ApprovalStatus::from_value(&value, now)?,
+            approval_id: text(value.get("approval_id")).or_else(|| text(value.get("id"))),
+        })
+    }
+}
+
 /// What an approval poll says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApprovalStatus {
@@ -441,5 +463,13 @@ mod tests {
             ApprovalStatus::Approved { reason: None }
         );
         assert!(ApprovalStatus::from_slice(b"nope", now).is_err());
+        let a = ApprovalAnswer::from_slice(br#"{"verdict":"allow","approval_id":"apr-2"}"#, now)
+            .unwrap();
+        assert_eq!(a.approval_id.as_deref(), Some("apr-2"));
+        let a = ApprovalAnswer::from_slice(br#"{"action":"continue","id":"gev-9"}"#, now).unwrap();
+        assert_eq!(
+            (a.status, a.approval_id.as_deref()),
+            (ApprovalStatus::Approved { reason: None }, Some("gev-9"))
+        );
     }
 }
