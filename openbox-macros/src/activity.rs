@@ -11,7 +11,7 @@ use crate::errors::Errors;
 use crate::options::{self, Kind};
 use crate::types::{item_kind, last_segment_is, mentions_self, result_ok_type};
 
-const OPTIONS: &[(&str, Kind)] = &[
+pub(crate) const OPTIONS: &[(&str, Kind)] = &[
     ("name", Kind::Str),
     ("capture_input", Kind::Bool),
     ("capture_output", Kind::Bool),

@@ -2,6 +2,7 @@
 //! (`openbox::governed_activity`, …), whose documentation is the manual; they expand to calls
 //! into `openbox`'s hidden `__private` module.
 
+mod activities;
 mod activity;
 mod errors;
 mod options;
@@ -15,6 +16,13 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn governed_activity(attr: TokenStream, item: TokenStream) -> TokenStream {
     activity::expand(attr.into(), item.into()).into()
+}
+
+/// Declares every activity of an `#[activities]` impl to OpenBox. See
+/// `openbox::governed_activities`.
+#[proc_macro_attribute]
+pub fn governed_activities(attr: TokenStream, item: TokenStream) -> TokenStream {
+    activities::expand(attr.into(), item.into()).into()
 }
 
 /// Declares a workflow and its signals to OpenBox. See `openbox::governed_workflow`.

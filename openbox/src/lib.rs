@@ -84,6 +84,8 @@ pub use governance::scope::{ActivityScope, spawn};
 pub use governance::{ActivitySettings, Governor};
 pub use temporal::{OpenBoxPlugin, OpenBoxPluginBuilder};
 
+#[doc = include_str!("../docs/governed_activities.md")]
+pub use openbox_macros::governed_activities;
 #[doc = include_str!("../docs/governed_activity.md")]
 pub use openbox_macros::governed_activity;
 #[doc = include_str!("../docs/governed_workflow.md")]

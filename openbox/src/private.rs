@@ -19,7 +19,7 @@ pub use crate::hooks::traced;
 
 pub use crate::governance::ActivitySettings;
 pub use crate::temporal::codec::InputCodec;
-pub use crate::temporal::registry::{ActivityDecl, SignalDecl, WorkflowDecl};
+pub use crate::temporal::registry::{ActivityDecl, ActivityTypeDecl, SignalDecl, WorkflowDecl};
 
 use crate::governance::Governor;
 use crate::governance::activity::{Attempt, BodyOutcome};
@@ -27,6 +27,22 @@ use crate::governance::failure::GovernanceFailure;
 use crate::governance::scope::ActivityScope;
 use crate::temporal::activity_interceptor::{Intercepted, attempt_info, intercepted};
 use crate::temporal::errors::{activity_failure_info, panic_error};
+
+/// The type name of an activity definition (a marker constant of `#[activities]`).
+pub fn activity_type_name<A: temporalio_common::ActivityDefinition>(
+    definition: &'static A,
+) -> &'static str {
+    definition.name()
+}
+
+/// The codec of all the arguments of an activity definition.
+pub const fn codec_of_definition<A>(_definition: &A) -> InputCodec
+where
+    A: temporalio_common::ActivityDefinition,
+    A::Input: Send + Sync,
+{
+    InputCodec::of::<A>()
+}
 
 /// Types the body is annotated with, so `?` inside an `async` block infers its error type.
 pub fn annotate<T, F: Future<Output = T>>(f: F) -> F {

@@ -75,6 +75,8 @@ pub enum Step {
     Add(i64, i64),
     /// `Shop::fetch`: a GET through the OpenBox middleware.
     Fetch(String),
+    /// `Ledger::post`: three arguments, declared with `#[openbox::governed_activities]`.
+    Post(String, i64, ChargeReq),
 }
 
 /// What the workflow runs.
@@ -166,6 +168,28 @@ impl Shop {
     }
 }
 
+/// Activities declared with `#[openbox::governed_activities]`: every argument is reported.
+pub struct Ledger;
+
+#[openbox::governed_activities]
+#[activities]
+impl Ledger {
+    /// Three arguments, one of them a struct; returns what the body saw.
+    #[activity(name = "ledger_post")]
+    pub async fn post(
+        ctx: ActivityContext,
+        account: String,
+        amount: i64,
+        req: ChargeReq,
+    ) -> Result<String, ActivityError> {
+        record_run(&ctx);
+        Ok(format!(
+            "posted {amount} to {account} for {} card {}",
+            req.customer, req.card
+        ))
+    }
+}
+
 /// Runs a [`Plan`].
 #[workflow]
 #[derive(Default)]
@@ -226,6 +250,10 @@ impl PlanWorkflow {
                     ctx.execute_activity(Shop::fail, (), once).await
                 }
                 Step::Fetch(url) => ctx.execute_activity(Shop::fetch, url, opts).await,
+                Step::Post(account, amount, req) => {
+                    ctx.execute_activity(Ledger::post, (account, amount, req), opts)
+                        .await
+                }
                 Step::Add(a, b) => ctx
                     .execute_activity(Shop::add, (a, b), opts)
                     .await

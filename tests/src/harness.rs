@@ -12,7 +12,7 @@ use temporalio_client::{WorkflowGetResultOptions, WorkflowHandle, WorkflowStartO
 use temporalio_sdk::WorkerOptions;
 
 use crate::core::{TEST_KEY, TestCore};
-use crate::fixtures::{Bank, BankWorkflow, Outcome, Plan, PlanWorkflow, Shop};
+use crate::fixtures::{Bank, BankWorkflow, Ledger, Outcome, Plan, PlanWorkflow, Shop};
 use crate::hook_fixtures::{HookActivities, HookPlan, HookWorkflow};
 use crate::worker::TestEnv;
 
@@ -75,6 +75,7 @@ impl Harness {
             .sticky_queue_schedule_to_start_timeout(Duration::from_secs(1))
             .register_activities(Shop)
             .register_activities(Bank)
+            .register_activities(Ledger)
             .register_workflow::<PlanWorkflow>()
             .expect("PlanWorkflow registers")
             .register_workflow::<BankWorkflow>()

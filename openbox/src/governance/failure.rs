@@ -298,6 +298,18 @@ impl GovernanceFailure {
         )
     }
 
+    /// The arguments of an activity cannot be reported and the options require them.
+    pub fn input_not_captured(activity_type: &str) -> Self {
+        Self::new(
+            FailureKind::ApiError,
+            format!(
+                "OpenBox cannot report the arguments of activity {activity_type} and \
+                 require_input_capture is on: put #[openbox::governed_activities] above its \
+                 #[activities] impl, or describe it with OpenBoxPluginBuilder::describe_activity"
+            ),
+        )
+    }
+
     /// OpenBox is not configured where a governed item runs.
     pub fn not_configured(detail: &str) -> Self {
         Self::new(

@@ -9,6 +9,7 @@
 //! | `openbox_core_call_duration_seconds` | histogram | `outcome` |
 //! | `openbox_events_lost_total` | counter | `event_type`, `reason` |
 //! | `openbox_approval_polls_total` | counter | `outcome` |
+//! | `openbox_inputs_not_captured_total` | counter | `activity_type` |
 //!
 //! `outcome` is `allowed`, `constrained`, `approval`, `blocked` or `halted` when Core gave that
 //! verdict, and `error` when it gave none; `error_kind` then says why (`unreachable`, `timeout`,
@@ -30,6 +31,8 @@ pub const CORE_CALL_SECONDS: &str = "openbox_core_call_duration_seconds";
 pub const EVENTS_LOST: &str = "openbox_events_lost_total";
 /// Counter of approval polls by outcome.
 pub const APPROVAL_POLLS: &str = "openbox_approval_polls_total";
+/// Counter of governed activity attempts whose arguments could not be reported.
+pub const INPUTS_NOT_CAPTURED: &str = "openbox_inputs_not_captured_total";
 
 /// Registers the descriptions with the installed recorder (exporters show them as help text).
 /// Optional; call it after installing a recorder.
@@ -45,6 +48,10 @@ pub fn describe() {
         "Governance events Core did not get that proceeded under fail_open, by reason"
     );
     ::metrics::describe_counter!(APPROVAL_POLLS, "Approval polls, by outcome");
+    ::metrics::describe_counter!(
+        INPUTS_NOT_CAPTURED,
+        "Governed activity attempts whose arguments could not be reported to Core, by activity type"
+    );
 }
 
 fn verdict_outcome(v: Verdict) -> &'static str {
@@ -55,6 +62,12 @@ fn verdict_outcome(v: Verdict) -> &'static str {
         Verdict::Block => "blocked",
         Verdict::Halt => "halted",
     }
+}
+
+/// Records an activity attempt whose arguments could not be reported.
+pub(crate) fn record_uncaptured_input(activity_type: &str) {
+    ::metrics::counter!(INPUTS_NOT_CAPTURED, "activity_type" => activity_type.to_owned())
+        .increment(1);
 }
 
 /// Records one evaluation of an `event_type` body (a hook evaluation if `hook`).

@@ -46,6 +46,7 @@ pub struct GovernanceOptions {
     pub(crate) carrier: CarrierMode,
     pub(crate) govern_all: bool,
     pub(crate) workflows_started_after: Option<SystemTime>,
+    pub(crate) require_input_capture: bool,
 }
 
 impl Default for GovernanceOptions {
@@ -62,6 +63,7 @@ impl Default for GovernanceOptions {
             carrier: CarrierMode::default(),
             govern_all: true,
             workflows_started_after: None,
+            require_input_capture: false,
         }
     }
 }
@@ -127,6 +129,12 @@ impl GovernanceOptions {
     /// already running when governance was switched on).
     pub fn workflows_started_after(&self) -> Option<SystemTime> {
         self.workflows_started_after
+    }
+
+    /// Whether a governed activity whose arguments cannot be reported is refused (otherwise it
+    /// runs, reported with `activity_input: []`, counted and logged once per type).
+    pub fn require_input_capture(&self) -> bool {
+        self.require_input_capture
     }
 }
 
@@ -223,6 +231,16 @@ impl GovernanceOptionsBuilder {
     /// have no governance events) replay without nondeterminism errors.
     pub fn govern_workflows_started_after(mut self, at: SystemTime) -> Self {
         self.options.workflows_started_after = Some(at);
+        self
+    }
+
+    /// Refuse governed activities whose arguments cannot be reported to Core (default `false`:
+    /// they run with `activity_input: []`, counted in `Governor::stats()` and the
+    /// `openbox_inputs_not_captured_total` metric, and logged once per activity type). Arguments
+    /// are reported for `#[openbox::governed_activities]` impls, `describe_activity`, and common
+    /// single-argument types; with this on, input rules and guardrails can never be blind.
+    pub fn require_input_capture(mut self, on: bool) -> Self {
+        self.options.require_input_capture = on;
         self
     }
 

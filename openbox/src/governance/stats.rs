@@ -15,6 +15,7 @@ pub struct GovernanceStats {
     halted_no_verdict: AtomicU64,
     governance_nanos: AtomicU64,
     open_scopes: AtomicI64,
+    inputs_not_captured: AtomicU64,
 }
 
 /// A copy of the counters at one instant.
@@ -30,6 +31,8 @@ pub struct StatsSnapshot {
     pub governance_nanos: u64,
     /// Per-activity scopes alive now (0 when no governed activity runs).
     pub open_scopes: i64,
+    /// Governed activity attempts whose arguments could not be reported (`activity_input: []`).
+    pub inputs_not_captured: u64,
 }
 
 impl StatsSnapshot {
@@ -65,6 +68,10 @@ impl GovernanceStats {
         );
     }
 
+    pub(crate) fn input_not_captured(&self) {
+        self.inputs_not_captured.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn scope_opened(&self) {
         self.open_scopes.fetch_add(1, Ordering::Relaxed);
     }
@@ -85,6 +92,7 @@ impl GovernanceStats {
             halted_no_verdict: self.halted_no_verdict.load(Ordering::Relaxed),
             governance_nanos: self.governance_nanos.load(Ordering::Relaxed),
             open_scopes: self.open_scopes.load(Ordering::Relaxed),
+            inputs_not_captured: self.inputs_not_captured.load(Ordering::Relaxed),
         }
     }
 }

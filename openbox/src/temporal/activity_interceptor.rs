@@ -163,7 +163,18 @@ impl OpenBoxActivityInterceptor {
             .map(|d| d.codec)
             .or_else(|| self.described.get(&info.activity_type).copied())
             .or_else(|| codec::probe(&input));
-        let input_json = codec.and_then(|c| (c.to_json)(&input)).unwrap_or_default();
+        let input_json = match codec.and_then(|c| (c.to_json)(&input)) {
+            Some(values) => values,
+            None if settings.capture_input => {
+                if self.governor.options().require_input_capture() {
+                    return Err(GovernanceFailure::input_not_captured(&info.activity_type)
+                        .to_activity_error());
+                }
+                uncaptured(&self.governor, &info.activity_type);
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
         self.governor.stats().add_governance_time(clock.elapsed());
 
         let (attempt, redacted) = Attempt::begin(
@@ -222,6 +233,28 @@ impl OpenBoxActivityInterceptor {
                 None => Err(error),
             },
         }
+    }
+}
+
+/// An activity whose arguments this worker cannot report: counted every time, logged once per
+/// activity type, so that input rules and guardrails are never blind without anyone knowing.
+fn uncaptured(governor: &Governor, activity_type: &str) {
+    use std::collections::HashSet;
+    static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    governor.stats().input_not_captured();
+    crate::governance::metrics::record_uncaptured_input(activity_type);
+    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+    if warned
+        .get_or_insert_with(HashSet::new)
+        .insert(activity_type.to_owned())
+    {
+        tracing::warn!(
+            activity_type,
+            "OpenBox cannot report the arguments of this activity (their types are unknown to the plugin): \
+             Core sees activity_input [] and input rules and guardrails cannot apply. Put \
+             #[openbox::governed_activities] above its #[activities] impl, or describe it with \
+             OpenBoxPluginBuilder::describe_activity; require_input_capture(true) refuses such activities"
+        );
     }
 }
 

@@ -98,7 +98,7 @@ where
 impl InputCodec {
     /// The codec of activity definition `A` (its input type), through the default JSON payload
     /// converter.
-    pub fn of<A>() -> Self
+    pub const fn of<A>() -> Self
     where
         A: ActivityDefinition,
         A::Input: Send + Sync,

@@ -194,6 +194,13 @@ impl OpenBoxPluginBuilder {
         self
     }
 
+    /// Refuse governed activities whose arguments cannot be reported (see
+    /// [`GovernanceOptionsBuilder::require_input_capture`]).
+    pub fn require_input_capture(mut self, on: bool) -> Self {
+        self.options = self.options.require_input_capture(on);
+        self
+    }
+
     /// Tells the plugin the argument types of activity `A`, so that its input is reported and
     /// can be redacted without annotating it: `.describe_activity(MyActivities::charge)`.
     pub fn describe_activity<A>(mut self, activity: A) -> Self

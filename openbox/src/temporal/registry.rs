@@ -1,10 +1,12 @@
 //! What the attribute macros declare, collected at link time so the interceptors know about
 //! annotated items before any of their code runs.
 //!
+//! `#[governed_activities]` sits above `#[activities]` and declares each activity by its exact
+//! definition: the type name Temporal registers it under and a codec of all its arguments.
 //! `#[governed_activity]` expands inside the `#[activities]` impl, after Temporal's macro has
-//! stripped the activity's `name`; so an activity is recognised by its method name (Temporal's
-//! default type name is `Type::method`) or by the macro's own `name = "…"`, and by the type of
-//! its arguments.
+//! stripped the activity's `name`; so on its own an activity is recognised by its method name
+//! (Temporal's default type name is `Type::method`) or by the macro's own `name = "…"`, and by
+//! the type of its arguments. An exact declaration always wins.
 
 use serde_json::Value;
 use temporalio_sdk::interceptors::ExecuteActivityInput;
@@ -42,14 +44,45 @@ impl ActivityDecl {
 
 inventory::collect!(ActivityDecl);
 
-/// The declaration of the activity being executed, if it is annotated.
-pub(crate) fn activity_decl(
-    activity_type: &str,
-    input: &ExecuteActivityInput,
-) -> Option<&'static ActivityDecl> {
-    inventory::iter::<ActivityDecl>
+/// Declared by `#[governed_activities]` for each activity of the impl.
+#[derive(Debug)]
+pub struct ActivityTypeDecl {
+    /// The activity type, as its definition names it.
+    pub activity_type: fn() -> &'static str,
+    /// Capture and approval choices (from the method's `#[governed_activity]`, if any).
+    pub settings: ActivitySettings,
+    /// Conversion of all of its arguments.
+    pub codec: InputCodec,
+}
+
+inventory::collect!(ActivityTypeDecl);
+
+/// What the macros declared about the activity being executed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Declared {
+    pub settings: ActivitySettings,
+    pub codec: InputCodec,
+}
+
+/// The declaration of the activity being executed, if it is annotated: an exact declaration of
+/// its type, else a `#[governed_activity]` that matches its name and argument types.
+pub(crate) fn activity_decl(activity_type: &str, input: &ExecuteActivityInput) -> Option<Declared> {
+    inventory::iter::<ActivityTypeDecl>
         .into_iter()
-        .find(|d| d.matches_name(activity_type) && (d.codec.accepts)(input))
+        .find(|d| (d.activity_type)() == activity_type && (d.codec.accepts)(input))
+        .map(|d| Declared {
+            settings: d.settings,
+            codec: d.codec,
+        })
+        .or_else(|| {
+            inventory::iter::<ActivityDecl>
+                .into_iter()
+                .find(|d| d.matches_name(activity_type) && (d.codec.accepts)(input))
+                .map(|d| Declared {
+                    settings: d.settings,
+                    codec: d.codec,
+                })
+        })
 }
 
 /// Declared by `#[governed_workflow]` for each signal handler.

@@ -1,0 +1,8 @@
+pub struct Acts;
+
+#[openbox::governed_activities]
+impl Acts {
+    pub fn go(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[openbox::governed_activities]
+pub struct NotAnImpl;
+
+fn main() {}
