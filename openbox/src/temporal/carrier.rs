@@ -40,6 +40,10 @@ pub struct CarrierOutcome {
     pub core_error: Option<String>,
     /// `true` when the missing verdict must stop the workflow (fail_closed, 401/403).
     pub stop: bool,
+    /// The reasons of a failed guardrails validation, when Core's guardrails refused the event
+    /// (absent in histories recorded before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails_failed: Option<Vec<String>>,
 }
 
 impl CarrierOutcome {
@@ -47,6 +51,11 @@ impl CarrierOutcome {
     pub fn from_decision(decision: Decision) -> Self {
         match decision {
             Decision::Verdict(r) => CarrierOutcome {
+                guardrails_failed: r
+                    .guardrails
+                    .as_ref()
+                    .filter(|g| !g.validation_passed)
+                    .map(|g| g.reason_texts().into_iter().map(str::to_owned).collect()),
                 verdict: Some(r.verdict),
                 reason: r.reason,
                 policy_id: r.policy_id,
@@ -68,6 +77,7 @@ impl CarrierOutcome {
             risk_score: 0.0,
             core_error: Some(error),
             stop,
+            guardrails_failed: None,
         }
     }
 }

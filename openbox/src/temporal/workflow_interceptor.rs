@@ -78,6 +78,8 @@ impl RunState {
 enum Judgement {
     Proceed,
     Block(Option<String>),
+    /// Guardrails refused the event: stopped like a BLOCK, with `GuardrailsValidationFailed`.
+    Refused(GovernanceFailure),
     Halt(GovernanceFailure),
 }
 
@@ -181,6 +183,11 @@ impl OpenBoxWorkflowInterceptor {
         match outcome.verdict {
             Some(Verdict::Halt) => Judgement::Halt(GovernanceFailure::halted(reason)),
             Some(Verdict::Block) => Judgement::Block(reason.map(str::to_owned)),
+            Some(_) if outcome.guardrails_failed.is_some() => {
+                let reasons = outcome.guardrails_failed.as_deref().unwrap_or_default();
+                let reasons: Vec<&str> = reasons.iter().map(String::as_str).collect();
+                Judgement::Refused(GovernanceFailure::guardrails(&reasons, false))
+            }
             Some(Verdict::RequireApproval) => {
                 tracing::warn!(
                     event_type,
@@ -241,7 +248,7 @@ impl OpenBoxWorkflowInterceptor {
             let stop = match Self::judge(&outcome, "WorkflowStarted") {
                 Judgement::Proceed => None,
                 Judgement::Block(reason) => Some(GovernanceFailure::blocked(reason.as_deref())),
-                Judgement::Halt(failure) => Some(failure),
+                Judgement::Refused(failure) | Judgement::Halt(failure) => Some(failure),
             };
             if let Some(failure) = stop {
                 self.report_failure(
@@ -274,7 +281,9 @@ impl OpenBoxWorkflowInterceptor {
                     Judgement::Block(reason) => {
                         Err(Self::fail(&GovernanceFailure::blocked(reason.as_deref())))
                     }
-                    Judgement::Halt(failure) => Err(Self::fail(&failure)),
+                    Judgement::Refused(failure) | Judgement::Halt(failure) => {
+                        Err(Self::fail(&failure))
+                    }
                 }
             }
             Err(termination) => {
@@ -394,6 +403,10 @@ impl WorkflowInterceptor for OpenBoxWorkflowInterceptor {
                 Judgement::Proceed => next.run(input).await,
                 Judgement::Block(reason) => {
                     let failure = GovernanceFailure::signal_blocked(reason.as_deref());
+                    tracing::warn!(signal = input.name(), "{failure}; the handler does not run");
+                    Ok(())
+                }
+                Judgement::Refused(failure) => {
                     tracing::warn!(signal = input.name(), "{failure}; the handler does not run");
                     Ok(())
                 }

@@ -9,6 +9,7 @@ mod capture;
 mod db;
 mod http;
 mod lifecycle;
+mod workflow;
 
 use openbox_dev::LoggedRequest;
 use serde_json::Value;
