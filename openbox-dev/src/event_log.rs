@@ -1,5 +1,6 @@
 //! Every request the dev Core receives, appended to a JSONL file (one JSON object per line),
-//! kept in a bounded in-memory window and broadcast to live viewers.
+//! kept in an in-memory window bounded in entries *and* bytes (so that a few huge requests
+//! cannot fill the memory of a dev Core left running) and broadcast to live viewers.
 //!
 //! File writes happen on a background task fed by a channel, so logging never delays an
 //! answer. API keys are masked before an entry exists: they never reach memory, file or page.
@@ -90,19 +91,36 @@ enum Command {
     Flush(oneshot::Sender<()>),
 }
 
+/// Default bound of the in-memory window, in bytes of request and answer bodies.
+pub const DEFAULT_KEEP_BYTES: usize = 64 << 20;
+
+/// The newest entries, with their approximate sizes.
+#[derive(Default)]
+struct Window {
+    entries: VecDeque<(LoggedRequest, usize)>,
+    bytes: usize,
+}
+
 /// The log. Cheap to share behind an `Arc`.
 pub struct EventLog {
     seq: AtomicU64,
-    recent: Mutex<VecDeque<LoggedRequest>>,
+    recent: Mutex<Window>,
     keep: usize,
+    keep_bytes: usize,
     file: Option<(PathBuf, mpsc::UnboundedSender<Command>)>,
     live: broadcast::Sender<LoggedRequest>,
 }
 
 impl EventLog {
-    /// A log keeping the last `keep` entries in memory and, if `path` is given, appending every
-    /// entry to that file. Must be called inside a Tokio runtime when `path` is given.
+    /// A log keeping the last `keep` entries in memory (at most [`DEFAULT_KEEP_BYTES`]) and, if
+    /// `path` is given, appending every entry to that file. Must be called inside a Tokio
+    /// runtime when `path` is given.
     pub fn new(path: Option<&Path>, keep: usize) -> std::io::Result<Self> {
+        Self::bounded(path, keep, DEFAULT_KEEP_BYTES)
+    }
+
+    /// [`EventLog::new`] with the window bounded by `keep_bytes` too.
+    pub fn bounded(path: Option<&Path>, keep: usize, keep_bytes: usize) -> std::io::Result<Self> {
         let file = match path {
             Some(path) => {
                 let f = std::fs::OpenOptions::new()
@@ -117,23 +135,41 @@ impl EventLog {
         };
         Ok(EventLog {
             seq: AtomicU64::new(0),
-            recent: Mutex::new(VecDeque::with_capacity(keep.min(4096))),
+            recent: Mutex::new(Window {
+                entries: VecDeque::with_capacity(keep.min(4096)),
+                bytes: 0,
+            }),
             keep,
+            keep_bytes,
             file,
             live: broadcast::channel(1024).0,
         })
     }
 
-    /// Assigns the next sequence number and records the entry.
-    pub fn record(&self, mut entry: LoggedRequest) -> u64 {
+    /// Assigns the next sequence number and records the entry (its size estimated from its
+    /// bodies; see [`EventLog::record_sized`]).
+    pub fn record(&self, entry: LoggedRequest) -> u64 {
+        let size = entry.body.to_string().len() + entry.response.to_string().len();
+        self.record_sized(entry, size)
+    }
+
+    /// Records an entry whose request and answer bodies take about `size` bytes.
+    pub fn record_sized(&self, mut entry: LoggedRequest, size: usize) -> u64 {
         entry.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let seq = entry.seq;
+        // Headers, time and path: a few hundred bytes whatever the bodies.
+        let size = size + 512;
         if self.keep > 0 {
             let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-            if recent.len() == self.keep {
-                recent.pop_front();
+            recent.entries.push_back((entry.clone(), size));
+            recent.bytes += size;
+            while recent.entries.len() > self.keep
+                || (recent.bytes > self.keep_bytes && recent.entries.len() > 1)
+            {
+                if let Some((_, dropped)) = recent.entries.pop_front() {
+                    recent.bytes -= dropped;
+                }
             }
-            recent.push_back(entry.clone());
         }
         if self.live.receiver_count() > 0 {
             let _ = self.live.send(entry.clone());
@@ -148,7 +184,9 @@ impl EventLog {
     pub fn recent(&self, after: u64, limit: usize) -> Vec<LoggedRequest> {
         let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         recent
+            .entries
             .iter()
+            .map(|(e, _)| e)
             .filter(|e| e.seq > after)
             .take(limit)
             .cloned()
@@ -159,9 +197,10 @@ impl EventLog {
     pub fn tail(&self, n: usize) -> Vec<LoggedRequest> {
         let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         recent
+            .entries
             .iter()
-            .skip(recent.len().saturating_sub(n))
-            .cloned()
+            .skip(recent.entries.len().saturating_sub(n))
+            .map(|(e, _)| e.clone())
             .collect()
     }
 
@@ -275,6 +314,23 @@ mod tests {
         assert_eq!(
             mask_header("user-agent", "OpenBox-SDK/0.1.0"),
             "OpenBox-SDK/0.1.0"
+        );
+    }
+
+    #[test]
+    fn the_window_is_bounded_by_bytes() {
+        let log = EventLog::bounded(None, 1000, 10_000).unwrap();
+        for _ in 0..10 {
+            log.record_sized(entry("/big"), 4_000);
+        }
+        let kept = log.recent(0, usize::MAX);
+        assert_eq!(kept.len(), 2, "two entries of ~4.5 kB fit in 10 kB");
+        assert_eq!(kept[1].seq, 10);
+        log.record_sized(entry("/huge"), 1 << 30);
+        assert_eq!(
+            log.recent(0, usize::MAX).len(),
+            1,
+            "the newest entry always stays"
         );
     }
 

@@ -21,9 +21,6 @@ pub const EVALUATE_PATH: &str = "/api/v1/governance/evaluate";
 /// Path of approval polls.
 pub const APPROVAL_PATH: &str = "/api/v1/governance/approval";
 
-/// Bodies larger than this are refused (413): Core requests are small.
-const MAX_BODY: usize = 16 << 20;
-
 /// Which contract endpoint a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -89,11 +86,20 @@ where
             (name, value)
         })
         .collect();
-    let bytes = match Limited::new(body, MAX_BODY).collect().await {
+    // The key first: an unauthenticated body is never read, parsed or kept.
+    if !state.key_accepted(parts.headers.get(header::AUTHORIZATION)) {
+        let answer = Answer::json(401, json!({"error": "invalid or missing API key"}));
+        return Ok(finish(state, &parts, time, headers, Value::Null, answer, 0));
+    }
+    let max_body = state.limits.max_body_bytes;
+    let bytes = match Limited::new(body, max_body).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) => {
-            let answer = Answer::json(413, json!({"error": format!("cannot read body: {e}")}));
-            return Ok(finish(state, &parts, time, headers, Value::Null, answer));
+            let answer = Answer::json(
+                413,
+                json!({"error": format!("cannot read a body of at most {max_body} bytes: {e}")}),
+            );
+            return Ok(finish(state, &parts, time, headers, Value::Null, answer, 0));
         }
     };
     let body: Value = if bytes.is_empty() {
@@ -103,9 +109,8 @@ where
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
 
-    let answer = if !state.key_accepted(parts.headers.get(header::AUTHORIZATION)) {
-        Answer::json(401, json!({"error": "invalid or missing API key"}))
-    } else if endpoint == Endpoint::Validate {
+    let size = bytes.len();
+    let answer = if endpoint == Endpoint::Validate {
         match state.faults.get().validate_status {
             Some(status) => Answer {
                 fault: Some("validate_status"),
@@ -124,7 +129,7 @@ where
                     fault: Some("reset"),
                     ..Answer::json(0, Value::Null)
                 };
-                finish(state, &parts, time, headers, body, answer);
+                finish(state, &parts, time, headers, body, answer, size);
                 return Err(ResetConnection);
             }
             FaultAction::Error(status) => Answer {
@@ -147,7 +152,7 @@ where
             FaultAction::None => approval(state, &body),
         }
     };
-    Ok(finish(state, &parts, time, headers, body, answer))
+    Ok(finish(state, &parts, time, headers, body, answer, size))
 }
 
 fn evaluate(state: &State, body: &Value) -> Answer {
@@ -241,23 +246,28 @@ fn finish(
     headers: BTreeMap<String, String>,
     body: Value,
     answer: Answer,
+    body_bytes: usize,
 ) -> Response<Body> {
     let payload: Vec<u8> = match answer.raw {
         Some(raw) => raw.as_bytes().to_vec(),
         None => serde_json::to_vec(&answer.body).unwrap_or_default(),
     };
-    state.log.record(LoggedRequest {
-        seq: 0,
-        time,
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        headers,
-        body,
-        status: answer.status,
-        response: answer.body,
-        rule: answer.rule,
-        fault: answer.fault.map(str::to_owned),
-    });
+    let size = body_bytes + payload.len();
+    state.log.record_sized(
+        LoggedRequest {
+            seq: 0,
+            time,
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            headers,
+            body,
+            status: answer.status,
+            response: answer.body,
+            rule: answer.rule,
+            fault: answer.fault.map(str::to_owned),
+        },
+        size,
+    );
     Response::builder()
         .status(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(header::CONTENT_TYPE, "application/json")

@@ -33,6 +33,7 @@ pub mod duration;
 pub mod event_log;
 pub mod faults;
 pub mod governance;
+pub mod guard;
 pub mod rules;
 #[cfg(test)]
 mod rules_properties;
@@ -80,6 +81,43 @@ pub enum DevCoreError {
     /// The fault settings are out of range.
     #[error("invalid fault settings: {0}")]
     Faults(String),
+    /// A non-loopback address without an admin key: anyone who can reach the dev Core could
+    /// grant approvals and read every logged request.
+    #[error(
+        "refusing to listen on {addr} without an admin key: the dev API (approvals, rules, faults, events) would be open to the network; set one (--admin-key / DevCoreBuilder::admin_key) or listen on a loopback address"
+    )]
+    InsecureBind {
+        /// The address.
+        addr: SocketAddr,
+    },
+}
+
+/// Bounds that keep a dev Core left running healthy whatever its clients do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body read (2 MiB: Temporal's own default payload limit, so any
+    /// activity input Temporal accepts fits).
+    pub max_body_bytes: usize,
+    /// Time a client has to send a request's headers before its connection is closed.
+    pub header_read_timeout: Duration,
+    /// Client connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// Live streams (`/api/dev/stream`) served at once; more get 503.
+    pub max_stream_subscribers: usize,
+    /// Bytes of request and answer bodies kept in the in-memory event window.
+    pub keep_event_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 2 << 20,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_stream_subscribers: 32,
+            keep_event_bytes: event_log::DEFAULT_KEEP_BYTES,
+        }
+    }
 }
 
 /// Settings of a dev Core; see [`DevCore::builder`].
@@ -93,6 +131,9 @@ pub struct DevCoreBuilder {
     faults: Faults,
     api_keys: Option<HashSet<String>>,
     approval_expires_in: Option<Duration>,
+    allowed_hosts: Vec<String>,
+    admin_key: Option<String>,
+    limits: Limits,
 }
 
 impl Default for DevCoreBuilder {
@@ -106,6 +147,9 @@ impl Default for DevCoreBuilder {
             faults: Faults::default(),
             api_keys: None,
             approval_expires_in: None,
+            allowed_hosts: Vec::new(),
+            admin_key: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -161,9 +205,33 @@ impl DevCoreBuilder {
         self
     }
 
+    /// Also answer the dev API and the web page under this host name (besides loopback names):
+    /// for a dev Core reached by name from another machine.
+    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
+        self.allowed_hosts.push(host.into());
+        self
+    }
+
+    /// Require this key (`X-OpenBox-Admin-Key`) on every call of the dev API. Needed to listen
+    /// on a non-loopback address.
+    pub fn admin_key(mut self, key: impl Into<String>) -> Self {
+        self.admin_key = Some(key.into());
+        self
+    }
+
+    /// Replaces the default [`Limits`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Binds and starts serving on the current Tokio runtime.
     pub async fn start(self) -> Result<DevCore, DevCoreError> {
         self.faults.validate().map_err(DevCoreError::Faults)?;
+        let guard = guard::Guard::new(self.allowed_hosts, self.admin_key);
+        if !self.addr.ip().is_loopback() && !guard.has_admin_key() {
+            return Err(DevCoreError::InsecureBind { addr: self.addr });
+        }
         let listener = TcpListener::bind(self.addr)
             .await
             .map_err(|source| DevCoreError::Bind {
@@ -174,12 +242,15 @@ impl DevCoreBuilder {
             addr: self.addr,
             source,
         })?;
-        let log = event_log::EventLog::new(self.event_log.as_deref(), self.keep_events).map_err(
-            |source| DevCoreError::EventLog {
-                path: self.event_log.clone().unwrap_or_default(),
-                source,
-            },
-        )?;
+        let log = event_log::EventLog::bounded(
+            self.event_log.as_deref(),
+            self.keep_events,
+            self.limits.keep_event_bytes,
+        )
+        .map_err(|source| DevCoreError::EventLog {
+            path: self.event_log.clone().unwrap_or_default(),
+            source,
+        })?;
         let state = Arc::new(State::new(
             self.rules,
             self.rules_path,
@@ -187,6 +258,8 @@ impl DevCoreBuilder {
             faults::FaultInjector::new(self.faults),
             self.api_keys,
             self.approval_expires_in,
+            guard,
+            self.limits,
         ));
         let stop = CancellationToken::new();
         let router = admin::router(state.clone());

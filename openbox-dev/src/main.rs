@@ -84,6 +84,13 @@ struct Serve {
     /// Status forced on the key check (e.g. 401).
     #[arg(long)]
     fault_validate_status: Option<u16>,
+    /// Also answer the dev API and web page under this host name (repeatable); loopback names
+    /// are always answered.
+    #[arg(long = "allow-host")]
+    allow_hosts: Vec<String>,
+    /// Require this key on the dev API (needed with a non-loopback --host).
+    #[arg(long, env = "OPENBOX_DEV_ADMIN_KEY", hide_env_values = true)]
+    admin_key: Option<String>,
 }
 
 #[derive(Args)]
@@ -91,9 +98,23 @@ struct Server {
     /// The running dev Core [default: $OPENBOX_URL or http://127.0.0.1:8086].
     #[arg(long)]
     url: Option<String>,
+    /// Its admin key, when it was started with one.
+    #[arg(long, env = "OPENBOX_DEV_ADMIN_KEY", hide_env_values = true)]
+    admin_key: Option<String>,
 }
 
 impl Server {
+    /// A request to the dev API: marked as a tool's (`X-OpenBox-Dev`), with the admin key.
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let req = reqwest::Client::new()
+            .request(method, url)
+            .header(openbox_dev::guard::DEV_HEADER, "cli");
+        match &self.admin_key {
+            Some(key) => req.header(openbox_dev::guard::ADMIN_KEY_HEADER, key),
+            None => req,
+        }
+    }
+
     fn url(&self) -> String {
         self.url
             .clone()
@@ -186,6 +207,12 @@ async fn serve(args: Serve) -> Result<(), String> {
     if let Some(d) = args.approval_expires_in {
         builder = builder.approval_expires_in(d);
     }
+    for host in args.allow_hosts {
+        builder = builder.allow_host(host);
+    }
+    if let Some(key) = args.admin_key {
+        builder = builder.admin_key(key);
+    }
     let core = builder.start().await.map_err(|e| e.to_string())?;
     // Write errors are ignored: a closed stdout (a caller that read the first line and went
     // away) must not take the server down.
@@ -210,7 +237,7 @@ async fn serve(args: Serve) -> Result<(), String> {
 async fn decide(d: Decide, action: &str) -> Result<(), String> {
     let url = format!("{}/api/dev/approvals/{}/{action}", d.server.url(), d.id);
     let body = json!({"reason": d.reason, "by": "cli"});
-    let answer = request(reqwest::Client::new().post(&url).json(&body)).await?;
+    let answer = request(d.server.request(reqwest::Method::POST, &url).json(&body)).await?;
     println!(
         "{} {}: {}",
         answer["id"].as_str().unwrap_or(&d.id),
@@ -222,7 +249,7 @@ async fn decide(d: Decide, action: &str) -> Result<(), String> {
 
 async fn list(server: Server, pending_only: bool) -> Result<(), String> {
     let url = format!("{}/api/dev/approvals", server.url());
-    let answer = request(reqwest::Client::new().get(&url)).await?;
+    let answer = request(server.request(reqwest::Method::GET, &url)).await?;
     let items = answer.as_array().cloned().unwrap_or_default();
     let shown: Vec<&Value> = items
         .iter()

@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crate::Limits;
+use crate::guard::Guard;
+
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
@@ -51,6 +54,12 @@ pub struct State {
     api_keys: Option<HashSet<String>>,
     approval_expires_in: Option<Duration>,
     open_connections: AtomicUsize,
+    /// Checks of the dev API.
+    pub guard: Guard,
+    /// Bounds on what clients can make the dev Core hold.
+    pub limits: Limits,
+    /// Live streams open now.
+    pub stream_subscribers: AtomicUsize,
 }
 
 /// Counts a connection as open until it is dropped.
@@ -77,6 +86,8 @@ impl State {
         faults: FaultInjector,
         api_keys: Option<HashSet<String>>,
         approval_expires_in: Option<Duration>,
+        guard: Guard,
+        limits: Limits,
     ) -> Self {
         State {
             rules: RwLock::new(Arc::new(rules)),
@@ -87,6 +98,9 @@ impl State {
             api_keys,
             approval_expires_in,
             open_connections: AtomicUsize::new(0),
+            guard,
+            limits,
+            stream_subscribers: AtomicUsize::new(0),
         }
     }
 
@@ -146,13 +160,25 @@ pub(crate) async fn serve(
                 }
             },
         };
+        if state.open_connections() >= state.limits.max_connections {
+            // Closing at once is cheaper than serving slowly: a client retries, a flood does not
+            // grow the dev Core.
+            tracing::warn!(
+                limit = state.limits.max_connections,
+                "connection limit reached; closing a new connection"
+            );
+            drop(stream);
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let open = OpenConnection::new(state.clone());
-        let state = state.clone();
         let admin = admin.clone();
         let stop = stop.clone();
+        let served = state.clone();
         tokio::spawn(async move {
             let _open = open;
+            let header_read_timeout = served.limits.header_read_timeout;
+            let state = served;
             let service = service_fn(move |req: Request<Incoming>| {
                 let state = state.clone();
                 let admin = admin.clone();
@@ -160,6 +186,8 @@ pub(crate) async fn serve(
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             tokio::select! {
@@ -182,6 +210,26 @@ async fn route(
     match Endpoint::of(&req) {
         Some(endpoint) => governance::handle(state, endpoint, req).await,
         None => {
+            let path = req.uri().path();
+            let asset = path == "/" || path.starts_with("/assets/");
+            if let Err(refusal) =
+                state
+                    .guard
+                    .check(req.method(), req.headers(), req.uri().query(), asset)
+            {
+                tracing::warn!(
+                    path,
+                    status = refusal.status.as_u16(),
+                    reason = refusal.message,
+                    "dev API request refused"
+                );
+                let body = serde_json::json!({ "error": refusal.message }).to_string();
+                return Ok(Response::builder()
+                    .status(refusal.status)
+                    .header(hyper::header::CONTENT_TYPE, "application/json")
+                    .body(axum::body::Body::from(body))
+                    .unwrap_or_else(|_| Response::new(axum::body::Body::empty())));
+            }
             let response: Result<_, Infallible> =
                 admin.oneshot(req.map(axum::body::Body::new)).await;
             Ok(response.unwrap_or_else(|never| match never {}))

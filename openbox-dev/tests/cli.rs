@@ -161,6 +161,20 @@ fn check_reports_rule_errors_with_their_position() {
         err.contains("rule 1 (oops)") && err.contains("unknown verdict \"blocked\""),
         "{err}"
     );
+    // A duration whose deadline cannot be computed is refused here, not at the first request.
+    let far = dir.join("far.toml");
+    std::fs::write(
+        &far,
+        "[[rules]]\nname = \"forever\"\nverdict = \"require_approval\"\napproval_expires_in = \"10000000000h\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN).arg("check").arg(&far).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rule 1 (forever)") && err.contains("longer than ten years"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -25,8 +25,13 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// A dev Core started with an admin key is opened as http://host:port/#key=<key>.
+const ADMIN_KEY = new URLSearchParams(location.hash.slice(1)).get("key");
+
 async function api(method, path, body) {
-  const init = { method, headers: {} };
+  // The header marks the call as the page's own: a cross-site page cannot send it.
+  const init = { method, headers: { "x-openbox-dev": "web" } };
+  if (ADMIN_KEY) init.headers["x-openbox-admin-key"] = ADMIN_KEY;
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -238,7 +243,7 @@ function setStatus(state, text) {
 }
 
 function connect() {
-  const source = new EventSource("/api/dev/stream");
+  const source = new EventSource(ADMIN_KEY ? `/api/dev/stream?key=${encodeURIComponent(ADMIN_KEY)}` : "/api/dev/stream");
   let pending = null; // coalesces bursts into one render per frame
   const schedule = () => {
     if (pending) return;

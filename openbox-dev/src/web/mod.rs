@@ -9,13 +9,14 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State as Extract;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::Stream;
 use tokio::sync::broadcast::error::RecvError;
@@ -61,14 +62,38 @@ enum Next {
     Closed,
 }
 
-async fn stream(
-    Extract(state): Extract<Arc<State>>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+/// Counts a live stream as open until it is dropped.
+struct Subscriber(Arc<State>);
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.0.stream_subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn stream(Extract(state): Extract<Arc<State>>) -> Response {
+    let limit = state.limits.max_stream_subscribers;
+    if state.stream_subscribers.fetch_add(1, Ordering::Relaxed) >= limit {
+        state.stream_subscribers.fetch_sub(1, Ordering::Relaxed);
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("at most {limit} live streams at once"),
+        )
+            .into_response();
+    }
+    let subscriber = Subscriber(state.clone());
+    live(&state, subscriber).into_response()
+}
+
+fn live(
+    state: &State,
+    subscriber: Subscriber,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let requests = state.log.subscribe();
     let approvals = state.approvals.subscribe();
     let events = futures::stream::unfold(
-        (requests, approvals),
-        |(mut requests, mut approvals)| async move {
+        (requests, approvals, subscriber),
+        |(mut requests, mut approvals, subscriber)| async move {
             let next = tokio::select! {
                 r = requests.recv() => match r {
                     Ok(entry) => Next::Request(Box::new(entry)),
@@ -87,7 +112,7 @@ async fn stream(
                 Next::Lagged => Event::default().event("lagged").data("{}"),
                 Next::Closed => return None,
             };
-            Some((Ok(event), (requests, approvals)))
+            Some((Ok(event), (requests, approvals, subscriber)))
         },
     );
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
