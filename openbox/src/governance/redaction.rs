@@ -105,6 +105,31 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// A redaction that names a key replaces its value, at any depth, and keeps the rest.
+        #[test]
+        fn redacted_keys_never_keep_their_value(
+            key in "[a-z]{1,8}",
+            other in "[a-z]{1,8}",
+            secret in "SECRET[A-Za-z0-9]{4,10}",
+            depth in 0..4usize,
+        ) {
+            proptest::prop_assume!(key != other);
+            let mut original = json!({ key.clone(): secret.clone(), other.clone(): "kept" });
+            let mut patch = json!({ key.clone(): "[REDACTED]" });
+            for _ in 0..depth {
+                original = json!({ "n": original });
+                patch = json!({ "n": patch });
+            }
+            let out = redact_input(&[original.clone()], &patch).unwrap().unwrap();
+            let text = out[0].to_string();
+            proptest::prop_assert!(!text.contains(&secret), "{}", text);
+            proptest::prop_assert!(text.contains("kept"));
+            let out = redact_output(&original, &patch).to_string();
+            proptest::prop_assert!(!out.contains(&secret));
+        }
+    }
+
     #[test]
     fn output() {
         assert_eq!(

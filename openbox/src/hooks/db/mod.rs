@@ -372,6 +372,28 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever surrounds it, a value quoted in a driver's message, in a `=(…)` list or on
+        /// a DETAIL line never reaches the reported error.
+        #[test]
+        fn quoted_values_never_survive(
+            before in "[a-zA-Z :,]{0,30}",
+            after in "[a-zA-Z :,]{0,30}",
+            secret in "SECRET[A-Za-z0-9@.]{4,12}",
+            quote in proptest::sample::select(vec!['"', '\'', '`']),
+            form in 0..4u8,
+        ) {
+            let message = match form {
+                0 => format!("{before}{quote}{secret}{quote}{after}"),
+                1 => format!("{before}Key (email)=({secret}) already exists{after}"),
+                2 => format!("{before}\nDETAIL: Failing row contains ({secret}).{after}"),
+                _ => format!("{before}{quote}{secret}"),
+            };
+            let shown = report_with_code(Some("23505"), &message);
+            proptest::prop_assert!(!shown.contains(&secret), "{} -> {}", message, shown);
+        }
+    }
+
     #[test]
     fn sql_verbs() {
         assert_eq!(sql_operation("  insert into t values ($1)"), "INSERT");
