@@ -257,7 +257,7 @@ async fn main() -> anyhow::Result<()> {
                 .api_key("obx_test_demo_key")
                 .build()?,
         )
-        .approval_poll_interval(Duration::from_secs(1))
+        .options(|o| o.approval_poll_interval(Duration::from_secs(1)))
         // `refund` is not annotated: tell the plugin its argument types so its input is reported.
         .describe_activity(SupportActivities::refund)
         .build()

@@ -1,4 +1,4 @@
-//! The three endpoints of the contract: key check, evaluate, approval poll.
+//! The three endpoints : key check, evaluate, approval poll.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -178,7 +178,7 @@ fn evaluate(state: &State, body: &Value) -> Answer {
         let approval = opened.approval;
         match &approval.state {
             ApprovalState::Pending => {}
-            // Decided: answer the re-evaluation with the decision (contract §4.4).
+            // Decided: answer the re-evaluation with the decision (design §4.4).
             ApprovalState::Approved { .. } | ApprovalState::Rejected { .. } => {
                 response = approval
                     .poll_response()

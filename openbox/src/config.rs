@@ -1,7 +1,7 @@
 //! Connection settings for OpenBox Core: URL, API key, timeout, error policy, TLS roots.
 //!
 //! Built with [`OpenBoxConfig::builder`]. Anything not set explicitly is read from the
-//! environment (decision D13), and explicit values win:
+//! environment (design D13), and explicit values win:
 //!
 //! | Variable | Meaning | Default |
 //! |---|---|---|
@@ -49,9 +49,10 @@ pub const DEFAULT_IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// What to do when Core cannot give a verdict (down, slow, HTTP error, garbage, unknown verdict).
 ///
-/// Decision D9: whatever the policy, a 401/403 from Core is a configuration error and always
+/// design D9: whatever the policy, a 401/403 from Core is a configuration error and always
 /// stops the governed operation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorPolicy {
     /// Proceed as if Core had allowed, log a warning and count the lost event.
     #[default]
@@ -92,7 +93,7 @@ impl FromStr for ErrorPolicy {
 }
 
 /// An OpenBox API key. Its `Debug` and `Display` never show more than the `obx_live_` /
-/// `obx_test_` prefix (decision D10).
+/// `obx_test_` prefix (design D10).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey(Arc<str>);
 
@@ -362,7 +363,7 @@ fn parse_timeout_secs(raw: &str) -> Result<Duration, ConfigError> {
     Duration::try_from_secs_f64(secs).map_err(|_| invalid())
 }
 
-/// Applies the URL rule of §8.5: `https://` anywhere, `http://` only for `localhost` and
+/// Applies the URL rule of design §8.5: `https://` anywhere, `http://` only for `localhost` and
 /// loopback addresses (an API key must not cross a network in clear). Returns the URL without
 /// a trailing `/`.
 pub(crate) fn validate_url(raw: &str) -> Result<String, ConfigError> {

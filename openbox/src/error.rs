@@ -1,4 +1,4 @@
-//! Error types. Names follow the reference SDK (§9 of the contract): `OpenBoxError` at the
+//! Error types. Names follow the reference SDK (design §9 ): `OpenBoxError` at the
 //! top; configuration, authentication and network errors at start-up; `GovernanceApiError`
 //! for a Core call that did not produce a verdict.
 //!
@@ -26,16 +26,14 @@ pub enum OpenBoxError {
     },
     /// Core could not be reached or answered the key check with an error (reference:
     /// `OpenBoxNetworkError`).
-    #[error("Cannot reach OpenBox Core at {url}: {reason}")]
+    #[error("Cannot reach OpenBox Core at {url}: {}", .source.detail())]
     Network {
         /// Core base URL.
         url: String,
         /// What went wrong.
-        reason: String,
+        #[source]
+        source: GovernanceApiError,
     },
-    /// A governance call failed (reference: `GovernanceAPIError`).
-    #[error(transparent)]
-    Api(#[from] GovernanceApiError),
 }
 
 /// An invalid or incomplete configuration (reference: `OpenBoxConfigError` and its
@@ -66,7 +64,7 @@ pub enum ConfigError {
         url: String,
     },
     /// The key is not `obx_live_…` / `obx_test_…`. Unlike the reference, the message does not
-    /// echo any part of the key (decision D10).
+    /// echo any part of the key (design D10).
     #[error("Invalid API key format. Expected 'obx_live_*' or 'obx_test_*'")]
     InvalidApiKey,
     /// The timeout is not a positive number of seconds.
@@ -149,7 +147,16 @@ impl GovernanceApiError {
         }
     }
 
-    /// `true` for 401/403, which fail closed whatever the policy (decision D9).
+    /// What went wrong, without the `Governance API error: ` prefix of the message.
+    pub fn detail(&self) -> String {
+        let text = self.to_string();
+        match text.strip_prefix("Governance API error: ") {
+            Some(rest) => rest.to_owned(),
+            None => text,
+        }
+    }
+
+    /// `true` for 401/403, which fail closed whatever the policy (design D9).
     pub fn is_unauthorized(&self) -> bool {
         matches!(self, GovernanceApiError::Unauthorized { .. })
     }

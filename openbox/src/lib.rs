@@ -33,7 +33,7 @@
 //! # Opt-in per item: the attributes
 //!
 //! [`governed_activity`] and [`governed_workflow`] mark single items. With
-//! `OpenBoxPlugin::builder().only_annotated()` only those are governed; without the plugin,
+//! `OpenBoxPlugin::builder().options(|o| o.only_annotated())` only those are governed; without the plugin,
 //! `#[governed_activity]` governs by itself with a [`Governor`] installed globally.
 //!
 //! # What verdicts do
@@ -64,11 +64,12 @@ mod blocking;
 pub mod client;
 pub mod config;
 pub mod error;
-pub mod fs;
 pub mod governance;
 pub mod hooks;
+mod ids;
 pub mod secrets;
 pub mod temporal;
+mod text;
 pub mod wire;
 
 #[doc(hidden)]
@@ -81,7 +82,9 @@ pub use error::{ConfigError, GovernanceApiError, OpenBoxError};
 pub use governance::failure::{FailureKind, GovernanceFailure};
 pub use governance::options::{CarrierMode, GovernanceOptions, GovernanceOptionsBuilder};
 pub use governance::scope::{ActivityScope, spawn};
-pub use governance::{ActivitySettings, Governor};
+pub use governance::{ActivitySettings, GovernanceStats, Governor, StatsSnapshot};
+/// Governed files (`openbox::hooks::fs`), mirroring `tokio::fs` and `std::fs`.
+pub use hooks::fs;
 pub use temporal::{OpenBoxPlugin, OpenBoxPluginBuilder};
 
 #[doc = include_str!("../docs/governed_activities.md")]

@@ -61,7 +61,7 @@ impl Harness {
         tweak(
             OpenBoxPlugin::builder()
                 .config(self.core.config(policy))
-                .approval_poll_interval(Duration::from_millis(300)),
+                .options(|o| o.approval_poll_interval(Duration::from_millis(300))),
         )
         .build()
         .await

@@ -1,4 +1,4 @@
-//! The Core client against the dev Core over real HTTP: the headers and bodies of decision D1,
+//! The Core client against the dev Core over real HTTP: the headers and bodies of design D1,
 //! and every failure mode under fail_open and fail_closed with the outcome D7/D9 prescribe.
 
 use std::sync::Arc;
@@ -258,7 +258,7 @@ async fn garbage_200() {
         log.iter()
             .all(|e| e.status == 200 && e.fault.as_deref() == Some("garbage"))
     );
-    // On an approval poll, garbage means "still pending" (D7).
+    // On an approval poll, garbage means "still pending" (design D7).
     let client = CoreClient::new(core.config(ErrorPolicy::FailClosed)).unwrap();
     assert_eq!(
         client
@@ -283,7 +283,7 @@ async fn unknown_verdict_is_a_core_error_not_allow() {
         e.kind() == "unknown_verdict" && e.to_string().contains("\"maybe\"")
     })
     .await;
-    // On an approval poll, an unknown verdict means "still pending" (D7).
+    // On an approval poll, an unknown verdict means "still pending" (design D7).
     let client = CoreClient::new(core.config(ErrorPolicy::FailOpen)).unwrap();
     let status = client
         .poll_approval(&approval_request())
@@ -439,7 +439,7 @@ async fn approval_poll_round_trip() {
             .status,
         ApprovalStatus::Approved { .. }
     ));
-    // The re-evaluation after approval is answered with allow (contract §4.4).
+    // The re-evaluation after approval is answered with allow (design §4.4).
     assert_eq!(
         client
             .evaluate(&activity_started("charge"))
@@ -510,7 +510,7 @@ async fn https_with_a_custom_ca_bundle() {
         let client = CoreClient::new(https_config(&url, pem)).unwrap();
         let err = client.validate().await.unwrap_err();
         assert!(
-            matches!(&err, OpenBoxError::Network { reason, .. } if reason.contains("certificate")),
+            matches!(&err, OpenBoxError::Network { source, .. } if source.to_string().contains("certificate")),
             "{what}: {err:?}"
         );
         match client.decide(&workflow_started()).await {

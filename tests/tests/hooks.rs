@@ -29,7 +29,7 @@ fn set(keys: &[&str]) -> BTreeSet<String> {
     keys.iter().map(|k| k.to_string()).collect()
 }
 
-/// The keys of a hook evaluation body (§1.7).
+/// The keys of a hook evaluation body (design §1.7).
 const ENVELOPE: [&str; 15] = [
     "source",
     "event_type",
@@ -47,7 +47,7 @@ const ENVELOPE: [&str; 15] = [
     "hook_trigger",
     "timestamp",
 ];
-/// The keys every span has (§1.7).
+/// The keys every span has (design §1.7).
 const SPAN_COMMON: [&str; 15] = [
     "span_id",
     "trace_id",
@@ -243,7 +243,7 @@ async fn http_hooks() {
         json!({"code": "ERROR", "description": "HTTP 404"})
     );
 
-    // ActivityCompleted carries each operation once (D5), including the failed ones.
+    // ActivityCompleted carries each operation once (design D5), including the failed ones.
     let done_events = completed(&events);
     assert_eq!(done_events.len(), 6);
     assert_eq!(done_events[0]["span_count"], 1);
@@ -862,8 +862,10 @@ async fn hooks_with_core_down_under_both_policies() {
     let h = Harness::new("").await;
     // Only hooks reach Core here: no workflow events, no ActivityStarted.
     let quiet = |b: openbox::OpenBoxPluginBuilder| {
-        b.skip_workflow_types(["HookWorkflow"])
-            .send_activity_start_event(false)
+        b.options(|o| {
+            o.skip_workflow_types(["HookWorkflow"])
+                .send_activity_start_event(false)
+        })
     };
     let open = h.plugin(ErrorPolicy::FailOpen, quiet).await;
     let closed = h.plugin(ErrorPolicy::FailClosed, quiet).await;

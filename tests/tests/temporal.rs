@@ -549,7 +549,7 @@ async fn approval_rejected_and_expired() {
     // The SDK-side timeout (2 s) ends the wait of `timed_out`, whose request never expires in Core.
     let plugin = h
         .plugin(ErrorPolicy::FailOpen, |b| {
-            b.approval_timeout(Duration::from_secs(2))
+            b.options(|o| o.approval_timeout(Duration::from_secs(2)))
         })
         .await;
     let results = h
@@ -892,7 +892,7 @@ async fn workflows_started_before_governance_continue_and_replay() {
     // Governance is switched on; the run was started before, so its history stays ungoverned.
     let plugin = h
         .plugin(ErrorPolicy::FailClosed, |b| {
-            b.govern_workflows_started_after(switched_on)
+            b.options(|o| o.govern_workflows_started_after(switched_on))
         })
         .await;
     let result = h
@@ -1015,7 +1015,9 @@ async fn only_annotated_items_are_governed_when_asked() {
     let (plain, annotated) = (unique("plain"), unique("annotated"));
     let h = Harness::new("").await;
     let plugin = h
-        .plugin(ErrorPolicy::FailClosed, |b| b.only_annotated())
+        .plugin(ErrorPolicy::FailClosed, |b| {
+            b.options(|o| o.only_annotated())
+        })
         .await;
     h.run(Some(plugin), async {
         let a = h
@@ -1075,9 +1077,11 @@ async fn skip_lists_extend_the_defaults() {
     let h = Harness::new("").await;
     let plugin = h
         .plugin(ErrorPolicy::FailClosed, |b| {
-            b.skip_activity_types(["echo"])
-                .skip_signals(["note"])
-                .send_start_event(false)
+            b.options(|o| {
+                o.skip_activity_types(["echo"])
+                    .skip_signals(["note"])
+                    .send_start_event(false)
+            })
         })
         .await;
     h.run(Some(plugin), async {

@@ -36,7 +36,7 @@ pub struct Memory {
     /// Governed activity scopes alive at the end.
     pub open_scopes: i64,
     /// Attempts registered by the interceptor at the end.
-    pub intercepted_attempts: usize,
+    pub intercepted_attempts: i64,
     /// Approvals waited on at the end.
     pub pending_approvals: usize,
     /// Wall-clock seconds of the whole scenario.
@@ -153,7 +153,7 @@ pub async fn run(
         points,
         traced_calls: plan.traced_calls,
         open_scopes: governor.map_or(0, |g| g.stats().snapshot().open_scopes),
-        intercepted_attempts: openbox::temporal::activity_interceptor::intercepted_attempts(),
+        intercepted_attempts: governor.map_or(0, |g| g.stats().snapshot().intercepted_attempts),
         pending_approvals: governor.map_or(0, Governor::pending_approvals),
         seconds: t.elapsed().as_secs_f64(),
     })

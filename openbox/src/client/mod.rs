@@ -1,5 +1,5 @@
-//! The OpenBox Core client: the three endpoints of the contract (§1.1) over one pooled
-//! connection, and the error policy that turns a failed call into a decision (decision D9).
+//! The OpenBox Core client: the three endpoints  (design §1.1) over one pooled
+//! connection, and the error policy that turns a failed call into a decision (design D9).
 //!
 //! ```no_run
 //! use openbox::{CoreClient, OpenBoxConfig};
@@ -121,14 +121,11 @@ impl CoreClient {
         match result {
             Ok((200, _)) => Ok(()),
             Ok((status @ (401 | 403), _)) => Err(OpenBoxError::Auth { url, status }),
-            Ok((status, _)) => Err(OpenBoxError::Network {
+            Ok((status, body)) => Err(OpenBoxError::Network {
                 url,
-                reason: format!("HTTP {status}"),
+                source: status_error(status, &body),
             }),
-            Err(e) => Err(OpenBoxError::Network {
-                url,
-                reason: e.to_string(),
-            }),
+            Err(source) => Err(OpenBoxError::Network { url, source }),
         }
     }
 
@@ -166,8 +163,8 @@ impl CoreClient {
     /// Polls `POST /api/v1/governance/approval` for one activity.
     ///
     /// Unlike evaluation, an unreadable answer or missing verdict means *still pending*
-    /// (decision D7); only transport and HTTP errors are errors, and the caller treats those as
-    /// pending too (§1.10), except 401/403.
+    /// (design D7); only transport and HTTP errors are errors, and the caller treats those as
+    /// pending too (design §1.10), except 401/403.
     pub async fn poll_approval(
         &self,
         request: &ApprovalRequest,
@@ -233,14 +230,21 @@ impl CoreClient {
 fn check_status(status: u16, body: &[u8]) -> Result<(), GovernanceApiError> {
     match status {
         200..=299 => Ok(()),
-        401 | 403 => Err(GovernanceApiError::Unauthorized { status }),
-        _ => Err(GovernanceApiError::Status {
+        _ => Err(status_error(status, body)),
+    }
+}
+
+/// The error of a non-2xx answer (401/403 apart: a rejected key).
+fn status_error(status: u16, body: &[u8]) -> GovernanceApiError {
+    match status {
+        401 | 403 => GovernanceApiError::Unauthorized { status },
+        _ => GovernanceApiError::Status {
             status,
             body: String::from_utf8_lossy(body)
                 .chars()
                 .take(ERROR_BODY_CHARS)
                 .collect(),
-        }),
+        },
     }
 }
 

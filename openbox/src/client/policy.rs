@@ -1,4 +1,4 @@
-//! Decision D9: what a failed Core call means, in one place for every call site.
+//! design D9: what a failed Core call means, in one place for every call site.
 
 use crate::config::ErrorPolicy;
 use crate::error::GovernanceApiError;
@@ -6,6 +6,7 @@ use crate::wire::EvaluateResponse;
 
 /// The outcome of an evaluation once the error policy has been applied.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Decision {
     /// Core answered with a verdict; enforce it.
     Verdict(EvaluateResponse),

@@ -1,4 +1,4 @@
-//! The one pooled HTTP client a [`CoreClient`](super::CoreClient) uses (decision D11):
+//! The one pooled HTTP client a [`CoreClient`](super::CoreClient) uses (design D11):
 //! keep-alive, `TCP_NODELAY`, rustls, redirects never followed, no proxy.
 
 use crate::config::OpenBoxConfig;

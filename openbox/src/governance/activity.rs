@@ -3,9 +3,9 @@
 //! they turn typed arguments and results into JSON and back.
 //!
 //! ```text
-//! begin:  [attempt > 1: approval poll] → ActivityStarted → enforce (§3.2 order) → input redaction
+//! begin:  [attempt > 1: approval poll] → ActivityStarted → enforce (design §3.2 order) → input redaction
 //! body
-//! finish: ActivityCompleted (also on failure, D5) → enforce → output redaction
+//! finish: ActivityCompleted (also on failure, design D5) → enforce → output redaction
 //! ```
 //!
 //! Every attempt that Core was told started and that ends is reported by ActivityCompleted,
@@ -104,7 +104,7 @@ fn constraint_log(response: &EvaluateResponse, context: &str) {
     }
 }
 
-/// HALT > BLOCK > guardrails failure, common to both lifecycle stages (§3.2).
+/// HALT > BLOCK > guardrails failure, common to both lifecycle stages (design §3.2).
 fn enforce_stops(response: &EvaluateResponse, output: bool) -> Result<(), GovernanceFailure> {
     match response.verdict {
         Verdict::Halt => return Err(GovernanceFailure::halted(response.reason.as_deref())),

@@ -1,4 +1,4 @@
-//! Human approval through activity retries (§4, decision D8).
+//! Human approval through activity retries (design §4, design D8).
 //!
 //! A REQUIRE_APPROVAL on ActivityStarted or on an operation inside the activity fails the
 //! attempt with a retryable `ApprovalPending` whose retry delay is the poll interval, and this

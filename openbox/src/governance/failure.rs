@@ -1,7 +1,8 @@
 //! Why governance stopped an operation, and the Temporal failure it becomes.
 //!
-//! The `type` strings and messages are the reference's (§3.3, §9 of the contract, decision
-//! D12), so workflow code and Core see the same failures whichever SDK ran the activity.
+//! The `type` strings and messages are the reference's (design §3.3, §9 and D12 in the
+//! repository's `docs/design.md`), so workflow code and Core see the same failures whichever
+//! SDK ran the activity.
 
 use std::fmt;
 use std::time::Duration;
@@ -26,6 +27,7 @@ pub const GOVERNANCE_API_ERROR: &str = "GovernanceAPIError";
 
 /// The kind of a [`GovernanceFailure`]; each maps to one Temporal failure type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum FailureKind {
     /// [`GOVERNANCE_BLOCK`]
     Block,
@@ -108,7 +110,7 @@ impl GovernanceFailure {
     }
 
     /// A BLOCK verdict on a lifecycle event.
-    pub fn blocked(reason: Option<&str>) -> Self {
+    pub(crate) fn blocked(reason: Option<&str>) -> Self {
         Self::new(
             FailureKind::Block,
             format!(
@@ -119,7 +121,7 @@ impl GovernanceFailure {
     }
 
     /// A BLOCK verdict on a signal.
-    pub fn signal_blocked(reason: Option<&str>) -> Self {
+    pub(crate) fn signal_blocked(reason: Option<&str>) -> Self {
         Self::new(
             FailureKind::Block,
             format!(
@@ -130,7 +132,7 @@ impl GovernanceFailure {
     }
 
     /// A HALT verdict.
-    pub fn halted(reason: Option<&str>) -> Self {
+    pub(crate) fn halted(reason: Option<&str>) -> Self {
         Self::new(
             FailureKind::Halt,
             format!(
@@ -140,13 +142,13 @@ impl GovernanceFailure {
         )
     }
 
-    /// No verdict under `fail_closed` (or 401/403): a HALT naming the Core failure (D9).
-    pub fn core_unavailable(error: &GovernanceApiError) -> Self {
+    /// No verdict under `fail_closed` (or 401/403): a HALT naming the Core failure (design D9).
+    pub(crate) fn core_unavailable(error: &GovernanceApiError) -> Self {
         Self::new(FailureKind::Halt, format!("Governance HALT: {error}"))
     }
 
     /// REQUIRE_APPROVAL: retried after `retry_after`, when the approval is polled.
-    pub fn approval_required(reason: Option<&str>, retry_after: Duration) -> Self {
+    pub(crate) fn approval_required(reason: Option<&str>, retry_after: Duration) -> Self {
         GovernanceFailure {
             retry_after: Some(retry_after),
             ..Self::new(
@@ -160,7 +162,7 @@ impl GovernanceFailure {
     }
 
     /// A poll said the approval is still pending.
-    pub fn awaiting_approval(activity_type: &str, retry_after: Duration) -> Self {
+    pub(crate) fn awaiting_approval(activity_type: &str, retry_after: Duration) -> Self {
         GovernanceFailure {
             retry_after: Some(retry_after),
             ..Self::new(
@@ -171,7 +173,7 @@ impl GovernanceFailure {
     }
 
     /// A poll could not be made; the approval is treated as pending.
-    pub fn approval_check_failed(retry_after: Duration) -> Self {
+    pub(crate) fn approval_check_failed(retry_after: Duration) -> Self {
         GovernanceFailure {
             retry_after: Some(retry_after),
             ..Self::new(
@@ -182,7 +184,7 @@ impl GovernanceFailure {
     }
 
     /// Core says the approval expired.
-    pub fn approval_expired(activity: &ActivityIdentity) -> Self {
+    pub(crate) fn approval_expired(activity: &ActivityIdentity) -> Self {
         Self::new(
             FailureKind::ApprovalExpired,
             format!(
@@ -193,7 +195,7 @@ impl GovernanceFailure {
     }
 
     /// The SDK-side approval timeout passed.
-    pub fn approval_timed_out(activity: &ActivityIdentity, waited: Duration) -> Self {
+    pub(crate) fn approval_timed_out(activity: &ActivityIdentity, waited: Duration) -> Self {
         Self::new(
             FailureKind::ApprovalExpired,
             format!(
@@ -208,7 +210,7 @@ impl GovernanceFailure {
     }
 
     /// A human rejected the activity.
-    pub fn approval_rejected(reason: Option<&str>) -> Self {
+    pub(crate) fn approval_rejected(reason: Option<&str>) -> Self {
         Self::new(
             FailureKind::ApprovalRejected,
             format!("Activity rejected: {}", or(reason, "Activity rejected")),
@@ -216,7 +218,7 @@ impl GovernanceFailure {
     }
 
     /// REQUIRE_APPROVAL when approvals are off: blocked rather than silently allowed.
-    pub fn approval_unavailable(reason: Option<&str>) -> Self {
+    pub(crate) fn approval_unavailable(reason: Option<&str>) -> Self {
         Self::new(
             FailureKind::Block,
             format!(
@@ -227,7 +229,7 @@ impl GovernanceFailure {
     }
 
     /// Guardrails validation failed on the input (`output == false`) or the output.
-    pub fn guardrails(reasons: &[&str], output: bool) -> Self {
+    pub(crate) fn guardrails(reasons: &[&str], output: bool) -> Self {
         let text = if reasons.is_empty() {
             if output {
                 "Guardrails output validation failed"
@@ -245,7 +247,7 @@ impl GovernanceFailure {
     }
 
     /// Redacted values that do not fit the activity's types: the activity cannot run with them.
-    pub fn redaction_unusable(detail: &str) -> Self {
+    pub(crate) fn redaction_unusable(detail: &str) -> Self {
         Self::new(
             FailureKind::GuardrailsValidationFailed,
             format!("Guardrails validation failed: the redacted value cannot be used: {detail}"),
@@ -253,7 +255,7 @@ impl GovernanceFailure {
     }
 
     /// A hook's BLOCK (the operation did not happen, or its result is discarded).
-    pub fn hook_blocked(reason: Option<&str>) -> Self {
+    pub(crate) fn hook_blocked(reason: Option<&str>) -> Self {
         Self::new(
             FailureKind::Block,
             format!(
@@ -264,7 +266,7 @@ impl GovernanceFailure {
     }
 
     /// A hook's HALT.
-    pub fn hook_halted(reason: Option<&str>) -> Self {
+    pub(crate) fn hook_halted(reason: Option<&str>) -> Self {
         Self::new(
             FailureKind::Halt,
             format!(
@@ -275,7 +277,7 @@ impl GovernanceFailure {
     }
 
     /// A hook's REQUIRE_APPROVAL where approvals are off: a block, as in the reference.
-    pub fn hook_approval_unavailable(reason: Option<&str>) -> Self {
+    pub(crate) fn hook_approval_unavailable(reason: Option<&str>) -> Self {
         Self::new(
             FailureKind::Block,
             format!(
@@ -286,7 +288,7 @@ impl GovernanceFailure {
     }
 
     /// An HTTP client followed a redirect itself, so the next hop was sent without a verdict.
-    pub fn ungoverned_redirect(from: &str, to: &str) -> Self {
+    pub(crate) fn ungoverned_redirect(from: &str, to: &str) -> Self {
         Self::new(
             FailureKind::ApiError,
             format!(
@@ -299,7 +301,7 @@ impl GovernanceFailure {
     }
 
     /// The arguments of an activity cannot be reported and the options require them.
-    pub fn input_not_captured(activity_type: &str) -> Self {
+    pub(crate) fn input_not_captured(activity_type: &str) -> Self {
         Self::new(
             FailureKind::ApiError,
             format!(
@@ -311,7 +313,7 @@ impl GovernanceFailure {
     }
 
     /// OpenBox is not configured where a governed item runs.
-    pub fn not_configured(detail: &str) -> Self {
+    pub(crate) fn not_configured(detail: &str) -> Self {
         Self::new(
             FailureKind::ApiError,
             format!("OpenBox is not configured: {detail}"),
@@ -336,22 +338,6 @@ impl GovernanceFailure {
     /// Delay before the retry, for `ApprovalPending`.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
-    }
-
-    /// The Temporal application failure: type, message, retryability and retry delay.
-    pub fn to_application_failure(&self) -> temporalio_sdk::ApplicationFailure {
-        temporalio_sdk::ApplicationFailure::builder(self.message.clone())
-            .type_name(self.type_name().to_owned())
-            .non_retryable(!self.kind.retryable())
-            .maybe_next_retry_delay(self.retry_after)
-            .build()
-    }
-
-    /// The activity error that fails the attempt.
-    pub fn to_activity_error(&self) -> temporalio_sdk::activities::ActivityError {
-        temporalio_sdk::activities::ActivityError::Application(Box::new(
-            self.to_application_failure(),
-        ))
     }
 }
 
@@ -415,17 +401,5 @@ mod tests {
             assert!(!kind.retryable());
             assert_eq!(FailureKind::from_type_name(kind.type_name()), Some(kind));
         }
-    }
-
-    #[test]
-    fn application_failure_carries_type_and_retryability() {
-        let f = GovernanceFailure::approval_required(Some("big"), Duration::from_millis(300))
-            .to_application_failure();
-        assert_eq!(f.type_name(), Some("ApprovalPending"));
-        assert!(!f.is_non_retryable());
-        assert_eq!(f.next_retry_delay(), Some(Duration::from_millis(300)));
-        let f = GovernanceFailure::blocked(Some("x")).to_application_failure();
-        assert!(f.is_non_retryable());
-        assert_eq!(f.to_string(), "Governance blocked: x");
     }
 }

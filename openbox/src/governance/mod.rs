@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 pub use activity::ActivitySettings;
-pub use stats::GovernanceStats;
+pub use stats::{GovernanceStats, StatsSnapshot};
 
 use crate::client::{CoreClient, Decision};
 use crate::config::OpenBoxConfig;
@@ -32,10 +32,10 @@ use options::GovernanceOptions;
 /// `fail_open` puts availability first: its events are then counted as lost until Core answers.
 pub(crate) async fn check_key_at_start(client: &CoreClient) -> Result<(), OpenBoxError> {
     match client.validate().await {
-        Err(OpenBoxError::Network { url, reason })
+        Err(OpenBoxError::Network { url, source })
             if client.config().error_policy() == crate::config::ErrorPolicy::FailOpen =>
         {
-            tracing::warn!(%url, %reason, "OpenBox Core does not answer the key check; starting anyway (fail_open)");
+            tracing::warn!(%url, error = %source, "OpenBox Core does not answer the key check; starting anyway (fail_open)");
             Ok(())
         }
         other => other,

@@ -1,5 +1,5 @@
-//! What is governed and how: the reference's `GovernanceConfig` (§8.1) plus the approval
-//! settings of decision D8 and the replay cut-off.
+//! What is governed and how: the reference's `GovernanceConfig` (design §8.1) plus the approval
+//! settings of design D8 and the replay cut-off.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
@@ -22,6 +22,7 @@ pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// activity is what the reference uses and appears as `ActivityTask*` events. Switching mode
 /// changes the histories of new runs only, but a run must be replayed with the mode it ran with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CarrierMode {
     /// Local activity (default). Measured on a 2-core machine against the dev server: 71–99 ms
     /// per workflow with two workflow events and one activity, against 199 ms with a regular

@@ -1,4 +1,4 @@
-//! Applying a guardrails `redacted_input` to an activity's input or output (§5, decision D4).
+//! Applying a guardrails `redacted_input` to an activity's input or output (design §5, design D4).
 //!
 //! Objects are deep-merged (the redacted keys replace the original ones, other keys stay),
 //! anything else is replaced. For the input, an object applies to the first argument and an

@@ -2,7 +2,7 @@
 //!
 //! A hook (HTTP, database, file, `#[traced]`) finds its activity through a Tokio task-local set
 //! around the activity body — not through a trace-id map, which mis-attributes concurrent
-//! activities sharing a trace (§11.1 #12). Tasks spawned with [`crate::spawn`] inherit it; a sync
+//! activities sharing a trace (design §11.1 #12). Tasks spawned with [`crate::spawn`] inherit it; a sync
 //! activity body (run by Temporal on a blocking thread) gets it through a thread-local.
 //! Outside a governed activity there is no scope, and hooks make no Core call.
 
@@ -13,8 +13,8 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::hooks::ids::{new_span_id, new_trace_id};
-use crate::hooks::truncate_body;
+use crate::ids::{new_span_id, new_trace_id};
+use crate::text::{Cut, truncate};
 use crate::wire::{ActivityIdentity, HookSpan, Span};
 
 use super::Governor;
@@ -87,7 +87,7 @@ impl ActivityScope {
         &self.identity
     }
 
-    /// The input as Core last saw it (redacted when guardrails redacted it, decision D2).
+    /// The input as Core last saw it (redacted when guardrails redacted it, design D2).
     pub fn input(&self) -> Arc<Vec<Value>> {
         self.input.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -117,14 +117,14 @@ impl ActivityScope {
 
     /// Records an operation's span for ActivityCompleted, bounded in count
     /// ([`MAX_SPANS_PER_ACTIVITY`]) and size ([`MAX_SPAN_BODY_CHARS`]).
-    pub fn record_span(&self, mut span: Span) {
+    pub(crate) fn record_span(&self, mut span: Span) {
         if let HookSpan::HttpRequest(http) = &mut span.hook {
             for body in [&mut http.request_body, &mut http.response_body]
                 .into_iter()
                 .flatten()
             {
                 if body.len() > MAX_SPAN_BODY_CHARS {
-                    *body = truncate_body(body, MAX_SPAN_BODY_CHARS);
+                    *body = truncate(body, MAX_SPAN_BODY_CHARS, Cut::WithTotal);
                 }
             }
         }
@@ -149,7 +149,7 @@ impl ActivityScope {
 
     /// Remembers that a hook stopped the activity (a `completed`-stage BLOCK or HALT): the
     /// attempt fails with it even if user code swallowed the hook's error. The strictest wins.
-    pub fn record_hook_stop(&self, failure: GovernanceFailure) {
+    pub(crate) fn record_hook_stop(&self, failure: GovernanceFailure) {
         let mut stop = self.hook_stop.lock().unwrap_or_else(|p| p.into_inner());
         let replace = match &*stop {
             None => true,

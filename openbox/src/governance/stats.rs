@@ -16,10 +16,12 @@ pub struct GovernanceStats {
     governance_nanos: AtomicU64,
     open_scopes: AtomicI64,
     inputs_not_captured: AtomicU64,
+    intercepted_attempts: AtomicI64,
 }
 
 /// A copy of the counters at one instant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StatsSnapshot {
     /// Verdicts received: allow, constrain, require_approval, block, halt.
     pub verdicts: [u64; 5],
@@ -33,6 +35,8 @@ pub struct StatsSnapshot {
     pub open_scopes: i64,
     /// Governed activity attempts whose arguments could not be reported (`activity_input: []`).
     pub inputs_not_captured: u64,
+    /// Activity attempts this governor's interceptor tracks now (0 when idle).
+    pub intercepted_attempts: i64,
 }
 
 impl StatsSnapshot {
@@ -72,6 +76,14 @@ impl GovernanceStats {
         self.inputs_not_captured.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn attempt_intercepted(&self) {
+        self.intercepted_attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn attempt_released(&self) {
+        self.intercepted_attempts.fetch_sub(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn scope_opened(&self) {
         self.open_scopes.fetch_add(1, Ordering::Relaxed);
     }
@@ -93,6 +105,7 @@ impl GovernanceStats {
             governance_nanos: self.governance_nanos.load(Ordering::Relaxed),
             open_scopes: self.open_scopes.load(Ordering::Relaxed),
             inputs_not_captured: self.inputs_not_captured.load(Ordering::Relaxed),
+            intercepted_attempts: self.intercepted_attempts.load(Ordering::Relaxed),
         }
     }
 }

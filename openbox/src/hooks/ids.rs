@@ -5,10 +5,7 @@
 //! hook spans line up with the user's traces. Otherwise they are generated: one trace id per
 //! activity attempt and a fresh span id per operation, parented on the attempt.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::ids::new_span_id;
 
 /// Ids of one span.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,28 +13,6 @@ pub(crate) struct SpanIds {
     pub trace_id: String,
     pub span_id: String,
     pub parent_span_id: Option<String>,
-}
-
-/// A random-looking, unique 64-bit value (SipHash of a counter with a per-process key).
-pub(crate) fn random_u64() -> u64 {
-    static KEY: OnceLock<RandomState> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(1);
-    let mut h = KEY.get_or_init(RandomState::new).build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    match h.finish() {
-        0 => 1,
-        v => v,
-    }
-}
-
-/// 16 hex digits.
-pub(crate) fn new_span_id() -> String {
-    format!("{:016x}", random_u64())
-}
-
-/// 32 hex digits.
-pub(crate) fn new_trace_id() -> String {
-    format!("{:016x}{:016x}", random_u64(), random_u64())
 }
 
 /// The ids of the OpenTelemetry span `span` belongs to, if a `tracing-opentelemetry` layer
@@ -115,20 +90,5 @@ pub(crate) fn operation_ids(
             span_id: new_span_id(),
             parent_span_id: Some(fallback_parent.to_owned()),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_hex_of_the_right_length_and_unique() {
-        let a = new_span_id();
-        let b = new_span_id();
-        assert_eq!(a.len(), 16);
-        assert_ne!(a, b);
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(new_trace_id().len(), 32);
     }
 }

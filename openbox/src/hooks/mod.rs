@@ -12,7 +12,7 @@
 //! activity's ActivityCompleted `spans`.
 //!
 //! Rust has no monkey-patching, so hooks are explicit wrappers of the libraries users already
-//! use: see [`http`](crate::hooks::http), [`db`](crate::hooks::db), [`crate::fs`] and
+//! use: see [`http`], [`db`], [`fs`] and
 //! [`crate::traced`].
 //!
 //! | Wrapper | Call form | BLOCK at `started` stops it before it happens |
@@ -31,10 +31,11 @@
 //! | sync wrappers in a sync activity body | — | governed when the activity is `#[governed_activity]` (Temporal runs sync bodies on a blocking thread the plugin cannot reach) |
 
 pub mod db;
+pub mod fs;
 #[cfg(feature = "http")]
 pub mod http;
 pub(crate) mod ids;
-pub mod traced;
+pub(crate) mod traced;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -270,29 +271,14 @@ impl HookCall {
     }
 }
 
-/// Truncates `text` to `max` characters, adding `...[truncated, <N> total chars]` (§7).
+/// `text` cut to `max` characters with `...[truncated, <N> total chars]` (design §7).
 pub(crate) fn truncate_body(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_owned(),
-        Some((cut, _)) => {
-            let total = text.chars().count();
-            format!("{}...[truncated, {total} total chars]", &text[..cut])
-        }
-    }
+    crate::text::truncate(text, max, crate::text::Cut::WithTotal)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn body_truncation() {
-        assert_eq!(truncate_body("abc", 5), "abc");
-        assert_eq!(
-            truncate_body("héllo wörld", 5),
-            "héllo...[truncated, 11 total chars]"
-        );
-    }
 
     #[test]
     fn hook_error_as_io_error() {

@@ -30,10 +30,7 @@ pub struct TracedCall {
 }
 
 fn cut(text: String, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text,
-        Some((i, _)) => format!("{}...[truncated]", &text[..i]),
-    }
+    crate::text::truncate(&text, max, crate::text::Cut::Marked)
 }
 
 /// JSON text with the separators of Python's `json.dumps` (`", "` and `": "`), as the

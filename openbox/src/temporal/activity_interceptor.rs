@@ -15,7 +15,7 @@ use temporalio_sdk::interceptors::{
 };
 
 use super::codec::{self, InputCodec};
-use super::errors::{activity_failure_info, panic_error};
+use super::errors::{IntoTemporal, activity_failure_info, panic_error};
 use super::registry::activity_decl;
 use crate::governance::activity::{Attempt, AttemptInfo, BodyOutcome};
 use crate::governance::failure::GovernanceFailure;
@@ -71,33 +71,35 @@ pub(crate) fn intercepted(task_token: &[u8]) -> Option<Intercepted> {
         .cloned()
 }
 
-/// How many attempts are registered by the interceptor right now (0 when idle; for tests of
-/// bounded state).
-pub fn intercepted_attempts() -> usize {
-    intercepted_map()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .len()
+/// An attempt's entry in the map, counted in its governor's stats while it lives.
+struct InterceptedGuard {
+    task_token: Vec<u8>,
+    governor: Governor,
 }
 
-struct InterceptedGuard(Vec<u8>);
-
 impl InterceptedGuard {
-    fn register(task_token: Vec<u8>, what: Intercepted) -> Self {
+    fn register(task_token: Vec<u8>, what: Intercepted, governor: &Governor) -> Self {
         intercepted_map()
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(task_token.clone(), what);
-        InterceptedGuard(task_token)
+        governor.stats().attempt_intercepted();
+        InterceptedGuard {
+            task_token,
+            governor: governor.clone(),
+        }
     }
 }
 
 impl Drop for InterceptedGuard {
     fn drop(&mut self) {
-        intercepted_map()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.0);
+        self.governor.stats().attempt_released();
+        let mut map = intercepted_map().lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&self.task_token);
+        if map.is_empty() {
+            // A burst of activities must not keep its table's capacity for the worker's life.
+            map.shrink_to_fit();
+        }
     }
 }
 
@@ -203,7 +205,8 @@ impl OpenBoxActivityInterceptor {
             scope: scope.clone(),
             annotated: decl.is_some(),
         };
-        let _registered = InterceptedGuard::register(info.task_token.clone(), registered);
+        let _registered =
+            InterceptedGuard::register(info.task_token.clone(), registered, &self.governor);
         // A panicking body still gets its ActivityCompleted, and a hook's stop (a `#[traced]`
         // function that cannot return an error panics on BLOCK) still decides the failure.
         let result = match AssertUnwindSafe(scope.run(next.run(input)))
@@ -275,6 +278,7 @@ impl ActivityInboundInterceptor for OpenBoxActivityInterceptor {
             let guard = InterceptedGuard::register(
                 info.task_token.clone(),
                 Intercepted::Available(self.governor.clone()),
+                &self.governor,
             );
             return Box::pin(async move {
                 let _guard = guard;

@@ -7,8 +7,38 @@ use temporalio_sdk::activities::ActivityError;
 use temporalio_sdk::{ActivityExecutionError, OutgoingWorkflowError};
 use temporalio_workflow::WorkflowTermination;
 
-use crate::governance::failure::{FailureKind, GOVERNANCE_HALT};
+use crate::governance::failure::{FailureKind, GOVERNANCE_HALT, GovernanceFailure};
 use crate::wire::{ActivityFailureInfo, ErrorCause, WorkflowErrorInfo};
+
+/// A governance failure as the Temporal `ApplicationFailure` it becomes: its type, its message,
+/// whether it is retried and after how long.
+impl From<&GovernanceFailure> for temporalio_sdk::ApplicationFailure {
+    fn from(failure: &GovernanceFailure) -> Self {
+        temporalio_sdk::ApplicationFailure::builder(failure.message().to_owned())
+            .type_name(failure.type_name().to_owned())
+            .non_retryable(!failure.kind().retryable())
+            .maybe_next_retry_delay(failure.retry_after())
+            .build()
+    }
+}
+
+/// The conversions under the names the crate uses internally. (`ActivityError` converts any
+/// error type generically, as a retryable failure without its type, so a governance failure
+/// becomes one explicitly: `ActivityError::Application(Box::new((&failure).into()))`.)
+pub(crate) trait IntoTemporal {
+    fn to_application_failure(&self) -> temporalio_sdk::ApplicationFailure;
+    fn to_activity_error(&self) -> ActivityError;
+}
+
+impl IntoTemporal for GovernanceFailure {
+    fn to_application_failure(&self) -> temporalio_sdk::ApplicationFailure {
+        self.into()
+    }
+
+    fn to_activity_error(&self) -> ActivityError {
+        ActivityError::Application(Box::new(self.into()))
+    }
+}
 
 /// `{type, message}` of a failed activity attempt, or `None` when it did not fail
 /// (`WillCompleteAsync`: the outcome is not known yet).
@@ -44,10 +74,7 @@ pub(crate) fn panic_error(payload: &(dyn std::any::Any + Send)) -> ActivityError
 }
 
 fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((cut, _)) => s[..cut].to_owned(),
-        None => s.to_owned(),
-    }
+    crate::text::truncate(s, max, crate::text::Cut::Plain)
 }
 
 fn incoming_type(e: &IncomingError) -> &'static str {
@@ -152,6 +179,19 @@ pub(crate) fn failed(termination: &WorkflowTermination) -> Option<&OutgoingWorkf
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn application_failure_carries_type_and_retryability() {
+        let f = GovernanceFailure::approval_required(Some("big"), Duration::from_millis(300))
+            .to_application_failure();
+        assert_eq!(f.type_name(), Some("ApprovalPending"));
+        assert!(!f.is_non_retryable());
+        assert_eq!(f.next_retry_delay(), Some(Duration::from_millis(300)));
+        let f = GovernanceFailure::blocked(Some("x")).to_application_failure();
+        assert!(f.is_non_retryable());
+        assert_eq!(f.to_string(), "Governance blocked: x");
+    }
 
     #[test]
     fn truncation_is_by_characters() {

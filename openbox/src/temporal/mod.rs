@@ -2,11 +2,13 @@
 
 pub mod activity_interceptor;
 pub mod carrier;
-pub mod codec;
+pub(crate) mod codec;
 pub(crate) mod errors;
+pub(crate) mod gate;
 pub mod plugin;
-pub mod registry;
+pub(crate) mod registry;
 mod signal_codec;
+pub(crate) mod typed;
 pub mod workflow_interceptor;
 
 pub use activity_interceptor::OpenBoxActivityInterceptor;

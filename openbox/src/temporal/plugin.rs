@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use temporalio_client::PluginError;
 use temporalio_common::ActivityDefinition;
@@ -20,7 +19,7 @@ use crate::client::CoreClient;
 use crate::config::OpenBoxConfig;
 use crate::error::OpenBoxError;
 use crate::governance::Governor;
-use crate::governance::options::{CarrierMode, GovernanceOptions, GovernanceOptionsBuilder};
+use crate::governance::options::GovernanceOptionsBuilder;
 
 /// Governance for a Temporal worker: register it with `WorkerOptions::worker_plugin`.
 ///
@@ -31,7 +30,7 @@ use crate::governance::options::{CarrierMode, GovernanceOptions, GovernanceOptio
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let plugin = OpenBoxPlugin::builder()
 ///     .config(OpenBoxConfig::builder().build()?)  // OPENBOX_URL, OPENBOX_API_KEY, …
-///     .skip_activity_types(["heartbeat_only"])
+///     .options(|o| o.skip_activity_types(["heartbeat_only"]))
 ///     .build()                                    // checks the key with Core
 ///     .await?;
 /// let options = WorkerOptions::new("payments").worker_plugin(plugin).build();
@@ -115,89 +114,16 @@ impl OpenBoxPluginBuilder {
         self
     }
 
-    /// Replaces all governance options at once.
-    pub fn options(mut self, options: GovernanceOptions) -> Self {
-        self.options = GovernanceOptionsBuilder::from(options);
-        self
-    }
-
-    /// Send WorkflowStarted (default `true`).
-    pub fn send_start_event(mut self, on: bool) -> Self {
-        self.options = self.options.send_start_event(on);
-        self
-    }
-
-    /// Send ActivityStarted (default `true`).
-    pub fn send_activity_start_event(mut self, on: bool) -> Self {
-        self.options = self.options.send_activity_start_event(on);
-        self
-    }
-
-    /// Workflow types that emit no workflow events (their activities are still governed).
-    pub fn skip_workflow_types(
+    /// Sets governance options: `f` receives the options set so far (the defaults at first) and
+    /// returns them changed, so calls compose and none undoes another —
+    /// `.options(|o| o.skip_activity_types(["heartbeat"]).approval_timeout(day))`. Every option
+    /// is documented on [`GovernanceOptionsBuilder`]; start from existing options with
+    /// `.options(|_| existing.into())`.
+    pub fn options(
         mut self,
-        types: impl IntoIterator<Item = impl Into<String>>,
+        f: impl FnOnce(GovernanceOptionsBuilder) -> GovernanceOptionsBuilder,
     ) -> Self {
-        self.options = self.options.skip_workflow_types(types);
-        self
-    }
-
-    /// Activity types that are not governed; extends the default `{"send_governance_event"}`.
-    pub fn skip_activity_types(
-        mut self,
-        types: impl IntoIterator<Item = impl Into<String>>,
-    ) -> Self {
-        self.options = self.options.skip_activity_types(types);
-        self
-    }
-
-    /// Signals that emit no SignalReceived.
-    pub fn skip_signals(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.options = self.options.skip_signals(names);
-        self
-    }
-
-    /// Human approval (default `true`); when off, REQUIRE_APPROVAL blocks.
-    pub fn hitl_enabled(mut self, on: bool) -> Self {
-        self.options = self.options.hitl_enabled(on);
-        self
-    }
-
-    /// Delay between approval polls (default 5 s).
-    pub fn approval_poll_interval(mut self, interval: Duration) -> Self {
-        self.options = self.options.approval_poll_interval(interval);
-        self
-    }
-
-    /// Longest approval wait (default 24 h).
-    pub fn approval_timeout(mut self, timeout: Duration) -> Self {
-        self.options = self.options.approval_timeout(timeout);
-        self
-    }
-
-    /// Local (default) or regular carrier activity.
-    pub fn carrier(mut self, mode: CarrierMode) -> Self {
-        self.options = self.options.carrier(mode);
-        self
-    }
-
-    /// Govern only `#[governed_activity]` / `#[governed_workflow]` items.
-    pub fn only_annotated(mut self) -> Self {
-        self.options = self.options.only_annotated();
-        self
-    }
-
-    /// Do not govern runs started before `at` (see
-    /// [`GovernanceOptionsBuilder::govern_workflows_started_after`]).
-    pub fn govern_workflows_started_after(mut self, at: SystemTime) -> Self {
-        self.options = self.options.govern_workflows_started_after(at);
-        self
-    }
-
-    /// Refuse governed activities whose arguments cannot be reported (see
-    /// [`GovernanceOptionsBuilder::require_input_capture`]).
-    pub fn require_input_capture(mut self, on: bool) -> Self {
-        self.options = self.options.require_input_capture(on);
+        self.options = f(self.options);
         self
     }
 

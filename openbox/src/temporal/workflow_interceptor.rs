@@ -1,6 +1,6 @@
 //! The workflow interceptor: WorkflowStarted before the run body, WorkflowCompleted /
 //! WorkflowFailed after it, SignalReceived before each signal handler — each sent through the
-//! carrier activity and decided deterministically from its recorded result (decision D6):
+//! carrier activity and decided deterministically from its recorded result (design D6):
 //!
 //! | Verdict | WorkflowStarted | SignalReceived | WorkflowCompleted |
 //! |---|---|---|---|
@@ -38,7 +38,9 @@ use temporalio_sdk::{
 use temporalio_workflow::WorkflowTermination;
 
 use super::carrier::{CarrierInput, CarrierOutcome, GovernanceActivities};
-use super::errors::{failed, governance_error_info, halt_message, workflow_error_info};
+use super::errors::{
+    IntoTemporal, failed, governance_error_info, halt_message, workflow_error_info,
+};
 use super::registry::{WorkflowDecl, workflow_decl};
 use super::signal_codec::signal_args;
 use crate::config::ErrorPolicy;

@@ -1,4 +1,4 @@
-//! The six lifecycle event bodies of `POST /api/v1/governance/evaluate` (§1.5–§1.6).
+//! The six lifecycle event bodies of `POST /api/v1/governance/evaluate` (design §1.5–design §1.6).
 //!
 //! `hook_trigger` is deliberately not a field of any of these types: Core's rules match
 //! lifecycle events on the key being **absent**, so it must never be sent, not even as `false`.
@@ -45,7 +45,7 @@ pub enum LifecycleEvent {
     SignalReceived(SignalReceived),
     /// Before an activity body runs.
     ActivityStarted(ActivityStarted),
-    /// After an activity body finished (successfully or not, decision D5).
+    /// After an activity body finished (successfully or not, design D5).
     ActivityCompleted(ActivityCompleted),
 }
 
@@ -76,7 +76,7 @@ pub struct WorkflowStarted {
     pub workflow_id: String,
     /// Workflow type name.
     pub workflow_type: String,
-    /// When the event happened (§1.4 format).
+    /// When the event happened (design §1.4 format).
     pub timestamp: String,
 }
 
@@ -93,7 +93,7 @@ pub struct WorkflowCompleted {
     pub workflow_output: Value,
     /// Workflow type name.
     pub workflow_type: String,
-    /// When the event happened (§1.4 format).
+    /// When the event happened (design §1.4 format).
     pub timestamp: String,
 }
 
@@ -110,7 +110,7 @@ pub struct WorkflowFailed {
     pub workflow_id: String,
     /// Workflow type name.
     pub workflow_type: String,
-    /// When the event happened (§1.4 format).
+    /// When the event happened (design §1.4 format).
     pub timestamp: String,
 }
 
@@ -168,7 +168,7 @@ pub struct SignalReceived {
     pub workflow_id: String,
     /// Workflow type name.
     pub workflow_type: String,
-    /// When the event happened (§1.4 format).
+    /// When the event happened (design §1.4 format).
     pub timestamp: String,
 }
 
@@ -180,7 +180,7 @@ pub struct ActivityStarted {
     /// Which activity attempt this is.
     #[serde(flatten)]
     pub activity: Arc<ActivityIdentity>,
-    /// When the event happened (§1.4 format).
+    /// When the event happened (design §1.4 format).
     pub timestamp: String,
     /// One JSON value per positional activity argument (`[]` without arguments).
     pub activity_input: Arc<Vec<Value>>,
@@ -192,7 +192,7 @@ pub struct ActivityStarted {
 pub enum ActivityStatus {
     /// The activity returned a value.
     Completed,
-    /// The activity failed (decision D5: reported too, with `error`).
+    /// The activity failed (design D5: reported too, with `error`).
     Failed,
 }
 
@@ -214,7 +214,7 @@ pub struct ActivityCompleted {
     /// Which activity attempt this is.
     #[serde(flatten)]
     pub activity: Arc<ActivityIdentity>,
-    /// When the event happened (§1.4 format).
+    /// When the event happened (design §1.4 format).
     pub timestamp: String,
     /// `completed` or `failed`.
     pub status: ActivityStatus,

@@ -1,8 +1,8 @@
-//! Core's answers: the evaluate response (§1.9) with its guardrails result (§5), and the
-//! approval poll (§1.8, §4).
+//! Core's answers: the evaluate response (design §1.9) with its guardrails result (design §5), and the
+//! approval poll (design §1.8, design §4).
 //!
 //! Parsing is lenient about the informational fields (a `risk_score` sent as a string does not
-//! make a verdict unreadable) and strict about the verdict itself (decision D7).
+//! make a verdict unreadable) and strict about the verdict itself (design D7).
 
 use std::time::SystemTime;
 
@@ -14,6 +14,7 @@ use super::verdict::{UnknownVerdict, Verdict};
 
 /// Why a 2xx body from Core could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ResponseError {
     /// The body is not JSON (garbage, truncated, HTML error page…).
     #[error("response is not valid JSON: {0}")]
@@ -260,6 +261,7 @@ impl ApprovalAnswer {
 
 /// What an approval poll says.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ApprovalStatus {
     /// A human approved: re-evaluate and run.
     Approved {
@@ -271,7 +273,7 @@ pub enum ApprovalStatus {
         /// Core's reason, if any.
         reason: Option<String>,
     },
-    /// Still waiting — also for a missing or unknown verdict (decision D7).
+    /// Still waiting — also for a missing or unknown verdict (design D7).
     Pending {
         /// Core's reason, if any.
         reason: Option<String>,
@@ -440,7 +442,7 @@ mod tests {
             st(json!({"verdict": "require_approval"})),
             ApprovalStatus::Pending { reason: None }
         );
-        // D7: the reference would approve these three.
+        // design D7: the reference would approve these three.
         assert_eq!(
             st(json!({"status": "pending"})),
             ApprovalStatus::Pending { reason: None }

@@ -69,7 +69,9 @@ async fn an_activity_whose_arguments_cannot_be_reported_is_never_silent() {
     let h = Harness::new("").await;
     let lenient = h.plugin(ErrorPolicy::FailOpen, |b| b).await;
     let strict = h
-        .plugin(ErrorPolicy::FailOpen, |b| b.require_input_capture(true))
+        .plugin(ErrorPolicy::FailOpen, |b| {
+            b.options(|o| o.require_input_capture(true))
+        })
         .await;
     let (warned, refused) = (unique("uncaptured"), unique("refused"));
     let plan = || Plan {

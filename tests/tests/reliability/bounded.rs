@@ -14,7 +14,6 @@
 
 use std::time::{Duration, Instant};
 
-use openbox::temporal::activity_interceptor::intercepted_attempts;
 use openbox::{ErrorPolicy, OpenBoxPlugin};
 use openbox_heap_counter::live_bytes;
 use openbox_tests::core::{TestCore, config_builder_for};
@@ -86,19 +85,14 @@ async fn run_swarms(h: &Harness, plugin: Option<&OpenBoxPlugin>, workflows: u32)
 async fn settle(plugin: &OpenBoxPlugin) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let open = plugin.governor().stats().snapshot().open_scopes;
-        if (
-            intercepted_attempts(),
-            open,
-            plugin.governor().pending_approvals(),
-        ) == (0, 0, 0)
-        {
+        let stats = plugin.governor().stats().snapshot();
+        let (intercepted, open) = (stats.intercepted_attempts, stats.open_scopes);
+        if (intercepted, open, plugin.governor().pending_approvals()) == (0, 0, 0) {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "state left: {} intercepted attempts, {open} open scopes, {} pending approvals",
-            intercepted_attempts(),
+            "state left: {intercepted} intercepted attempts, {open} open scopes, {} pending approvals",
             plugin.governor().pending_approvals()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -138,7 +132,7 @@ async fn governed_harness() -> (Harness, OpenBoxPlugin) {
     let plugin = h
         .plugin(ErrorPolicy::FailOpen, |b| {
             b.config(config)
-                .approval_poll_interval(Duration::from_millis(300))
+                .options(|o| o.approval_poll_interval(Duration::from_millis(300)))
         })
         .await;
     (h, plugin)

@@ -249,7 +249,7 @@ async fn connection_reset() {
 }
 
 /// A revoked key mid-run stops governed work under both policies: it is a configuration error,
-/// not an outage (D9).
+/// not an outage (design D9).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_rejected_mid_run() {
     let obs = Observer::get();
@@ -373,6 +373,7 @@ async fn core_killed_mid_run() {
                 );
                 assert_eq!(lost, 0);
             }
+            other => unreachable!("no such policy in this test: {other:?}"),
         }
     }
 }

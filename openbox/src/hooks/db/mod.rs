@@ -44,7 +44,7 @@ use serde_json::{Map, Value};
 use super::{HookCall, HookError, truncate_body};
 use crate::wire::{DbQuerySpan, HookSpan, SpanKind};
 
-/// Longest statement text sent to Core (§7).
+/// Longest statement text sent to Core (design §7).
 pub const MAX_STATEMENT_CHARS: usize = 2000;
 
 /// Where statements go: reported on every `db_query` span.
@@ -309,6 +309,7 @@ pub(crate) fn sql_operation(statement: &str) -> &'static str {
 
 /// The error of a governed handle: governance stopped the statement, or the driver failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DbError<E: std::error::Error + 'static> {
     /// Governance stopped the statement (or refused its result).
     #[error(transparent)]

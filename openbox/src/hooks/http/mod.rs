@@ -54,7 +54,7 @@ use redact::{BodyKind, HeaderRule};
 
 pub use crate::secrets::REDACTED;
 
-/// Longest body text sent to Core, in characters (§7).
+/// Longest body text sent to Core, in characters (design §7).
 pub const MAX_BODY_CHARS: usize = 65_536;
 /// Largest response body read for governance; larger ones are not captured.
 pub const MAX_CAPTURED_RESPONSE_BYTES: u64 = 1 << 20;
