@@ -1,21 +1,21 @@
-//! The OpenBox Core client: the three endpoints  (design §1.1) over one pooled
+//! The OpenBox Core client: the three endpoints (design §1.1) over one pooled
 //! connection, and the error policy that turns a failed call into a decision (design D9).
 //!
 //! ```no_run
 //! use openbox::{CoreClient, OpenBoxConfig};
 //! use openbox::wire::ApprovalRequest;
 //!
-//! # async fn demo() -> Result<(), openbox::OpenBoxError> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = CoreClient::new(OpenBoxConfig::builder().build()?)?; // OPENBOX_URL, OPENBOX_API_KEY
 //! client.validate().await?;                                         // GET /api/v1/auth/validate
-//! let status = client
+//! let answer = client
 //!     .poll_approval(&ApprovalRequest {
 //!         workflow_id: "wf-1".into(),
 //!         run_id: "run-1".into(),
 //!         activity_id: "3".into(),
 //!     })
-//!     .await?;
-//! println!("{status:?}");
+//!     .await?;                                                      // a GovernanceApiError
+//! println!("{:?} (request {:?})", answer.status, answer.approval_id);
 //! # Ok(()) }
 //! ```
 
