@@ -256,9 +256,11 @@ impl DevCoreBuilder {
             self.rules_path,
             log,
             faults::FaultInjector::new(self.faults),
-            self.api_keys,
+            server::Access {
+                api_keys: self.api_keys,
+                guard,
+            },
             self.approval_expires_in,
-            guard,
             self.limits,
         ));
         let stop = CancellationToken::new();

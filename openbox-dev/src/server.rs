@@ -78,17 +78,23 @@ impl Drop for OpenConnection {
     }
 }
 
+/// Who may call what: the API keys of the contract endpoints and the dev API's guard.
+pub(crate) struct Access {
+    pub api_keys: Option<HashSet<String>>,
+    pub guard: Guard,
+}
+
 impl State {
     pub(crate) fn new(
         rules: RuleSet,
         rules_path: Option<PathBuf>,
         log: EventLog,
         faults: FaultInjector,
-        api_keys: Option<HashSet<String>>,
+        access: Access,
         approval_expires_in: Option<Duration>,
-        guard: Guard,
         limits: Limits,
     ) -> Self {
+        let Access { api_keys, guard } = access;
         State {
             rules: RwLock::new(Arc::new(rules)),
             rules_path,

@@ -290,7 +290,7 @@ impl OpenBoxConfigBuilder {
         self
     }
 
-    fn from_env(&self, name: &str) -> Option<String> {
+    fn env_value(&self, name: &str) -> Option<String> {
         if self.ignore_env {
             return None;
         }
@@ -304,17 +304,17 @@ impl OpenBoxConfigBuilder {
     /// Validates everything and returns the config. Errors name the setting at fault and never
     /// contain the API key.
     pub fn build(self) -> Result<OpenBoxConfig, ConfigError> {
-        let url = match self.url.clone().or_else(|| self.from_env(ENV_URL)) {
+        let url = match self.url.clone().or_else(|| self.env_value(ENV_URL)) {
             Some(url) => validate_url(&url)?,
             None => return Err(ConfigError::MissingUrl),
         };
-        let api_key = match self.api_key.clone().or_else(|| self.from_env(ENV_API_KEY)) {
+        let api_key = match self.api_key.clone().or_else(|| self.env_value(ENV_API_KEY)) {
             Some(key) => ApiKey::new(key.trim())?,
             None => return Err(ConfigError::MissingApiKey),
         };
         let timeout = match self.timeout {
             Some(t) => t,
-            None => match self.from_env(ENV_TIMEOUT) {
+            None => match self.env_value(ENV_TIMEOUT) {
                 Some(raw) => parse_timeout_secs(&raw)?,
                 None => DEFAULT_TIMEOUT,
             },
@@ -326,7 +326,7 @@ impl OpenBoxConfigBuilder {
         }
         let error_policy = match self.error_policy {
             Some(p) => p,
-            None => match self.from_env(ENV_POLICY) {
+            None => match self.env_value(ENV_POLICY) {
                 Some(raw) => raw.parse()?,
                 None => ErrorPolicy::default(),
             },

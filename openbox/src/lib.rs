@@ -1,4 +1,5 @@
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! OpenBox governance for Temporal workers written with `temporalio-sdk`.
 //!
 //! Every workflow start, signal, completion and failure, and every activity start and

@@ -153,7 +153,7 @@ async fn handle(State(log): State<Log>, req: Request) -> Response {
         }
         "/json" => {
             h.insert("content-type", "application/json".parse().unwrap());
-            (StatusCode::OK, h, Bytes::from(body)).into_response()
+            (StatusCode::OK, h, body).into_response()
         }
         "/stream" => {
             let chunks = futures::stream::iter(

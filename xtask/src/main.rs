@@ -6,6 +6,10 @@
 //! * `demo`  — the same server, then the governed demo workflow against the embedded dev Core;
 //! * `bench` — builds in release mode, runs the criterion benchmark of `#[traced]`, starts a dev
 //!   server and runs every other benchmark against it and the dev Core; writes `BENCHMARKS.md`;
+//! * `lint`  — what a release needs besides passing tests: formatting, clippy with warnings as
+//!   errors (all features, and `openbox` with each feature alone, so every combination a user
+//!   picks builds cleanly; with `rust-version` set, clippy also flags std APIs newer than the
+//!   MSRV), the docs with warnings as errors, and `cargo publish --dry-run` of the three crates;
 //! * `temporal` — starts a dev server and keeps it running until Ctrl-C (for manual work).
 //!
 //! Extra arguments after the task go to the test runner / the demo.
@@ -30,9 +34,10 @@ fn main() -> ExitCode {
         "test" => test(&root, &rest),
         "demo" => demo(&root, &rest),
         "bench" => bench(&root, &rest),
+        "lint" => lint(&root),
         "temporal" => temporal(&root),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|bench|temporal> [args…]");
+            eprintln!("usage: cargo xtask <test|lint|demo|bench|temporal> [args…]");
             return ExitCode::from(2);
         }
     };
@@ -110,12 +115,45 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
     doc.current_dir(root).args(["test", "--workspace", "--doc"]);
     with_server_env(&mut doc, &cli, &server);
     ok &= doc.status()?.success();
+    ok &= run_examples(root, &server)?;
     drop(server);
     drop(databases);
     eprintln!(
         "xtask: Temporal dev server stopped; tests {}",
         if ok { "passed" } else { "FAILED" }
     );
+    Ok(ok)
+}
+
+/// The examples users copy from: each runs against the test run's Temporal server and checks
+/// what Core received (exiting non-zero otherwise). Built by the test run (`--all-targets`).
+const EXAMPLES: [&str; 8] = [
+    "demo",
+    "hook_http",
+    "hook_sqlx",
+    "hook_postgres",
+    "hook_sqlite",
+    "hook_redis",
+    "hook_files",
+    "hook_traced",
+];
+
+fn run_examples(root: &Path, server: &DevServer) -> Result<bool> {
+    let dir = target_dir(root).join("debug").join("examples");
+    let mut ok = true;
+    for name in EXAMPLES {
+        let status = Command::new(dir.join(name))
+            .current_dir(root)
+            .env("TEMPORAL_ADDRESS", server.address())
+            .stdout(std::process::Stdio::null())
+            .status();
+        let passed = status.as_ref().is_ok_and(|s| s.success());
+        eprintln!(
+            "xtask: example {name}: {}",
+            if passed { "ok" } else { "FAILED" }
+        );
+        ok &= passed;
+    }
     Ok(ok)
 }
 
@@ -184,6 +222,111 @@ fn bench(root: &Path, extra: &[String]) -> Result<bool> {
         .env("OPENBOX_BENCH_TEMPORAL_ADDRESS", server.address());
     let ok = run.status()?.success();
     drop(server);
+    Ok(ok)
+}
+
+/// Features of `openbox` a user can pick alone.
+const FEATURES: [&str; 8] = [
+    "http",
+    "otel",
+    "sqlx-postgres",
+    "sqlx-mysql",
+    "sqlx-sqlite",
+    "tokio-postgres",
+    "rusqlite",
+    "redis",
+];
+
+fn lint(root: &Path) -> Result<bool> {
+    let run = |what: &str, args: &[&str], env: &[(&str, &str)]| -> Result<bool> {
+        eprintln!("xtask lint: {what}");
+        let mut c = cargo();
+        c.current_dir(root).args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let ok = c.status()?.success();
+        if !ok {
+            eprintln!("xtask lint: FAILED: {what}");
+        }
+        Ok(ok)
+    };
+    let mut ok = run("formatting", &["fmt", "--all", "--", "--check"], &[])?;
+    ok &= run(
+        "clippy, all features",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    let none = "openbox without default features".to_owned();
+    ok &= run(
+        &none,
+        &[
+            "clippy",
+            "-p",
+            "openbox",
+            "--no-default-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    for feature in FEATURES {
+        ok &= run(
+            &format!("openbox with only `{feature}`"),
+            &[
+                "clippy",
+                "-p",
+                "openbox",
+                "--no-default-features",
+                "--features",
+                feature,
+                "--",
+                "-D",
+                "warnings",
+            ],
+            &[],
+        )?;
+    }
+    ok &= run(
+        "docs",
+        &[
+            "doc",
+            "-p",
+            "openbox",
+            "-p",
+            "openbox-macros",
+            "-p",
+            "openbox-dev",
+            "--all-features",
+            "--no-deps",
+        ],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    ok &= run(
+        "publish dry run",
+        &[
+            "publish",
+            "--dry-run",
+            "--allow-dirty",
+            "-p",
+            "openbox-macros",
+            "-p",
+            "openbox",
+            "-p",
+            "openbox-dev",
+        ],
+        &[],
+    )?;
+    eprintln!("xtask lint: {}", if ok { "clean" } else { "FAILED" });
     Ok(ok)
 }
 

@@ -7,6 +7,9 @@ use crate::wire::EvaluateResponse;
 /// The outcome of an evaluation once the error policy has been applied.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+// A decision is made once per evaluation and consumed at once: boxing the verdict would add an
+// allocation to every Core call for no memory saved.
+#[allow(clippy::large_enum_variant)]
 pub enum Decision {
     /// Core answered with a verdict; enforce it.
     Verdict(EvaluateResponse),

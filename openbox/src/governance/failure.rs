@@ -288,6 +288,7 @@ impl GovernanceFailure {
     }
 
     /// An HTTP client followed a redirect itself, so the next hop was sent without a verdict.
+    #[cfg(feature = "http")]
     pub(crate) fn ungoverned_redirect(from: &str, to: &str) -> Self {
         Self::new(
             FailureKind::ApiError,

@@ -33,6 +33,7 @@
 pub mod db;
 pub mod fs;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 pub(crate) mod ids;
 pub(crate) mod traced;

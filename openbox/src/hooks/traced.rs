@@ -255,6 +255,8 @@ mod tests {
     }
 
     #[test]
+    // The borrows select the fallback trait (autoref specialization): they are not needless.
+    #[allow(clippy::needless_borrow)]
     fn capture_prefers_serialize_then_debug() {
         #[derive(Debug)]
         struct OnlyDebug(#[allow(dead_code)] u8);

@@ -344,6 +344,8 @@ impl OpenBoxWorkflowInterceptor {
             return future;
         }
         let run = self.run.clone();
+        // The result type is the SDK's; its size is not ours to change.
+        #[allow(clippy::result_large_err)]
         future.map(move |result| {
             if let Err(e) = &result
                 && let Some(message) = halt_message(e)

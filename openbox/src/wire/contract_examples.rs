@@ -20,8 +20,7 @@ const HTTP_ENVELOPE: &str = r#"{"source":"workflow-telemetry","event_type":"Acti
 fn blocks_of(text: &str, marker: &str) -> Vec<String> {
     let mut blocks: Vec<String> = Vec::new();
     let mut current: Option<String> = None;
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
+    for line in text.lines() {
         if line.starts_with(marker) {
             if let Some(b) = current.take() {
                 blocks.push(b);

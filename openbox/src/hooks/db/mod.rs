@@ -25,19 +25,28 @@
 )]
 
 #[cfg(feature = "tokio-postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio-postgres")))]
 pub mod postgres;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 #[cfg(feature = "rusqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 pub mod sqlite;
 #[cfg(any(
     feature = "sqlx-postgres",
     feature = "sqlx-mysql",
     feature = "sqlx-sqlite"
 ))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    )))
+)]
 pub mod sqlx;
-
-use std::future::Future;
 
 use serde_json::{Map, Value};
 
@@ -140,12 +149,26 @@ impl Statement {
         })
     }
 
+    #[cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite",
+        feature = "tokio-postgres",
+        feature = "redis"
+    ))]
     pub(crate) async fn started(&self) -> Result<(), HookError> {
         self.call
             .started(self.target.span(&self.operation, &self.text, None, None))
             .await
     }
 
+    #[cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite",
+        feature = "tokio-postgres",
+        feature = "redis"
+    ))]
     pub(crate) async fn completed(
         &self,
         rowcount: Option<u64>,
@@ -161,6 +184,11 @@ impl Statement {
 
     /// `completed` without waiting for a verdict, for a statement whose result stream was
     /// dropped before its end: Core still learns how far it got.
+    #[cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-mysql",
+        feature = "sqlx-sqlite"
+    ))]
     pub(crate) fn completed_detached(self, rowcount: Option<u64>, error: Option<String>) {
         let span = self
             .target
@@ -168,11 +196,13 @@ impl Statement {
         self.call.completed_detached(span);
     }
 
+    #[cfg(feature = "rusqlite")]
     pub(crate) fn started_blocking(&self) -> Result<(), HookError> {
         self.call
             .started_blocking(self.target.span(&self.operation, &self.text, None, None))
     }
 
+    #[cfg(feature = "rusqlite")]
     pub(crate) fn completed_blocking(
         &self,
         rowcount: Option<u64>,
@@ -244,6 +274,7 @@ pub(crate) fn report_with_code(code: Option<&str>, message: &str) -> String {
 
 /// Runs one statement under governance: `run` is only called if `started` allows it.
 /// `rows` gives the row count of a successful result.
+#[cfg(any(feature = "tokio-postgres", feature = "redis"))]
 pub(crate) async fn governed<T, E, F, Fut>(
     target: &DbTarget,
     text: &str,
@@ -254,7 +285,7 @@ pub(crate) async fn governed<T, E, F, Fut>(
 where
     E: ReportedError,
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
 {
     let Some(statement) = Statement::begin(target, text, operation) else {
         return Ok(run().await);
@@ -270,6 +301,7 @@ where
 }
 
 /// [`governed`] for a blocking driver.
+#[cfg(feature = "rusqlite")]
 pub(crate) fn governed_blocking<T, E: ReportedError>(
     target: &DbTarget,
     text: &str,
@@ -329,6 +361,7 @@ impl<E: std::error::Error + 'static> DbError<E> {
     }
 }
 
+#[cfg(any(feature = "tokio-postgres", feature = "rusqlite"))]
 pub(crate) fn flatten<T, E: std::error::Error + 'static>(
     r: Result<Result<T, E>, HookError>,
 ) -> Result<T, DbError<E>> {
