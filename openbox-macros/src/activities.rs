@@ -8,9 +8,9 @@ use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 use syn::{ImplItem, ItemImpl};
 
-use crate::activity::OPTIONS;
+use crate::activity::ActivityArgs;
 use crate::errors::Errors;
-use crate::options;
+use crate::options::{self, CRATE, Value};
 use crate::types::item_kind;
 
 fn is_attr(attr: &syn::Attribute, name: &str) -> bool {
@@ -19,7 +19,18 @@ fn is_attr(attr: &syn::Attribute, name: &str) -> bool {
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    options::parse("governed_activities", attr, &[], &mut errors);
+    let mut krate = options::default_crate();
+    options::parse(
+        "governed_activities",
+        attr,
+        &[CRATE],
+        &mut errors,
+        |_, value| {
+            if let Value::Path(p) = value {
+                krate = p;
+            }
+        },
+    );
     let imp: ItemImpl = match syn::parse2(item.clone()) {
         Ok(i) => i,
         Err(_) => {
@@ -66,38 +77,29 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         // The method's own `#[governed_activity(…)]` options apply; its errors are reported by
         // that attribute, not twice.
         let mut ignored = Errors::default();
-        let opts = m
+        let tokens = m
             .attrs
             .iter()
             .find(|a| is_attr(a, "governed_activity"))
-            .map(|a| match &a.meta {
-                syn::Meta::List(list) => options::parse(
-                    "governed_activity",
-                    list.tokens.clone(),
-                    OPTIONS,
-                    &mut ignored,
-                ),
-                _ => options::Options::default(),
+            .and_then(|a| match &a.meta {
+                syn::Meta::List(list) => Some(list.tokens.clone()),
+                _ => None,
             })
             .unwrap_or_default();
-        let capture_input = opts.bool("capture_input", true);
-        let capture_output = opts.bool("capture_output", true);
-        let approval = opts.bool("approval", true);
+        let mut method_args = ActivityArgs::parse(tokens, &mut ignored);
+        method_args.krate = krate.clone();
+        let settings = method_args.settings();
         let name_fn = format_ident!("__openbox_activity_type_{}", method);
         decls.push(quote! {
             #[allow(non_snake_case)]
             fn #name_fn() -> &'static str {
-                ::openbox::__private::activity_type_name(&<#self_ty>::#method)
+                #krate::__private::activity_type_name(&<#self_ty>::#method)
             }
-            ::openbox::__private::inventory::submit! {
-                ::openbox::__private::ActivityTypeDecl {
+            #krate::__private::inventory::submit! {
+                #krate::__private::ActivityTypeDecl {
                     activity_type: #name_fn,
-                    settings: ::openbox::__private::ActivitySettings {
-                        capture_input: #capture_input,
-                        capture_output: #capture_output,
-                        approval: #approval,
-                    },
-                    codec: ::openbox::__private::codec_of_definition(&<#self_ty>::#method),
+                    settings: #settings,
+                    codec: #krate::__private::codec_of_definition(&<#self_ty>::#method),
                 }
             }
         });

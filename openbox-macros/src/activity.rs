@@ -5,19 +5,75 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, ImplItemFn, Pat, ReturnType, Type};
+use syn::{FnArg, Pat, ReturnType, Type};
 
 use crate::errors::Errors;
-use crate::options::{self, Kind};
+use crate::item::MaybeFn;
+use crate::options::{self, CRATE, Kind, Value};
 use crate::types::{item_kind, last_segment_is, mentions_self, result_ok_type};
 
-pub(crate) const OPTIONS: &[(&str, Kind)] = &[
-    ("name", Kind::Str),
-    ("capture_input", Kind::Bool),
-    ("capture_output", Kind::Bool),
-    ("approval", Kind::Bool),
-];
+/// `#[governed_activity(…)]`'s options (also read by `#[governed_activities]`).
+pub(crate) struct ActivityArgs {
+    pub name: Option<syn::LitStr>,
+    pub capture_input: bool,
+    pub capture_output: bool,
+    pub approval: bool,
+    pub krate: syn::Path,
+}
 
+impl ActivityArgs {
+    pub(crate) fn parse(attr: TokenStream, errors: &mut Errors) -> Self {
+        let mut args = ActivityArgs {
+            name: None,
+            capture_input: true,
+            capture_output: true,
+            approval: true,
+            krate: options::default_crate(),
+        };
+        let specs = [
+            ("name", Kind::Str),
+            ("capture_input", Kind::Bool),
+            ("capture_output", Kind::Bool),
+            ("approval", Kind::Bool),
+            CRATE,
+        ];
+        options::parse(
+            "governed_activity",
+            attr,
+            &specs,
+            errors,
+            |name, value| match (name, value) {
+                ("name", Value::Str(s)) => args.name = Some(s),
+                ("capture_input", Value::Bool(b)) => args.capture_input = b,
+                ("capture_output", Value::Bool(b)) => args.capture_output = b,
+                ("approval", Value::Bool(b)) => args.approval = b,
+                ("crate", Value::Path(p)) => args.krate = p,
+                _ => {}
+            },
+        );
+        args
+    }
+
+    /// The `ActivitySettings` these options make.
+    pub(crate) fn settings(&self) -> TokenStream {
+        let ActivityArgs {
+            capture_input,
+            capture_output,
+            approval,
+            krate,
+            ..
+        } = self;
+        quote! {
+            #krate::__private::ActivitySettings {
+                capture_input: #capture_input,
+                capture_output: #capture_output,
+                approval: #approval,
+            }
+        }
+    }
+}
+
+/// An argument after the context: its original pattern and type, and the name it gets.
 struct Arg {
     pat: Pat,
     ty: Type,
@@ -26,8 +82,8 @@ struct Arg {
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let options = options::parse("governed_activity", attr, OPTIONS, &mut errors);
-    let mut method: ImplItemFn = match syn::parse2(item.clone()) {
+    let args = ActivityArgs::parse(attr, &mut errors);
+    let mut method: MaybeFn = match syn::parse2(item.clone()) {
         Ok(m) => m,
         Err(_) => {
             let what = item_kind(&item);
@@ -41,36 +97,44 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
 
-    let sig = &method.sig;
-    let method_name = sig.ident.to_string();
+    let method_name = method.sig.ident.to_string();
     let Some(bare_name) = method_name.strip_prefix("__").map(str::to_owned) else {
         errors.push(syn::Error::new(
-            sig.ident.span(),
+            method.sig.ident.span(),
             "#[governed_activity] must be on an `#[activity]` method inside an `#[activities]` impl \
              (it expands after `#[activities]`, which renames activity methods to `__<name>`)",
         ));
-        return errors.emit_with(quote!(#method));
+        return errors.emit_with(item);
     };
 
-    // The context parameter and the arguments after it.
-    let mut ctx: Option<(Pat, Span)> = None;
-    let mut args = Vec::new();
-    for input in &sig.inputs {
+    // One walk over the inputs: find the context, check and rename every argument after it
+    // (renamed so they can be serialized, and replaced by redacted values, before the user's
+    // patterns bind them).
+    let ctx_ident = format_ident!("__openbox_ctx");
+    let mut ctx: Option<Pat> = None;
+    let mut arguments = Vec::new();
+    for input in method.sig.inputs.iter_mut() {
         let FnArg::Typed(pt) = input else { continue };
         if ctx.is_none() && last_segment_is(&pt.ty, "ActivityContext") {
-            ctx = Some(((*pt.pat).clone(), pt.span()));
+            ctx = Some((*pt.pat).clone());
+            *pt.pat = syn::parse_quote!(#ctx_ident);
         } else if ctx.is_some() {
             if mentions_self(&pt.ty) {
-                errors.push(syn::Error::new(pt.ty.span(), "the argument types of a #[governed_activity] cannot mention `Self`: name the type"));
+                errors.push(syn::Error::new(
+                    pt.ty.span(),
+                    "the argument types of a #[governed_activity] cannot mention `Self`: name the type",
+                ));
             }
-            let ident = format_ident!("__openbox_arg{}", args.len());
-            args.push(Arg {
+            let ident = format_ident!("__openbox_arg{}", arguments.len());
+            arguments.push(Arg {
                 pat: (*pt.pat).clone(),
                 ty: (*pt.ty).clone(),
-                ident,
+                ident: ident.clone(),
             });
+            *pt.pat = syn::parse_quote!(#ident);
         }
     }
+    let sig = &method.sig;
     if ctx.is_none() {
         errors.push(syn::Error::new(
             sig.inputs
@@ -80,162 +144,127 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             "a #[governed_activity] method needs an `ActivityContext` parameter",
         ));
     }
+    let return_error = |span: Span| {
+        syn::Error::new(
+            span,
+            "a #[governed_activity] method must return `Result<T, ActivityError>` so that governance can fail it",
+        )
+    };
     let output_ty = match &sig.output {
-        ReturnType::Type(_, ty) if result_ok_type(ty, "ActivityError").is_some() => {
-            result_ok_type(ty, "ActivityError")
-        }
         ReturnType::Type(_, ty) => {
-            errors.push(syn::Error::new(
-                ty.span(),
-                "a #[governed_activity] method must return `Result<T, ActivityError>` so that governance can fail it",
-            ));
-            None
+            let ok = result_ok_type(ty, "ActivityError");
+            if ok.is_none() {
+                errors.push(return_error(ty.span()));
+            }
+            ok
         }
         ReturnType::Default => {
-            errors.push(syn::Error::new(
-                sig.ident.span(),
-                "a #[governed_activity] method must return `Result<T, ActivityError>` so that governance can fail it",
-            ));
+            errors.push(return_error(sig.ident.span()));
             None
         }
     };
-    if args.len() > 6 {
+    if arguments.len() > 6 {
         errors.push(syn::Error::new(
             sig.inputs.span(),
             "activities take at most 6 arguments after `ActivityContext`",
         ));
     }
-    let (Some((ctx_pat, _)), Some(output_ty)) = (ctx, output_ty) else {
-        return errors.emit_with(quote!(#method));
+    // Whatever went wrong, the method is emitted as written: the error stays the only one.
+    let (Some(ctx_pat), Some(output_ty)) = (ctx, output_ty) else {
+        return errors.emit_with(item);
     };
     if !errors.is_empty() {
-        return errors.emit_with(quote!(#method));
+        return errors.emit_with(item);
     }
 
-    let name = options.str("name");
-    let capture_input = options.bool("capture_input", true);
-    let capture_output = options.bool("capture_output", true);
-    let approval = options.bool("approval", true);
-    let settings = quote! {
-        ::openbox::__private::ActivitySettings {
-            capture_input: #capture_input,
-            capture_output: #capture_output,
-            approval: #approval,
-        }
-    };
-
-    // Rename parameters so they can be serialized (and replaced by redacted values) before
-    // the user's patterns bind them.
-    let ctx_ident = format_ident!("__openbox_ctx");
-    let mut arg_index = 0;
-    let mut seen_ctx = false;
-    for input in method.sig.inputs.iter_mut() {
-        let FnArg::Typed(pt) = input else { continue };
-        if !seen_ctx && last_segment_is(&pt.ty, "ActivityContext") {
-            seen_ctx = true;
-            *pt.pat = syn::parse_quote!(#ctx_ident);
-        } else if seen_ctx {
-            let ident = &args[arg_index].ident;
-            *pt.pat = syn::parse_quote!(#ident);
-            arg_index += 1;
-        }
-    }
-
-    let idents: Vec<_> = args.iter().map(|a| &a.ident).collect();
-    let pats: Vec<_> = args.iter().map(|a| &a.pat).collect();
-    let tys: Vec<_> = args.iter().map(|a| &a.ty).collect();
-    let indexes: Vec<_> = (0..args.len()).collect();
+    let krate = &args.krate;
+    let settings = args.settings();
+    let idents: Vec<_> = arguments.iter().map(|a| &a.ident).collect();
+    let pats: Vec<_> = arguments.iter().map(|a| &a.pat).collect();
+    let tys: Vec<_> = arguments.iter().map(|a| &a.ty).collect();
+    let indexes: Vec<_> = (0..arguments.len()).collect();
     // Point serde errors at the argument types (the codec below checks them once more).
-    let to_json: Vec<_> = args
+    let to_json: Vec<_> = arguments
         .iter()
         .map(|a| {
             let (ty, ident) = (&a.ty, &a.ident);
-            quote_spanned!(ty.span()=> ::openbox::__private::to_json::<#ty>(&#ident))
+            quote_spanned!(ty.span()=> #krate::__private::to_json::<#ty>(&#ident))
         })
         .collect();
-    let output_check = quote_spanned!(output_ty.span()=> ::openbox::__private::assert_governed_value::<#output_ty>(););
+    let output_check = quote_spanned!(output_ty.span()=> #krate::__private::assert_governed_value::<#output_ty>(););
     let ret = match &method.sig.output {
         ReturnType::Type(_, ty) => quote!(#ty),
         ReturnType::Default => quote!(()),
     };
-    let body = &method.block;
+    let body = &method.body;
     let spec = quote! {
-        static __OPENBOX_SPEC: ::openbox::__private::ActivitySpec = ::openbox::__private::ActivitySpec {
+        static __OPENBOX_SPEC: #krate::__private::ActivitySpec = #krate::__private::ActivitySpec {
             method: #bare_name,
             settings: #settings,
         };
     };
     let convert = quote! {
-        |__openbox_values: &[::openbox::__private::Value]| -> ::core::result::Result<_, ::std::string::String> {
+        |__openbox_values: &[#krate::__private::Value]| -> ::core::result::Result<_, ::std::string::String> {
             ::core::result::Result::Ok((
-                #(::openbox::__private::from_json::<#tys>(__openbox_values, #indexes)?,)*
+                #(#krate::__private::from_json::<#tys>(__openbox_values, #indexes)?,)*
             ))
         }
-    };
-    let rebind_async = quote! {
-        let (#(#idents,)*) = match __openbox_gate.redacted_args(#convert).await? {
-            ::core::option::Option::Some(__openbox_args) => __openbox_args,
-            ::core::option::Option::None => (#(#idents,)*),
-        };
-    };
-    let rebind_sync = quote! {
-        let (#(#idents,)*) = match __openbox_gate.redacted_args_blocking(#convert)? {
-            ::core::option::Option::Some(__openbox_args) => __openbox_args,
-            ::core::option::Option::None => (#(#idents,)*),
-        };
     };
     let bind_user = quote! {
         let #ctx_pat = #ctx_ident;
         #(let #pats = #idents;)*
     };
     let new_body = if method.sig.asyncness.is_some() {
-        quote! {{
+        quote! {
             #output_check
             #spec
-            let mut __openbox_gate = ::openbox::__private::ActivityGate::enter(
+            let mut __openbox_gate = #krate::__private::ActivityGate::enter(
                 &#ctx_ident,
                 &__OPENBOX_SPEC,
                 || ::std::vec![#(#to_json),*],
             ).await?;
-            #rebind_async
+            let (#(#idents,)*) = match __openbox_gate.redacted_args(#convert).await? {
+                ::core::option::Option::Some(__openbox_args) => __openbox_args,
+                ::core::option::Option::None => (#(#idents,)*),
+            };
             let __openbox_result: #ret = __openbox_gate
-                .run(::openbox::__private::annotate::<#ret, _>(async move {
+                .run(#krate::__private::annotate::<#ret, _>(async move {
                     #bind_user
                     #body
                 }))
                 .await;
             __openbox_gate.exit(__openbox_result).await
-        }}
+        }
     } else {
-        quote! {{
+        quote! {
             #output_check
             #spec
-            let mut __openbox_gate = ::openbox::__private::ActivityGate::enter_blocking(
+            let mut __openbox_gate = #krate::__private::ActivityGate::enter_blocking(
                 &#ctx_ident,
                 &__OPENBOX_SPEC,
                 || ::std::vec![#(#to_json),*],
             )?;
-            #rebind_sync
+            let (#(#idents,)*) = match __openbox_gate.redacted_args_blocking(#convert)? {
+                ::core::option::Option::Some(__openbox_args) => __openbox_args,
+                ::core::option::Option::None => (#(#idents,)*),
+            };
             let __openbox_result: #ret = __openbox_gate.run_sync(move || -> #ret {
                 #bind_user
                 #body
             });
             __openbox_gate.exit_blocking(__openbox_result)
-        }}
-    };
-    method.block = match syn::parse2(new_body) {
-        Ok(block) => block,
-        Err(e) => return e.to_compile_error(),
-    };
-
-    let codec = match tys.len() {
-        0 => quote!(::openbox::__private::codec0()),
-        n => {
-            let f = format_ident!("codec{n}");
-            quote!(::openbox::__private::#f::<#(#tys),*>())
         }
     };
-    let name_opt = match &name {
+    let wrapped = method.with_body(new_body);
+
+    let codec = match tys.len() {
+        0 => quote!(#krate::__private::codec0()),
+        n => {
+            let f = format_ident!("codec{n}");
+            quote!(#krate::__private::#f::<#(#tys),*>())
+        }
+    };
+    let name_opt = match &args.name {
         Some(n) => quote!(::core::option::Option::Some(#n)),
         None => quote!(::core::option::Option::None),
     };
@@ -244,8 +273,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
         const #decl_ident: () = {
-            ::openbox::__private::inventory::submit! {
-                ::openbox::__private::ActivityDecl {
+            #krate::__private::inventory::submit! {
+                #krate::__private::ActivityDecl {
                     method: #bare_name,
                     name: #name_opt,
                     settings: #settings,
@@ -254,7 +283,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             }
         };
 
-        #method
+        #wrapped
     }
 }
 

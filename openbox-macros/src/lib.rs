@@ -5,6 +5,7 @@
 mod activities;
 mod activity;
 mod errors;
+mod item;
 mod options;
 mod traced;
 mod types;

@@ -1,5 +1,9 @@
-//! `key = value` options of the attributes, with every error reported (unknown, duplicate,
-//! wrong value type), each at its own span.
+//! Parsing `key = value` attribute arguments into each macro's typed argument struct, with every
+//! error reported (unknown, duplicate, wrong value type), each at its own span.
+//!
+//! A macro lists its options with their kinds and receives each valid one once, by name, to
+//! store in its own struct: the option names exist in one place per macro, and the expansion
+//! reads typed fields, so a misspelt name is an error, never a silently ignored default.
 
 use proc_macro2::TokenStream;
 use syn::parse::Parser;
@@ -15,6 +19,8 @@ pub(crate) enum Kind {
     Str,
     Bool,
     Int,
+    /// A path given as a string: `crate = "::my_openbox"`.
+    Path,
 }
 
 impl Kind {
@@ -23,75 +29,44 @@ impl Kind {
             Kind::Str => format!("`{name} = \"...\"`"),
             Kind::Bool => format!("`{name} = false`"),
             Kind::Int => format!("`{name} = 500`"),
+            Kind::Path => format!("`{name} = \"::path::to::openbox\"`"),
         }
     }
 }
 
 /// A parsed option value.
-#[derive(Clone)]
 pub(crate) enum Value {
     Str(syn::LitStr),
     Bool(bool),
     Int(usize),
+    Path(syn::Path),
 }
 
-/// The options given to one attribute.
-#[derive(Default)]
-pub(crate) struct Options {
-    values: Vec<(&'static str, Value)>,
+/// The option every macro takes: where `openbox` is, for code that renamed the dependency.
+pub(crate) const CRATE: (&str, Kind) = ("crate", Kind::Path);
+
+/// The path of `openbox` unless `crate = "…"` says otherwise.
+pub(crate) fn default_crate() -> syn::Path {
+    syn::parse_quote!(::openbox)
 }
 
-impl Options {
-    pub(crate) fn str(&self, name: &str) -> Option<syn::LitStr> {
-        self.values
-            .iter()
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, v)| match v {
-                Value::Str(s) => Some(s.clone()),
-                _ => None,
-            })
-    }
-
-    pub(crate) fn bool(&self, name: &str, default: bool) -> bool {
-        self.values
-            .iter()
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, v)| match v {
-                Value::Bool(b) => Some(*b),
-                _ => None,
-            })
-            .unwrap_or(default)
-    }
-}
-
-impl Options {
-    pub(crate) fn int(&self, name: &str) -> Option<usize> {
-        self.values
-            .iter()
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, v)| match v {
-                Value::Int(i) => Some(*i),
-                _ => None,
-            })
-    }
-}
-
-/// Parses `attr` against `specs`; problems go to `errors`, and the valid options are returned.
+/// Parses `attr` against `specs` and calls `set(name, value)` once per valid option; problems
+/// go to `errors`.
 pub(crate) fn parse(
     macro_name: &str,
     attr: TokenStream,
     specs: &[(&'static str, Kind)],
     errors: &mut Errors,
-) -> Options {
-    let mut options = Options::default();
+    mut set: impl FnMut(&'static str, Value),
+) {
     if attr.is_empty() {
-        return options;
+        return;
     }
     let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr) {
         Ok(m) => m,
         Err(e) => {
             errors.push(e);
-            return options;
+            return;
         }
     };
     let expected = if specs.is_empty() {
@@ -100,9 +75,14 @@ pub(crate) fn parse(
         let names: Vec<_> = specs.iter().map(|(n, _)| format!("`{n}`")).collect();
         format!("expected one of {}", names.join(", "))
     };
+    let mut seen: Vec<&'static str> = Vec::new();
     for meta in metas {
         let path = meta.path();
-        let Some((name, kind)) = specs.iter().find(|(n, _)| path.is_ident(n)).copied() else {
+        let found = specs.iter().find(|(n, _)| {
+            path.is_ident(n)
+                || (*n == "crate" && path.segments.len() == 1 && path.segments[0].ident == "crate")
+        });
+        let Some((name, kind)) = found.copied() else {
             let shown = path
                 .get_ident()
                 .map_or_else(|| quote::quote!(#path).to_string(), |i| i.to_string());
@@ -112,13 +92,14 @@ pub(crate) fn parse(
             ));
             continue;
         };
-        if options.values.iter().any(|(n, _)| *n == name) {
+        if seen.contains(&name) {
             errors.push(syn::Error::new(
                 path.span(),
                 format!("duplicate option `{name}`"),
             ));
             continue;
         }
+        seen.push(name);
         let wrong = || {
             syn::Error::new(
                 meta.span(),
@@ -136,6 +117,21 @@ pub(crate) fn parse(
                 }),
                 Kind::Str,
             ) => Value::Str(s.clone()),
+            (
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }),
+                Kind::Path,
+            ) => match s.parse::<syn::Path>() {
+                Ok(p) => Value::Path(p),
+                Err(_) => {
+                    errors.push(syn::Error::new(
+                        s.span(),
+                        format!("`{name}` must name a path, like `\"::openbox\"`"),
+                    ));
+                    continue;
+                }
+            },
             (
                 Expr::Lit(ExprLit {
                     lit: Lit::Bool(b), ..
@@ -165,7 +161,6 @@ pub(crate) fn parse(
                 continue;
             }
         };
-        options.values.push((name, value));
+        set(name, value);
     }
-    options
 }

@@ -6,18 +6,51 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit::Visit;
-use syn::{FnArg, ItemFn, Pat, ReturnType, Type};
+use syn::{FnArg, Pat, ReturnType, Type};
 
 use crate::errors::Errors;
-use crate::options::{self, Kind};
+use crate::item::MaybeFn;
+use crate::options::{self, CRATE, Kind, Value};
 use crate::types::item_kind;
 
-const OPTIONS: &[(&str, Kind)] = &[
-    ("name", Kind::Str),
-    ("capture_args", Kind::Bool),
-    ("capture_result", Kind::Bool),
-    ("max_arg_length", Kind::Int),
-];
+/// `#[traced(…)]`'s options.
+struct TracedArgs {
+    name: Option<syn::LitStr>,
+    capture_args: bool,
+    capture_result: bool,
+    max_arg_length: usize,
+    krate: syn::Path,
+}
+
+impl TracedArgs {
+    fn parse(attr: TokenStream, errors: &mut Errors) -> Self {
+        let mut args = TracedArgs {
+            name: None,
+            capture_args: true,
+            capture_result: true,
+            max_arg_length: 2000,
+            krate: options::default_crate(),
+        };
+        let specs = [
+            ("name", Kind::Str),
+            ("capture_args", Kind::Bool),
+            ("capture_result", Kind::Bool),
+            ("max_arg_length", Kind::Int),
+            CRATE,
+        ];
+        options::parse("traced", attr, &specs, errors, |name, value| {
+            match (name, value) {
+                ("name", Value::Str(s)) => args.name = Some(s),
+                ("capture_args", Value::Bool(b)) => args.capture_args = b,
+                ("capture_result", Value::Bool(b)) => args.capture_result = b,
+                ("max_arg_length", Value::Int(n)) => args.max_arg_length = n,
+                ("crate", Value::Path(p)) => args.krate = p,
+                _ => {}
+            }
+        });
+        args
+    }
+}
 
 /// `true` when `ty` contains `impl Trait` (it cannot be written as a `let` type).
 fn has_impl_trait(ty: &Type) -> bool {
@@ -38,8 +71,8 @@ fn returns_result(ty: &Type) -> bool {
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let options = options::parse("traced", attr, OPTIONS, &mut errors);
-    let mut func: ItemFn = match syn::parse2(item.clone()) {
+    let args = TracedArgs::parse(attr, &mut errors);
+    let mut func: MaybeFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
         Err(_) => {
             let what = item_kind(&item);
@@ -65,12 +98,14 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         return errors.emit_with(quote!(#func));
     }
 
-    let name = options
-        .str("name")
-        .map_or_else(|| func.sig.ident.to_string(), |s| s.value());
-    let capture_args = options.bool("capture_args", true);
-    let capture_result = options.bool("capture_result", true);
-    let max_arg_length = options.int("max_arg_length").unwrap_or(2000);
+    let TracedArgs {
+        name,
+        capture_args,
+        capture_result,
+        max_arg_length,
+        krate,
+    } = args;
+    let name = name.map_or_else(|| func.sig.ident.to_string(), |s| s.value());
 
     // Arguments: captured by name; patterns are renamed and bound again inside the body.
     let mut captured = Vec::new();
@@ -92,7 +127,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     }
     let captures = captured.iter().map(|(ident, ty)| {
-        quote_spanned!(ty.span()=> (&::openbox::__private::traced::Capture(&#ident)).capture_serialize_or_debug())
+        quote_spanned!(ty.span()=> (&#krate::__private::traced::Capture(&#ident)).capture_serialize_or_debug())
     });
     let args_closure = if capture_args {
         quote!(|| ::std::vec![#(#captures),*])
@@ -110,16 +145,16 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         (quote!(: #ret_ty), quote!(-> #ret_ty))
     };
     let on_stop = if is_result {
-        quote!(return ::core::result::Result::Err(::openbox::__private::traced::stopped(__openbox_e));)
+        quote!(return ::core::result::Result::Err(#krate::__private::traced::stopped(__openbox_e));)
     } else {
-        quote!(::openbox::__private::traced::stopped_panic(__openbox_e);)
+        quote!(#krate::__private::traced::stopped_panic(__openbox_e);)
     };
     // Spanned at the return type, so a result that is neither `Serialize` nor `Debug` is
     // reported there.
     let ret_span = ret_ty.span();
-    let capture_value = |v: TokenStream| quote_spanned!(ret_span=> ::core::option::Option::Some((&::openbox::__private::traced::Capture(#v)).capture_serialize_or_debug()));
+    let capture_value = |v: TokenStream| quote_spanned!(ret_span=> ::core::option::Option::Some((&#krate::__private::traced::Capture(#v)).capture_serialize_or_debug()));
     let error_text = quote! {
-        ::core::option::Option::Some((&::openbox::__private::traced::ErrorText(__e)).openbox_error_text())
+        ::core::option::Option::Some((&#krate::__private::traced::ErrorText(__e)).openbox_error_text())
     };
     let none = quote!(::core::option::Option::None);
     let outcome = match (capture_result, is_result) {
@@ -144,35 +179,36 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
         (false, false) => quote!((#none, #none)),
     };
-    let block = &func.block;
+    let body = &func.body;
+    let block = quote!({ #body });
     let prelude = quote! {
         #[allow(unused_imports)]
-        use ::openbox::__private::traced::{
+        use #krate::__private::traced::{
             CaptureDebug as _, CaptureSerialize as _, ErrorTextDebug as _, ErrorTextDisplay as _,
         };
-        static __OPENBOX_TRACED: ::openbox::__private::traced::TracedSpec = ::openbox::__private::traced::TracedSpec {
+        static __OPENBOX_TRACED: #krate::__private::traced::TracedSpec = #krate::__private::traced::TracedSpec {
             name: #name,
             module: ::core::module_path!(),
             capture_args: #capture_args,
             capture_result: #capture_result,
             max_arg_length: #max_arg_length,
         };
-        let __openbox_span = ::openbox::__private::tracing::info_span!(
+        let __openbox_span = #krate::__private::tracing::info_span!(
             #name,
             code.function = #name,
             code.namespace = ::core::module_path!(),
         );
-        let __openbox_call = ::openbox::__private::traced::TracedCall::begin(&__OPENBOX_TRACED, &__openbox_span);
+        let __openbox_call = #krate::__private::traced::TracedCall::begin(&__OPENBOX_TRACED, &__openbox_span);
     };
-    let new_block = if func.sig.asyncness.is_some() {
-        quote! {{
+    let new_body = if func.sig.asyncness.is_some() {
+        quote! {
             #prelude
             if let ::core::option::Option::Some(__openbox_c) = &__openbox_call {
                 if let ::core::result::Result::Err(__openbox_e) = __openbox_c.started(#args_closure).await {
                     #on_stop
                 }
             }
-            let __openbox_result #annotation = ::openbox::__private::tracing::Instrument::instrument(
+            let __openbox_result #annotation = #krate::__private::tracing::Instrument::instrument(
                 async move { #(#rebinds)* #block },
                 __openbox_span.clone(),
             )
@@ -184,9 +220,9 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 }
             }
             __openbox_result
-        }}
+        }
     } else {
-        quote! {{
+        quote! {
             #prelude
             if let ::core::option::Option::Some(__openbox_c) = &__openbox_call {
                 if let ::core::result::Result::Err(__openbox_e) = __openbox_c.started_blocking(#args_closure) {
@@ -202,11 +238,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 }
             }
             __openbox_result
-        }}
+        }
     };
-    match syn::parse2(new_block) {
-        Ok(b) => *func.block = b,
-        Err(e) => return e.to_compile_error(),
-    }
-    quote!(#func)
+    func.with_body(new_body)
 }

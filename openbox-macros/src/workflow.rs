@@ -8,7 +8,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, FnArg, ImplItem, ItemImpl, Meta};
 
 use crate::errors::Errors;
-use crate::options;
+use crate::options::{self, CRATE, Value};
 use crate::types::{item_kind, last_segment_is};
 
 const CONTEXTS: [&str; 3] = [
@@ -23,7 +23,18 @@ fn is_attr(attr: &syn::Attribute, name: &str) -> bool {
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    options::parse("governed_workflow", attr, &[], &mut errors);
+    let mut krate = options::default_crate();
+    options::parse(
+        "governed_workflow",
+        attr,
+        &[CRATE],
+        &mut errors,
+        |_, value| {
+            if let Value::Path(p) = value {
+                krate = p;
+            }
+        },
+    );
     let imp: ItemImpl = match syn::parse2(item.clone()) {
         Ok(i) => i,
         Err(_) => {
@@ -83,11 +94,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             })
             .find(|ty| !CONTEXTS.iter().any(|c| last_segment_is(ty, c)));
         let to_json = match input_ty {
-            Some(ty) => quote_spanned!(ty.span()=> ::openbox::__private::signal_json::<#ty>),
-            None => quote!(::openbox::__private::signal_json::<()>),
+            Some(ty) => quote_spanned!(ty.span()=> #krate::__private::signal_json::<#ty>),
+            None => quote!(#krate::__private::signal_json::<()>),
         };
         signals.push(quote! {
-            ::openbox::__private::SignalDecl { name: #name, to_json: #to_json }
+            #krate::__private::SignalDecl { name: #name, to_json: #to_json }
         });
     }
     if !errors.is_empty() {
@@ -97,8 +108,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     quote! {
         #imp
 
-        ::openbox::__private::inventory::submit! {
-            ::openbox::__private::WorkflowDecl {
+        #krate::__private::inventory::submit! {
+            #krate::__private::WorkflowDecl {
                 workflow_type: <#self_ty>::name,
                 signals: &[#(#signals),*],
             }
