@@ -253,7 +253,7 @@ impl BenchActivities {
 
     /// Does nothing, governed by `#[governed_activity]`.
     #[activity(name = "bench_noop_annotated")]
-    #[openbox::governed_activity(name = "bench_noop_annotated")]
+    #[openbox::governed_activity]
     pub async fn noop_annotated(_ctx: ActivityContext, i: u32) -> Result<u32, ActivityError> {
         Ok(i)
     }

@@ -12,7 +12,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use openbox::{OpenBoxConfig, OpenBoxPlugin, governed_activity};
+use openbox::{OpenBoxConfig, OpenBoxPlugin};
 use openbox_dev::{ApprovalState, DevCore, LoggedRequest, RuleSet};
 use serde::{Deserialize, Serialize};
 use temporalio_client::{
@@ -44,6 +44,7 @@ pub struct Case {
 
 pub struct SupportActivities;
 
+#[openbox::governed_activities]
 #[activities]
 impl SupportActivities {
     /// Allowed by Core.
@@ -55,9 +56,9 @@ impl SupportActivities {
         Ok(format!("{customer} (gold tier, since 2019)"))
     }
 
-    /// Typed input through `#[governed_activity]`, so guardrails can redact it field by field.
+    /// Typed input (the impl's `#[openbox::governed_activities]` reports every argument), so
+    /// guardrails can redact it field by field.
     #[activity(name = "summarize_ticket")]
-    #[governed_activity(name = "summarize_ticket")]
     pub async fn summarize_ticket(
         _ctx: ActivityContext,
         ticket: Ticket,
@@ -258,8 +259,6 @@ async fn main() -> anyhow::Result<()> {
                 .build()?,
         )
         .options(|o| o.approval_poll_interval(Duration::from_secs(1)))
-        // `refund` is not annotated: tell the plugin its argument types so its input is reported.
-        .describe_activity(SupportActivities::refund)
         .build()
         .await?;
     let task_queue = format!("openbox-demo-{}", std::process::id());

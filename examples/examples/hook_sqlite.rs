@@ -21,7 +21,7 @@ pub struct Acts;
 impl Acts {
     /// Stores `note` in a scratch SQLite file.
     #[activity(name = "sqlite_note")]
-    #[openbox::governed_activity(name = "sqlite_note")]
+    #[openbox::governed_activity]
     pub fn step(_ctx: ActivityContext, note: String) -> Result<String, ActivityError> {
         let path = std::env::temp_dir().join(format!("openbox-example-{}.db", std::process::id()));
         let db = GovernedConnection::open(&path).map_err(anyhow::Error::from)?;

@@ -1,6 +1,6 @@
 //! `#[governed_activity]`: wraps the body of an activity method (after `#[activities]` has
-//! expanded and renamed it `__<name>`) into the governed lifecycle, and declares the activity
-//! to the plugin through a link-time registry.
+//! expanded and renamed it `__<name>`) into the governed lifecycle. It declares nothing to the
+//! plugin: only `#[governed_activities]` on the impl can name the activity exactly.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -14,7 +14,6 @@ use crate::types::{item_kind, last_segment_is, mentions_self, result_ok_type};
 
 /// `#[governed_activity(…)]`'s options (also read by `#[governed_activities]`).
 pub(crate) struct ActivityArgs {
-    pub name: Option<syn::LitStr>,
     pub capture_input: bool,
     pub capture_output: bool,
     pub approval: bool,
@@ -24,7 +23,6 @@ pub(crate) struct ActivityArgs {
 impl ActivityArgs {
     pub(crate) fn parse(attr: TokenStream, errors: &mut Errors) -> Self {
         let mut args = ActivityArgs {
-            name: None,
             capture_input: true,
             capture_output: true,
             approval: true,
@@ -37,13 +35,14 @@ impl ActivityArgs {
             ("approval", Kind::Bool),
             CRATE,
         ];
+        let mut named = None;
         options::parse(
             "governed_activity",
             attr,
             &specs,
             errors,
             |name, value| match (name, value) {
-                ("name", Value::Str(s)) => args.name = Some(s),
+                ("name", Value::Str(s)) => named = Some(s),
                 ("capture_input", Value::Bool(b)) => args.capture_input = b,
                 ("capture_output", Value::Bool(b)) => args.capture_output = b,
                 ("approval", Value::Bool(b)) => args.approval = b,
@@ -51,6 +50,13 @@ impl ActivityArgs {
                 _ => {}
             },
         );
+        if let Some(name) = named {
+            errors.push(syn::Error::new(
+                name.span(),
+                "#[governed_activity] no longer takes `name`: put #[openbox::governed_activities] \
+                 above the #[activities] impl, which knows each activity's name exactly",
+            ));
+        }
         args
     }
 
@@ -255,36 +261,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             __openbox_gate.exit_blocking(__openbox_result)
         }
     };
-    let wrapped = method.with_body(new_body);
-
-    let codec = match tys.len() {
-        0 => quote!(#krate::__private::codec0()),
-        n => {
-            let f = format_ident!("codec{n}");
-            quote!(#krate::__private::#f::<#(#tys),*>())
-        }
-    };
-    let name_opt = match &args.name {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
-    };
-    let decl_ident = format_ident!("__openbox_decl_{}", bare_name);
-    quote! {
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals)]
-        const #decl_ident: () = {
-            #krate::__private::inventory::submit! {
-                #krate::__private::ActivityDecl {
-                    method: #bare_name,
-                    name: #name_opt,
-                    settings: #settings,
-                    codec: #codec,
-                }
-            }
-        };
-
-        #wrapped
-    }
+    method.with_body(new_body)
 }
 
 fn first_token_span(item: &TokenStream) -> Span {

@@ -9,7 +9,7 @@ pub use tracing;
 pub use crate::governance::ActivitySettings;
 pub use crate::temporal::codec::InputCodec;
 pub use crate::temporal::gate::{ActivityGate, ActivitySpec};
-pub use crate::temporal::registry::{ActivityDecl, ActivityTypeDecl, SignalDecl, WorkflowDecl};
+pub use crate::temporal::registry::{ActivityTypeDecl, SignalDecl, WorkflowDecl};
 pub use crate::temporal::typed::{
     GovernedValue, ReportedValue, activity_type_name, annotate, assert_governed_value,
     codec_of_definition, codec0, codec1, codec2, codec3, codec4, codec5, codec6, from_json,

@@ -288,11 +288,12 @@ pub struct Note {
 /// Activities governed through `#[governed_activity]`.
 pub struct Bank;
 
+#[openbox::governed_activities]
 #[activities]
 impl Bank {
     /// Two typed arguments, custom activity name.
     #[activity(name = "bank_pay")]
-    #[openbox::governed_activity(name = "bank_pay")]
+    #[openbox::governed_activity]
     pub async fn pay(
         ctx: ActivityContext,
         req: ChargeReq,

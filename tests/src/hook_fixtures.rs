@@ -349,6 +349,8 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
 /// The hook activities.
 pub struct HookActivities;
 
+// Not `#[governed_activities]`: the steps carry the tests' secrets as activity input, and the
+// hook tests check what the hooks send, not what input capture sends.
 #[activities]
 impl HookActivities {
     /// Runs a step in an async body governed by the plugin.
@@ -359,7 +361,7 @@ impl HookActivities {
 
     /// Runs a step in a sync body annotated with #[governed_activity] (blocking thread).
     #[activity(name = "hook_step_sync")]
-    #[openbox::governed_activity(name = "hook_step_sync")]
+    #[openbox::governed_activity]
     pub fn step_sync(_ctx: ActivityContext, step: HookStep) -> Result<String, ActivityError> {
         Ok(match step {
             HookStep::Rusqlite { file, table } => {

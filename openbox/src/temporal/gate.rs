@@ -242,8 +242,9 @@ fn warn_unmatched(spec: &ActivitySpec, activity_type: &str) {
         tracing::warn!(
             method = spec.method,
             activity_type,
-            "#[governed_activity] options are not applied: the plugin did not match this activity; \
-             add `name = \"{activity_type}\"` to #[governed_activity]"
+            "#[governed_activity] options are not applied under the plugin: put \
+             #[openbox::governed_activities] above the #[activities] impl so that the plugin \
+             knows this activity exactly"
         );
     }
 }

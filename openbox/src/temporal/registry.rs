@@ -2,11 +2,10 @@
 //! annotated items before any of their code runs.
 //!
 //! `#[governed_activities]` sits above `#[activities]` and declares each activity by its exact
-//! definition: the type name Temporal registers it under and a codec of all its arguments.
-//! `#[governed_activity]` expands inside the `#[activities]` impl, after Temporal's macro has
-//! stripped the activity's `name`; so on its own an activity is recognised by its method name
-//! (Temporal's default type name is `Type::method`) or by the macro's own `name = "…"`, and by
-//! the type of its arguments. An exact declaration always wins.
+//! definition: the type name Temporal registers it under and a codec of all its arguments. (A
+//! method-level `#[governed_activity]` expands after Temporal's macro has renamed the method
+//! and dropped its activity name, so it cannot identify its activity exactly and declares
+//! nothing: its options reach the plugin through the impl's `#[governed_activities]`.)
 
 use serde_json::Value;
 use temporalio_sdk::interceptors::ExecuteActivityInput;
@@ -14,35 +13,6 @@ use temporalio_sdk::workflow_interceptors::HandleSignalInput;
 
 use super::codec::InputCodec;
 use crate::governance::ActivitySettings;
-
-/// Declared by `#[governed_activity]`.
-#[derive(Debug)]
-pub struct ActivityDecl {
-    /// The method's name (without Temporal's `__` prefix).
-    pub method: &'static str,
-    /// The activity type given with `name = "…"`, if any.
-    pub name: Option<&'static str>,
-    /// Capture and approval choices.
-    pub settings: ActivitySettings,
-    /// Typed conversion of the arguments.
-    pub codec: InputCodec,
-}
-
-impl ActivityDecl {
-    fn matches_name(&self, activity_type: &str) -> bool {
-        match self.name {
-            Some(name) => name == activity_type,
-            None => {
-                activity_type == self.method
-                    || activity_type
-                        .strip_suffix(self.method)
-                        .is_some_and(|head| head.ends_with("::"))
-            }
-        }
-    }
-}
-
-inventory::collect!(ActivityDecl);
 
 /// Declared by `#[governed_activities]` for each activity of the impl.
 #[derive(Debug)]
@@ -64,8 +34,8 @@ pub(crate) struct Declared {
     pub codec: InputCodec,
 }
 
-/// The declaration of the activity being executed, if it is annotated: an exact declaration of
-/// its type, else a `#[governed_activity]` that matches its name and argument types.
+/// The declaration of the activity being executed, if its impl is `#[governed_activities]`:
+/// matched by its exact type name (and, as a check, by the type of its arguments).
 pub(crate) fn activity_decl(activity_type: &str, input: &ExecuteActivityInput) -> Option<Declared> {
     inventory::iter::<ActivityTypeDecl>
         .into_iter()
@@ -73,15 +43,6 @@ pub(crate) fn activity_decl(activity_type: &str, input: &ExecuteActivityInput) -
         .map(|d| Declared {
             settings: d.settings,
             codec: d.codec,
-        })
-        .or_else(|| {
-            inventory::iter::<ActivityDecl>
-                .into_iter()
-                .find(|d| d.matches_name(activity_type) && (d.codec.accepts)(input))
-                .map(|d| Declared {
-                    settings: d.settings,
-                    codec: d.codec,
-                })
         })
 }
 
@@ -110,30 +71,4 @@ pub(crate) fn workflow_decl(workflow_type: &str) -> Option<&'static WorkflowDecl
     inventory::iter::<WorkflowDecl>
         .into_iter()
         .find(|d| (d.workflow_type)() == workflow_type)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn decl(method: &'static str, name: Option<&'static str>) -> ActivityDecl {
-        ActivityDecl {
-            method,
-            name,
-            settings: ActivitySettings::default(),
-            codec: InputCodec::single::<String>(),
-        }
-    }
-
-    #[test]
-    fn names() {
-        let d = decl("charge", None);
-        assert!(d.matches_name("charge"));
-        assert!(d.matches_name("Payments::charge"));
-        assert!(!d.matches_name("Payments::recharge"));
-        assert!(!d.matches_name("charge_card"));
-        let d = decl("charge", Some("charge_card"));
-        assert!(d.matches_name("charge_card"));
-        assert!(!d.matches_name("Payments::charge"));
-    }
 }

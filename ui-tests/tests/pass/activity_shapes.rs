@@ -25,7 +25,7 @@ impl Acts {
     }
 
     #[activity(name = "place_order")]
-    #[governed_activity(name = "place_order", capture_input = false, capture_output = false, approval = false)]
+    #[governed_activity(capture_input = false, capture_output = false, approval = false)]
     pub async fn place(self: Arc<Self>, ctx: ActivityContext, mut order: Order) -> Result<String, ActivityError> {
         order.items.push(self.prefix.clone());
         if order.items.is_empty() {
