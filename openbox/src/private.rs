@@ -3,7 +3,6 @@
 
 pub use inventory;
 pub use serde_json::Value;
-pub use temporalio_sdk::activities::ActivityError;
 pub use tracing;
 
 pub use crate::governance::ActivitySettings;
@@ -12,8 +11,7 @@ pub use crate::temporal::gate::{ActivityGate, ActivitySpec};
 pub use crate::temporal::registry::{ActivityTypeDecl, SignalDecl, WorkflowDecl};
 pub use crate::temporal::typed::{
     GovernedValue, ReportedValue, activity_type_name, annotate, assert_governed_value,
-    codec_of_definition, codec0, codec1, codec2, codec3, codec4, codec5, codec6, from_json,
-    signal_json, to_json,
+    codec_of_definition, from_json, signal_json, to_json,
 };
 
 /// What `#[traced]` expands to.

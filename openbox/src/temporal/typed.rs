@@ -1,14 +1,11 @@
-//! Typed activity values as JSON, and the codecs `#[governed_activity]` and
-//! `#[governed_activities]` generate for an activity's arguments (0 to 6, matching the `Input`
-//! type `#[activities]` derives, or any activity definition).
+//! Typed activity values as JSON, and the codec `#[governed_activities]` declares for each
+//! activity definition.
 
-use std::any::Any;
 use std::future::Future;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use temporalio_sdk::interceptors::ExecuteActivityInput;
 use temporalio_sdk::workflow_interceptors::HandleSignalInput;
 
 use super::codec::InputCodec;
@@ -73,80 +70,3 @@ pub fn signal_json<T: ReportedValue>(input: &HandleSignalInput) -> Option<Value>
         .input_ref::<T>()
         .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
 }
-
-// ---- input codecs for 0..=6 arguments, matching the `Input` type `#[activities]` derives ----
-
-fn accepts<T: Any>(input: &ExecuteActivityInput) -> bool {
-    input.args_ref::<T>().is_some()
-}
-
-fn no_args_json(input: &ExecuteActivityInput) -> Option<Vec<Value>> {
-    input.args_ref::<()>().map(|_| Vec::new())
-}
-
-fn no_args_replace(_: &mut ExecuteActivityInput, _: &[Value]) -> Result<(), String> {
-    Ok(())
-}
-
-/// The codec of an activity without arguments.
-pub const fn codec0() -> InputCodec {
-    InputCodec {
-        accepts: accepts::<()>,
-        to_json: no_args_json,
-        replace: no_args_replace,
-    }
-}
-
-fn one_json<A: GovernedValue>(input: &ExecuteActivityInput) -> Option<Vec<Value>> {
-    input.args_ref::<A>().map(|a| vec![to_json(a)])
-}
-
-fn one_replace<A: GovernedValue>(
-    input: &mut ExecuteActivityInput,
-    values: &[Value],
-) -> Result<(), String> {
-    let typed: A = serde_json::from_value(values.first().cloned().unwrap_or(Value::Null))
-        .map_err(|e| e.to_string())?;
-    *input.args_mut::<A>().ok_or("the arguments changed type")? = typed;
-    Ok(())
-}
-
-/// The codec of an activity with one argument.
-pub const fn codec1<A: GovernedValue + Sync>() -> InputCodec {
-    InputCodec {
-        accepts: accepts::<A>,
-        to_json: one_json::<A>,
-        replace: one_replace::<A>,
-    }
-}
-
-macro_rules! multi_codec {
-    ($fname:ident, $multi:ident, $json:ident, $replace:ident; $($idx:tt : $t:ident),+) => {
-        fn $json<$($t: GovernedValue),+>(input: &ExecuteActivityInput) -> Option<Vec<Value>> {
-            use temporalio_common::data_converters::$multi;
-            input.args_ref::<$multi<$($t),+>>().map(|m| vec![$(to_json(&m.$idx)),+])
-        }
-
-        fn $replace<$($t: GovernedValue),+>(input: &mut ExecuteActivityInput, values: &[Value]) -> Result<(), String> {
-            use temporalio_common::data_converters::$multi;
-            let typed = $multi($(
-                serde_json::from_value::<$t>(values.get($idx).cloned().unwrap_or(Value::Null))
-                    .map_err(|e| format!("argument {}: {e}", $idx))?
-            ),+);
-            *input.args_mut::<$multi<$($t),+>>().ok_or("the arguments changed type")? = typed;
-            Ok(())
-        }
-
-        /// The codec of an activity with this many arguments.
-        pub const fn $fname<$($t: GovernedValue + Sync),+>() -> InputCodec {
-            use temporalio_common::data_converters::$multi;
-            InputCodec { accepts: accepts::<$multi<$($t),+>>, to_json: $json::<$($t),+>, replace: $replace::<$($t),+> }
-        }
-    };
-}
-
-multi_codec!(codec2, MultiArgs2, json2, replace2; 0: A, 1: B);
-multi_codec!(codec3, MultiArgs3, json3, replace3; 0: A, 1: B, 2: C);
-multi_codec!(codec4, MultiArgs4, json4, replace4; 0: A, 1: B, 2: C, 3: D);
-multi_codec!(codec5, MultiArgs5, json5, replace5; 0: A, 1: B, 2: C, 3: D, 4: E);
-multi_codec!(codec6, MultiArgs6, json6, replace6; 0: A, 1: B, 2: C, 3: D, 4: E, 5: F);
