@@ -126,7 +126,7 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
 }
 
 /// The examples users copy from: each runs against the test run's Temporal server and checks
-/// what Core received (exiting non-zero otherwise). Built by the test run (`--all-targets`).
+/// what Core received (exiting non-zero otherwise).
 const EXAMPLES: [&str; 8] = [
     "demo",
     "hook_http",
@@ -139,6 +139,15 @@ const EXAMPLES: [&str; 8] = [
 ];
 
 fn run_examples(root: &Path, server: &DevServer) -> Result<bool> {
+    // The test run builds examples as test targets (hashed file names): build the binaries.
+    let mut build = cargo();
+    build
+        .current_dir(root)
+        .args(["build", "--quiet", "-p", "openbox-examples", "--examples"]);
+    if !build.status()?.success() {
+        eprintln!("xtask: the examples do not build");
+        return Ok(false);
+    }
     let dir = target_dir(root).join("debug").join("examples");
     let mut ok = true;
     for name in EXAMPLES {
@@ -147,12 +156,17 @@ fn run_examples(root: &Path, server: &DevServer) -> Result<bool> {
             .env("TEMPORAL_ADDRESS", server.address())
             .stdout(std::process::Stdio::null())
             .status();
-        let passed = status.as_ref().is_ok_and(|s| s.success());
-        eprintln!(
-            "xtask: example {name}: {}",
-            if passed { "ok" } else { "FAILED" }
-        );
-        ok &= passed;
+        match status {
+            Ok(s) if s.success() => eprintln!("xtask: example {name}: ok"),
+            Ok(s) => {
+                eprintln!("xtask: example {name}: FAILED ({s})");
+                ok = false;
+            }
+            Err(e) => {
+                eprintln!("xtask: example {name}: cannot run it: {e}");
+                ok = false;
+            }
+        }
     }
     Ok(ok)
 }
