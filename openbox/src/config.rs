@@ -30,6 +30,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::client::BreakerSettings;
 use crate::error::ConfigError;
 use crate::secrets::SensitiveNames;
 
@@ -147,6 +148,7 @@ pub struct OpenBoxConfig {
     ca_bundle_pem: Option<Arc<[u8]>>,
     idle_connection_timeout: Duration,
     sensitive_names: SensitiveNames,
+    circuit_breaker: BreakerSettings,
 }
 
 impl OpenBoxConfig {
@@ -185,6 +187,11 @@ impl OpenBoxConfig {
         self.idle_connection_timeout
     }
 
+    /// The circuit breaker's settings.
+    pub fn circuit_breaker(&self) -> BreakerSettings {
+        self.circuit_breaker
+    }
+
     /// Which names carry secrets: the built-in rule plus
     /// [`redact_keys`](OpenBoxConfigBuilder::redact_keys).
     pub fn sensitive_names(&self) -> &SensitiveNames {
@@ -204,6 +211,7 @@ pub struct OpenBoxConfigBuilder {
     ca_bundle_pem: Option<Vec<u8>>,
     idle_connection_timeout: Option<Duration>,
     redact_keys: Vec<String>,
+    circuit_breaker: Option<BreakerSettings>,
     ignore_env: bool,
     env: Option<EnvLookup>,
 }
@@ -217,6 +225,7 @@ impl fmt::Debug for OpenBoxConfigBuilder {
             .field("error_policy", &self.error_policy)
             .field("idle_connection_timeout", &self.idle_connection_timeout)
             .field("redact_keys", &self.redact_keys)
+            .field("circuit_breaker", &self.circuit_breaker)
             .field("ignore_env", &self.ignore_env)
             .finish_non_exhaustive()
     }
@@ -271,6 +280,14 @@ impl OpenBoxConfigBuilder {
     /// must check.
     pub fn redact_keys(mut self, keys: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.redact_keys.extend(keys.into_iter().map(Into::into));
+        self
+    }
+
+    /// The circuit breaker (default: open after 5 consecutive failures, probe after 10 s; a
+    /// threshold of 0 disables it). While it is open, governed operations get no verdict at
+    /// once instead of each waiting for the timeout: `fail_open` proceeds, `fail_closed` stops.
+    pub fn circuit_breaker(mut self, settings: BreakerSettings) -> Self {
+        self.circuit_breaker = Some(settings);
         self
     }
 
@@ -348,6 +365,7 @@ impl OpenBoxConfigBuilder {
             ca_bundle_pem: self.ca_bundle_pem.map(Into::into),
             idle_connection_timeout,
             sensitive_names: SensitiveNames::with_keys(self.redact_keys),
+            circuit_breaker: self.circuit_breaker.unwrap_or_default(),
         })
     }
 }

@@ -128,6 +128,16 @@ pub enum GovernanceApiError {
     /// The request body could not be encoded.
     #[error("Governance API error: cannot encode the request: {0}")]
     Encode(String),
+    /// The circuit breaker is open: Core failed its last calls, so this one was not made.
+    #[error(
+        "Governance API error: OpenBox Core circuit breaker is open after repeated failures (last: {last_failure}); next probe in {retry_in:?}"
+    )]
+    CircuitOpen {
+        /// Until the next probe.
+        retry_in: Duration,
+        /// The failure that opened (or kept open) the breaker.
+        last_failure: String,
+    },
 }
 
 impl GovernanceApiError {
@@ -144,6 +154,7 @@ impl GovernanceApiError {
             GovernanceApiError::InvalidResponse(ResponseError::MissingVerdict) => "missing_verdict",
             GovernanceApiError::InvalidResponse(_) => "invalid_response",
             GovernanceApiError::Encode(_) => "encode",
+            GovernanceApiError::CircuitOpen { .. } => "circuit_open",
         }
     }
 

@@ -564,3 +564,69 @@ async fn redirects_from_core_are_not_followed() {
         "the redirect target got no request (and no key)"
     );
 }
+
+/// After the threshold of consecutive failures, the client stops calling a Core that does not
+/// answer: the next calls fail at once without reaching it, under either policy; after the
+/// cool-down one probe goes through, and a Core that answers again closes the breaker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_circuit_breaker_stops_calling_a_dead_core_and_probes_it_back() {
+    use openbox::client::{BreakerSettings, BreakerState};
+    use openbox::{Decision, ErrorPolicy};
+    let core = TestCore::start("").await;
+    // Far longer than the test: the timed-out requests are never logged while it runs, so the
+    // dev Core's request count shows exactly which calls reached it.
+    core.core
+        .set_faults(Faults {
+            delay_ms: 60_000,
+            ..Faults::default()
+        })
+        .unwrap();
+    let cool_down = Duration::from_millis(500);
+    let config = openbox_tests::core::config_builder_for(
+        &core.core.url(),
+        ErrorPolicy::FailClosed,
+        Duration::from_millis(300),
+    )
+    .circuit_breaker(BreakerSettings {
+        failure_threshold: 2,
+        cool_down,
+    })
+    .build()
+    .unwrap();
+    let client = openbox::CoreClient::new(config).unwrap();
+    let event = activity_started("charge");
+    for _ in 0..2 {
+        assert!(matches!(
+            client.evaluate(&event).await,
+            Err(openbox::GovernanceApiError::Timeout(_))
+        ));
+    }
+    assert_eq!(client.breaker_state(), BreakerState::Open);
+    let reached = core.core.request_count();
+    // Open: no call is made, whatever the policy decides about the missing verdict.
+    for _ in 0..5 {
+        match client.decide(&event).await {
+            Decision::Halt(e) => {
+                assert_eq!(e.kind(), "circuit_open");
+                let text = e.to_string();
+                assert!(
+                    text.contains("circuit breaker is open") && text.contains("no answer"),
+                    "{text}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        core.core.request_count(),
+        reached,
+        "an open breaker reached Core"
+    );
+    // Core recovers; after the cool-down the probe goes through and closes the breaker.
+    core.core.set_faults(Faults::default()).unwrap();
+    tokio::time::sleep(cool_down + Duration::from_millis(100)).await;
+    assert!(client.evaluate(&event).await.is_ok(), "the probe");
+    assert_eq!(client.breaker_state(), BreakerState::Closed);
+    assert_eq!(core.core.request_count(), reached + 1);
+    assert_eq!(client.breaker_transitions(), 3, "open, half-open, closed");
+}

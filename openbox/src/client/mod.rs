@@ -19,6 +19,7 @@
 //! # Ok(()) }
 //! ```
 
+mod breaker;
 mod policy;
 mod transport;
 
@@ -28,6 +29,12 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
 
+pub use breaker::{BreakerSettings, BreakerState, DEFAULT_COOL_DOWN, DEFAULT_FAILURE_THRESHOLD};
+
+/// Names of the circuit breaker's metrics.
+pub mod breaker_metrics {
+    pub use super::breaker::{BREAKER_STATE as STATE, BREAKER_TRANSITIONS as TRANSITIONS};
+}
 pub use policy::Decision;
 pub(crate) use transport::error_chain;
 
@@ -63,6 +70,7 @@ pub struct CoreClient {
 struct Inner {
     config: OpenBoxConfig,
     http: reqwest::Client,
+    breaker: breaker::Breaker,
     // Parsed once: a `&str` would be parsed again on every request.
     validate_url: reqwest::Url,
     evaluate_url: reqwest::Url,
@@ -100,9 +108,20 @@ impl CoreClient {
                 evaluate_url: endpoint(EVALUATE_PATH)?,
                 approval_url: endpoint(APPROVAL_PATH)?,
                 http,
+                breaker: breaker::Breaker::new(config.circuit_breaker()),
                 config,
             }),
         })
+    }
+
+    /// Where the circuit breaker stands (see [`BreakerSettings`]).
+    pub fn breaker_state(&self) -> BreakerState {
+        self.inner.breaker.state()
+    }
+
+    /// How many times the circuit breaker changed state.
+    pub fn breaker_transitions(&self) -> u64 {
+        self.inner.breaker.transitions()
     }
 
     /// The configuration this client was built from.
@@ -185,13 +204,25 @@ impl CoreClient {
         }
     }
 
+    /// A governance call, through the circuit breaker: while it is open, no call is made.
     async fn post(
         &self,
         url: &reqwest::Url,
         json: Vec<u8>,
     ) -> Result<(u16, Bytes), GovernanceApiError> {
-        self.send(self.inner.http.post(url.clone()).body(json))
-            .await
+        let admitted = Admitted {
+            breaker: &self.inner.breaker,
+            admission: Some(self.inner.breaker.admit()?),
+        };
+        let result = self
+            .send(self.inner.http.post(url.clone()).body(json))
+            .await;
+        let outcome = match &result {
+            Ok((status, body)) => check_status(*status, body).map(|_| ()),
+            Err(e) => Err(e.clone()),
+        };
+        admitted.record(outcome.as_ref().map(|_| ()));
+        result
     }
 
     /// Sends with the per-call timeout covering connect, request and the whole body.
@@ -224,6 +255,29 @@ impl CoreClient {
         tokio::time::timeout(timeout, exchange)
             .await
             .unwrap_or(Err(GovernanceApiError::Timeout(timeout)))
+    }
+}
+
+/// An admitted call; a probe dropped before its answer (a cancelled activity) gives the next
+/// call the probe.
+struct Admitted<'a> {
+    breaker: &'a breaker::Breaker,
+    admission: Option<breaker::Admission>,
+}
+
+impl Admitted<'_> {
+    fn record(mut self, outcome: Result<(), &GovernanceApiError>) {
+        if let Some(admission) = self.admission.take() {
+            self.breaker.record(admission, outcome);
+        }
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if let Some(admission) = self.admission.take() {
+            self.breaker.abandon(admission);
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 //! | `openbox_events_lost_total` | counter | `event_type`, `reason` |
 //! | `openbox_approval_polls_total` | counter | `outcome` |
 //! | `openbox_inputs_not_captured_total` | counter | `activity_type` |
+//! | `openbox_circuit_breaker_state` | gauge | — (0 closed, 1 open, 2 half-open) |
+//! | `openbox_circuit_breaker_transitions_total` | counter | `to` |
 //!
 //! `outcome` is `allowed`, `constrained`, `approval`, `blocked` or `halted` when Core gave that
 //! verdict, and `error` when it gave none; `error_kind` then says why (`unreachable`, `timeout`,
@@ -48,6 +50,14 @@ pub fn describe() {
         "Governance events Core did not get that proceeded under fail_open, by reason"
     );
     ::metrics::describe_counter!(APPROVAL_POLLS, "Approval polls, by outcome");
+    ::metrics::describe_gauge!(
+        crate::client::breaker_metrics::STATE,
+        "The Core client's circuit breaker: 0 closed, 1 open, 2 half-open"
+    );
+    ::metrics::describe_counter!(
+        crate::client::breaker_metrics::TRANSITIONS,
+        "Circuit breaker transitions, by the state entered"
+    );
     ::metrics::describe_counter!(
         INPUTS_NOT_CAPTURED,
         "Governed activity attempts whose arguments could not be reported to Core, by activity type"

@@ -68,10 +68,10 @@ impl Governor {
     pub fn new(client: CoreClient, options: GovernanceOptions) -> Self {
         Governor {
             inner: Arc::new(Inner {
+                stats: GovernanceStats::for_client(client.clone()),
                 client,
                 options,
                 approvals: ApprovalMarkers::default(),
-                stats: GovernanceStats::default(),
             }),
         }
     }

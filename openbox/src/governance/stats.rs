@@ -4,12 +4,13 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::client::Decision;
+use crate::client::{BreakerState, CoreClient, Decision};
 use crate::wire::Verdict;
 
 /// A snapshot-able set of counters. All methods are lock-free.
 #[derive(Debug, Default)]
 pub struct GovernanceStats {
+    client: Option<CoreClient>,
     verdicts: [AtomicU64; 5],
     lost_fail_open: AtomicU64,
     halted_no_verdict: AtomicU64,
@@ -20,7 +21,7 @@ pub struct GovernanceStats {
 }
 
 /// A copy of the counters at one instant.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StatsSnapshot {
     /// Verdicts received: allow, constrain, require_approval, block, halt.
@@ -37,6 +38,10 @@ pub struct StatsSnapshot {
     pub inputs_not_captured: u64,
     /// Activity attempts this governor's interceptor tracks now (0 when idle).
     pub intercepted_attempts: i64,
+    /// Where the Core client's circuit breaker stands.
+    pub breaker_state: BreakerState,
+    /// How many times the circuit breaker changed state.
+    pub breaker_transitions: u64,
 }
 
 impl StatsSnapshot {
@@ -92,6 +97,14 @@ impl GovernanceStats {
         self.open_scopes.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// Counters that also report `client`'s circuit breaker.
+    pub(crate) fn for_client(client: CoreClient) -> Self {
+        GovernanceStats {
+            client: Some(client),
+            ..GovernanceStats::default()
+        }
+    }
+
     /// The current values.
     pub fn snapshot(&self) -> StatsSnapshot {
         let mut verdicts = [0; 5];
@@ -106,6 +119,14 @@ impl GovernanceStats {
             open_scopes: self.open_scopes.load(Ordering::Relaxed),
             inputs_not_captured: self.inputs_not_captured.load(Ordering::Relaxed),
             intercepted_attempts: self.intercepted_attempts.load(Ordering::Relaxed),
+            breaker_state: self
+                .client
+                .as_ref()
+                .map_or(BreakerState::Closed, CoreClient::breaker_state),
+            breaker_transitions: self
+                .client
+                .as_ref()
+                .map_or(0, CoreClient::breaker_transitions),
         }
     }
 }

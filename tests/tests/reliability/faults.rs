@@ -377,3 +377,57 @@ async fn core_killed_mid_run() {
         }
     }
 }
+
+/// A Core that stopped answering: after the breaker's threshold of timeouts, the rest of the
+/// run's events are not sent at all — each fails at once instead of waiting out the timeout —
+/// and every one is still counted as lost; the breaker's state and transitions are in the stats
+/// and the metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_stops_calling_a_core_that_does_not_answer() {
+    use openbox::client::{BreakerSettings, BreakerState, breaker_metrics};
+    let obs = Observer::get();
+    let _serial = obs.exclusive().await;
+    let h = Harness::new("").await;
+    let config = openbox_tests::core::config_builder_for(
+        &h.core.core.url(),
+        ErrorPolicy::FailOpen,
+        Duration::from_millis(300),
+    )
+    .circuit_breaker(BreakerSettings {
+        failure_threshold: 2,
+        cool_down: Duration::from_secs(600),
+    })
+    .build()
+    .unwrap();
+    let open = h.plugin(ErrorPolicy::FailOpen, |b| b.config(config)).await;
+    // Longer than the test: the timed-out requests are never answered while it runs.
+    h.core
+        .core
+        .set_faults(Faults {
+            delay_ms: 600_000,
+            ..Faults::default()
+        })
+        .unwrap();
+    let transitions0 = obs.counter(breaker_metrics::TRANSITIONS, &[("to", "open")]);
+    let steps = 6;
+    let wid = unique("breaker");
+    let (result, lost) = run_observed(&h, &open, &wid, echoes(steps)).await;
+    assert_eq!(outcome(result).results, echo_results(steps));
+    assert_eq!(
+        lost.by_governor,
+        events_of_echoes(steps),
+        "every event is counted as lost"
+    );
+    let stats = open.governor().stats().snapshot();
+    assert_eq!(stats.breaker_state, BreakerState::Open);
+    assert_eq!(stats.breaker_transitions, 1);
+    assert_eq!(
+        obs.counter(breaker_metrics::TRANSITIONS, &[("to", "open")]) - transitions0,
+        1
+    );
+    let circuit_open = obs.counter(CORE_CALLS, &[("error_kind", "circuit_open")]);
+    assert!(
+        circuit_open >= events_of_echoes(steps) - 2,
+        "all but the first two events failed at the open breaker ({circuit_open})"
+    );
+}
