@@ -18,7 +18,7 @@ use openbox_bench::fixtures::{BenchActivities, Chain, ChainActivity, Probe};
 use openbox_bench::measure::Machine;
 use openbox_bench::report::{Report, TracedOutside, with_hand_notes};
 use openbox_bench::scenarios::activity_overhead::{self, Variant};
-use openbox_bench::scenarios::{idle, memory, probes, throughput};
+use openbox_bench::scenarios::{idle, memory, outage, probes, throughput};
 use openbox_bench::setup::{self, DevCoreProcess, Temporal};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
@@ -64,6 +64,7 @@ struct Sizes {
     idle_calls: u32,
     throughput_secs: u64,
     memory: memory::Plan,
+    outage_calls: usize,
 }
 
 impl Sizes {
@@ -75,6 +76,7 @@ impl Sizes {
                 probe_calls: 200,
                 idle_calls: 10,
                 throughput_secs: 1,
+                outage_calls: 1_000,
                 memory: memory::Plan {
                     per_workflow: 10,
                     first_batch: 4,
@@ -91,6 +93,7 @@ impl Sizes {
                 probe_calls: 10_000,
                 idle_calls: 100,
                 throughput_secs: 3,
+                outage_calls: 100_000,
                 // 1 000 workflows × 100 activities × 10 evaluations = 1 000 000 evaluations;
                 // the first point is after 10 workflows: 10 000 evaluations.
                 memory: memory::Plan {
@@ -179,6 +182,10 @@ async fn main() -> Result<()> {
         Duration::from_secs(sizes.throughput_secs),
     )
     .await?;
+
+    eprintln!("bench: 6. Core outage and the circuit breaker");
+    let outage = outage::run(sizes.outage_calls).await?;
+    eprintln!("  {outage:?}");
 
     let temporal = Temporal::get()?;
     eprintln!("bench: Temporal at {}", temporal.address);
@@ -315,6 +322,7 @@ async fn main() -> Result<()> {
         traced_inside,
         throughput,
         memory,
+        outage,
     };
     // A full run replaces the file but keeps its notes written by hand.
     let previous = std::fs::read_to_string(&args.out).ok();

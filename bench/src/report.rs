@@ -88,6 +88,8 @@ pub struct Report {
     /// 5.
     /// The memory series: governed first, then plain.
     pub memory: [Memory; 2],
+    /// 6.
+    pub outage: crate::scenarios::outage::Outage,
 }
 
 /// The heading of the part of `BENCHMARKS.md` written by hand; a new run keeps it.
@@ -130,7 +132,37 @@ fn spread_ms(s: Spread) -> String {
     format!("{:.3} ± {:.3} ms", s.mean, s.sd)
 }
 
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
+}
+
 impl Report {
+    fn outage_section(&self, s: &mut String) {
+        let o = &self.outage;
+        let _ = writeln!(s, "## 6. Core outage: the circuit breaker\n");
+        let _ = writeln!(
+            s,
+            "The dev Core delays every answer by {} s; the client's timeout is {} s and its breaker opens \
+             after 5 consecutive failures (the defaults). Each evaluation before it opened waited out the \
+             timeout; once open, no call is made and `fail_open` proceeds at once.\n",
+            crate::scenarios::outage::CORE_DELAY.as_secs(),
+            crate::scenarios::outage::TIMEOUT.as_secs()
+        );
+        let _ = writeln!(s, "| Phase | Evaluations | Cost per evaluation |");
+        let _ = writeln!(s, "|---|---|---|");
+        let _ = writeln!(
+            s,
+            "| until the breaker opened | {} | {:.0} ms mean |",
+            o.before_ms.len(),
+            mean(&o.before_ms)
+        );
+        let _ = writeln!(
+            s,
+            "| breaker open | {} | {:.1} µs mean, {:.0} µs max; {} reached Core |\n",
+            o.after_calls, o.after_mean_us, o.after_max_us, o.reached_core_while_open
+        );
+    }
+
     /// HTTP: governed − plain at p50, per stage (two stages per request), in µs.
     fn http_overhead_per_stage_us(&self) -> f64 {
         (us(self.http.governed.p50) - us(self.http.plain.p50)) / 2.0
@@ -175,6 +207,7 @@ impl Report {
         self.traced_section(&mut s);
         self.throughput_section(&mut s);
         self.memory_section(&mut s);
+        self.outage_section(&mut s);
         self.dominates_section(&mut s);
         s
     }
@@ -282,6 +315,16 @@ impl Report {
 
     fn overhead_section(&self, s: &mut String) {
         let o = &self.overhead;
+        let out = &self.outage;
+        let _ = writeln!(
+            s,
+            "| Core not answering, breaker open — cost per governed evaluation | {:.1} µs | before it opened: {:.0} ms | {:.0}× less | ≤ 1 ms | {} |",
+            out.after_mean_us,
+            mean(&out.before_ms),
+            mean(&out.before_ms) * 1e3 / out.after_mean_us.max(1e-9),
+            met(out.after_mean_us <= 1000.0 && out.reached_core_while_open == 0)
+        );
+        let _ = writeln!(s);
         let _ = writeln!(s, "## 1. Activity overhead\n");
         let _ = writeln!(
             s,

@@ -4,5 +4,6 @@ pub mod activity_overhead;
 pub mod floor;
 pub mod idle;
 pub mod memory;
+pub mod outage;
 pub mod probes;
 pub mod throughput;
