@@ -381,12 +381,5 @@ impl Attempt {
 }
 
 fn approval_context<'a>(gov: &'a Governor, info: &'a AttemptInfo) -> ApprovalContext<'a> {
-    ApprovalContext {
-        client: gov.client(),
-        markers: gov.approval_markers(),
-        activity: &info.identity,
-        poll_interval: gov.options().approval_poll_interval(),
-        timeout: gov.options().approval_timeout(),
-        scheduled_time: info.scheduled_time,
-    }
+    ApprovalContext::new(gov, &info.identity, info.scheduled_time)
 }

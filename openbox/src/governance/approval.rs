@@ -27,6 +27,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use crate::client::CoreClient;
+use crate::config::ErrorPolicy;
 use crate::error::GovernanceApiError;
 use crate::wire::{
     ActivityIdentity, ApprovalAnswer, ApprovalRequest, ApprovalStatus, EvaluateResponse,
@@ -72,6 +73,21 @@ impl AskedFor {
 struct Marker {
     asked_at: SystemTime,
     asked_for: AskedFor,
+    /// Polls that failed in a row (Core unreachable, HTTP error).
+    poll_failures: u32,
+}
+
+/// The longest wait between two approval polls after failures (unless the poll interval itself
+/// is longer).
+pub(crate) const MAX_POLL_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The wait before the next poll after `failures` failed polls in a row: the poll interval,
+/// doubled per failure, at most [`MAX_POLL_BACKOFF`] (or the interval, if longer).
+pub(crate) fn poll_backoff(interval: Duration, failures: u32) -> Duration {
+    let ceiling = interval.max(MAX_POLL_BACKOFF);
+    interval
+        .checked_mul(1u32 << failures.min(16))
+        .map_or(ceiling, |d| d.min(ceiling))
 }
 
 /// The approvals this process asked for and is waiting on, one per activity (an attempt stops
@@ -100,6 +116,7 @@ impl ApprovalMarkers {
             Marker {
                 asked_at: now,
                 asked_for,
+                poll_failures: 0,
             },
         );
         if asked.is_empty() {
@@ -110,6 +127,22 @@ impl ApprovalMarkers {
     /// The request this process waits on for the activity, if any.
     pub(crate) fn asked_for(&self, key: &ApprovalRequest) -> Option<AskedFor> {
         self.lock().get(key).map(|m| m.asked_for.clone())
+    }
+
+    /// Counts a failed poll; returns how many failed in a row.
+    pub(crate) fn poll_failed(&self, key: &ApprovalRequest) -> u32 {
+        let mut asked = self.lock();
+        asked.get_mut(key).map_or(1, |m| {
+            m.poll_failures += 1;
+            m.poll_failures
+        })
+    }
+
+    /// A poll was answered: the failures in a row are over.
+    pub(crate) fn poll_answered(&self, key: &ApprovalRequest) {
+        if let Some(m) = self.lock().get_mut(key) {
+            m.poll_failures = 0;
+        }
     }
 
     pub(crate) fn clear(&self, key: &ApprovalRequest) {
@@ -152,11 +185,31 @@ pub(crate) struct ApprovalContext<'a> {
     pub activity: &'a ActivityIdentity,
     pub poll_interval: Duration,
     pub timeout: Duration,
+    /// Failed polls in a row after which the error policy decides (0: never).
+    pub failure_limit: u32,
     /// When the activity was first scheduled (across attempts), if known.
     pub scheduled_time: Option<SystemTime>,
 }
 
-impl ApprovalContext<'_> {
+impl<'a> ApprovalContext<'a> {
+    /// The approval settings of `governor` for `activity`, first scheduled at `scheduled_time`.
+    pub(crate) fn new(
+        governor: &'a super::Governor,
+        activity: &'a ActivityIdentity,
+        scheduled_time: Option<SystemTime>,
+    ) -> Self {
+        let options = governor.options();
+        ApprovalContext {
+            client: governor.client(),
+            markers: governor.approval_markers(),
+            activity,
+            poll_interval: options.approval_poll_interval(),
+            timeout: options.approval_timeout(),
+            failure_limit: options.approval_poll_failure_limit(),
+            scheduled_time,
+        }
+    }
+
     fn timed_out(&self, since_marker: Option<SystemTime>) -> bool {
         let since = self.scheduled_time.or(since_marker);
         since.is_some_and(|t| {
@@ -224,13 +277,21 @@ impl ApprovalContext<'_> {
                     &GovernanceApiError::Unauthorized { status },
                 ));
             }
-            Ok(ApprovalStatus::Pending { .. }) => GovernanceFailure::awaiting_approval(
-                &self.activity.activity_type,
-                self.poll_interval,
-            ),
+            Ok(ApprovalStatus::Pending { .. }) => {
+                self.markers.poll_answered(&key);
+                GovernanceFailure::awaiting_approval(
+                    &self.activity.activity_type,
+                    self.poll_interval,
+                )
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "approval poll failed; treating the approval as pending");
-                GovernanceFailure::approval_check_failed(self.poll_interval)
+                let failures = self.markers.poll_failed(&key);
+                if let Some(stop) = self.too_many_failures(failures, &e) {
+                    self.markers.clear(&key);
+                    return PreCheck::Stop(stop);
+                }
+                tracing::warn!(error = %e, failures, "approval poll failed; treating the approval as pending");
+                GovernanceFailure::approval_check_failed(poll_backoff(self.poll_interval, failures))
             }
         };
         if self.timed_out(None) {
@@ -241,6 +302,21 @@ impl ApprovalContext<'_> {
             ));
         }
         PreCheck::Stop(pending)
+    }
+
+    /// After `failures` failed polls in a row: under `fail_closed`, once the limit is reached,
+    /// the wait ends with a `GovernanceHalt` naming the failure; under `fail_open` it goes on
+    /// (an approval is never assumed), polling at the longest back-off.
+    fn too_many_failures(
+        &self,
+        failures: u32,
+        error: &GovernanceApiError,
+    ) -> Option<GovernanceFailure> {
+        let reached = self.failure_limit > 0 && failures >= self.failure_limit;
+        (reached && self.client.config().error_policy() == ErrorPolicy::FailClosed).then(|| {
+            tracing::error!(error = %error, failures, "approval polls keep failing; stopping (fail_closed)");
+            GovernanceFailure::core_unavailable(error)
+        })
     }
 
     /// REQUIRE_APPROVAL on ActivityStarted or on an operation (`stage`): remember the request
@@ -267,6 +343,7 @@ impl ApprovalContext<'_> {
         let key = request_of(self.activity);
         let asked_for = AskedFor::of(response, "ActivityCompleted");
         let started = SystemTime::now();
+        let mut failures = 0;
         loop {
             let now = SystemTime::now();
             let out_of_time = deadline.is_some_and(|d| now + self.poll_interval >= d)
@@ -277,7 +354,7 @@ impl ApprovalContext<'_> {
                     now.duration_since(started).unwrap_or_default(),
                 ));
             }
-            tokio::time::sleep(self.poll_interval).await;
+            tokio::time::sleep(poll_backoff(self.poll_interval, failures)).await;
             match self.poll(&key, &asked_for).await {
                 Ok(ApprovalStatus::Approved { .. }) => return Ok(()),
                 Ok(ApprovalStatus::Rejected { reason }) => {
@@ -291,7 +368,13 @@ impl ApprovalContext<'_> {
                         &GovernanceApiError::Unauthorized { status },
                     ));
                 }
-                Ok(ApprovalStatus::Pending { .. }) | Err(_) => continue,
+                Ok(_) => failures = 0,
+                Err(e) => {
+                    failures += 1;
+                    if let Some(stop) = self.too_many_failures(failures, &e) {
+                        return Err(stop);
+                    }
+                }
             }
         }
     }
@@ -332,6 +415,23 @@ mod tests {
         assert!(m.asked_for(&key("3")).is_some());
         m.clear(&key("3"));
         assert_eq!(m.len(), 0);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_a_ceiling() {
+        let i = Duration::from_secs(5);
+        let waits: Vec<u64> = (0..6).map(|f| poll_backoff(i, f).as_secs()).collect();
+        assert_eq!(waits, [5, 10, 20, 40, 60, 60]);
+        assert_eq!(
+            poll_backoff(Duration::from_secs(90), 3),
+            Duration::from_secs(90)
+        );
+        assert_eq!(poll_backoff(i, u32::MAX), Duration::from_secs(60));
+        let m = ApprovalMarkers::default();
+        m.mark(key("1"), asked(None), Duration::from_secs(60));
+        assert_eq!((m.poll_failed(&key("1")), m.poll_failed(&key("1"))), (1, 2));
+        m.poll_answered(&key("1"));
+        assert_eq!(m.poll_failed(&key("1")), 1);
     }
 
     #[test]

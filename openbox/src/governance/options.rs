@@ -11,6 +11,8 @@ pub const CARRIER_ACTIVITY: &str = "send_governance_event";
 
 /// Default approval poll interval (the reference's unused `hitl_poll_interval_ms`).
 pub const DEFAULT_APPROVAL_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// Default number of failed approval polls in a row after which the error policy decides.
+pub const DEFAULT_APPROVAL_POLL_FAILURE_LIMIT: u32 = 10;
 /// Default SDK-side bound on an approval wait.
 pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
@@ -48,6 +50,7 @@ pub struct GovernanceOptions {
     pub(crate) govern_all: bool,
     pub(crate) workflows_started_after: Option<SystemTime>,
     pub(crate) require_input_capture: bool,
+    pub(crate) approval_poll_failure_limit: u32,
 }
 
 impl Default for GovernanceOptions {
@@ -65,6 +68,7 @@ impl Default for GovernanceOptions {
             govern_all: true,
             workflows_started_after: None,
             require_input_capture: false,
+            approval_poll_failure_limit: DEFAULT_APPROVAL_POLL_FAILURE_LIMIT,
         }
     }
 }
@@ -130,6 +134,11 @@ impl GovernanceOptions {
     /// already running when governance was switched on).
     pub fn workflows_started_after(&self) -> Option<SystemTime> {
         self.workflows_started_after
+    }
+
+    /// Failed approval polls in a row after which the error policy decides (0: never).
+    pub fn approval_poll_failure_limit(&self) -> u32 {
+        self.approval_poll_failure_limit
     }
 
     /// Whether a governed activity whose arguments cannot be reported is refused (otherwise it
@@ -205,6 +214,15 @@ impl GovernanceOptionsBuilder {
     /// Delay between approval polls (default 5 s).
     pub fn approval_poll_interval(mut self, interval: Duration) -> Self {
         self.options.approval_poll_interval = interval;
+        self
+    }
+
+    /// When approval polls fail (Core unreachable, HTTP errors), the next poll waits twice as
+    /// long each time (up to a minute); after this many failures in a row (default 10; 0 means
+    /// never) `fail_closed` ends the wait with a `GovernanceHalt` naming the failure, while
+    /// `fail_open` keeps waiting — an approval is never assumed.
+    pub fn approval_poll_failure_limit(mut self, failures: u32) -> Self {
+        self.options.approval_poll_failure_limit = failures;
         self
     }
 

@@ -104,15 +104,8 @@ impl ActivityScope {
 
     /// The approval settings for a hook's REQUIRE_APPROVAL, or `None` when approvals are off.
     pub(crate) fn approval_context(&self) -> Option<ApprovalContext<'_>> {
-        let options = self.governor.options();
-        (options.hitl_enabled() && self.approval).then(|| ApprovalContext {
-            client: self.governor.client(),
-            markers: self.governor.approval_markers(),
-            activity: &self.identity,
-            poll_interval: options.approval_poll_interval(),
-            timeout: options.approval_timeout(),
-            scheduled_time: self.scheduled_time,
-        })
+        (self.governor.options().hitl_enabled() && self.approval)
+            .then(|| ApprovalContext::new(&self.governor, &self.identity, self.scheduled_time))
     }
 
     /// Records an operation's span for ActivityCompleted, bounded in count

@@ -431,3 +431,63 @@ async fn the_breaker_stops_calling_a_core_that_does_not_answer() {
         "all but the first two events failed at the open breaker ({circuit_open})"
     );
 }
+
+/// Approval polls that keep failing: each waits longer than the last, and under `fail_closed`
+/// the wait ends after the configured number of failures in a row, naming the failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_approval_polls_back_off_and_end_under_fail_closed() {
+    let obs = Observer::get();
+    let _serial = obs.exclusive().await;
+    let wid = unique("apr-fail");
+    let h = Harness::new(&format!(
+        "[[rules]]\nverdict = \"require_approval\"\nmatch = {{ event_type = \"ActivityStarted\", workflow_id = \"{wid}\" }}\nabsent = [\"hook_trigger\"]\n"
+    ))
+    .await;
+    let closed = h
+        .plugin(ErrorPolicy::FailClosed, |b| {
+            b.options(|o| o.approval_poll_failure_limit(2))
+        })
+        .await;
+    let result = h
+        .run(Some(closed), async {
+            let handle = h
+                .start_plan(
+                    &wid,
+                    Plan {
+                        steps: vec![Step::Transfer(5)],
+                        ..Plan::default()
+                    },
+                )
+                .await;
+            while h.core.core.approvals().list().is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            h.core
+                .core
+                .set_faults(Faults {
+                    error_rate: 1.0,
+                    ..Faults::default()
+                })
+                .unwrap();
+            result_of(&handle).await
+        })
+        .await;
+    let err = result.expect_err("the wait ends");
+    assert_eq!(
+        failure_types(&err).last().map(String::as_str),
+        Some("GovernanceHalt")
+    );
+    assert!(
+        root_message(&err).contains("HTTP 500"),
+        "{}",
+        root_message(&err)
+    );
+    let polls = h
+        .events_of(&wid)
+        .await
+        .iter()
+        .filter(|e| e.path == "/api/v1/governance/approval")
+        .count();
+    assert_eq!(polls, 2, "two failed polls, then the policy decided");
+    assert_eq!(runs_of(&wid, "transfer"), 0);
+}
