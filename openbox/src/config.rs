@@ -60,6 +60,11 @@ pub enum ErrorPolicy {
     FailOpen,
     /// Stop the governed operation with a non-retryable `GovernanceHalt` naming the failure.
     FailClosed,
+    /// Stop only operations that can change something — HTTP methods other than `GET`,
+    /// `HEAD`, `OPTIONS`, `TRACE`; SQL other than `SELECT`/`EXPLAIN`/`SHOW` and transaction
+    /// control; redis write commands; file writes, creations and deletions; `#[traced]` calls,
+    /// whose effect is unknown — and let reads and lifecycle events proceed as `FailOpen` does.
+    FailClosedDestructive,
 }
 
 impl ErrorPolicy {
@@ -68,6 +73,7 @@ impl ErrorPolicy {
         match self {
             ErrorPolicy::FailOpen => "fail_open",
             ErrorPolicy::FailClosed => "fail_closed",
+            ErrorPolicy::FailClosedDestructive => "fail_closed_destructive",
         }
     }
 }
@@ -80,12 +86,13 @@ impl fmt::Display for ErrorPolicy {
 
 impl FromStr for ErrorPolicy {
     type Err = ConfigError;
-    /// Accepts `fail_open` / `fail_closed` (also with `-`, any case). Anything else is an error:
+    /// Accepts `fail_open` / `fail_closed` / `fail_closed_destructive` (also with `-`, any case). Anything else is an error:
     /// the reference silently treats a typo as fail_open.
     fn from_str(s: &str) -> Result<Self, ConfigError> {
         match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
             "fail_open" => Ok(ErrorPolicy::FailOpen),
             "fail_closed" => Ok(ErrorPolicy::FailClosed),
+            "fail_closed_destructive" => Ok(ErrorPolicy::FailClosedDestructive),
             _ => Err(ConfigError::InvalidErrorPolicy {
                 value: s.to_owned(),
             }),

@@ -74,7 +74,9 @@ pub enum ConfigError {
         value: String,
     },
     /// The error policy is neither `fail_open` nor `fail_closed`.
-    #[error("invalid governance error policy {value:?}: expected fail_open or fail_closed")]
+    #[error(
+        "invalid governance error policy {value:?}: expected fail_open, fail_closed or fail_closed_destructive"
+    )]
     InvalidErrorPolicy {
         /// The value as given.
         value: String,

@@ -176,7 +176,12 @@ impl CoreClient {
     /// [`CoreClient::evaluate`], then the error policy: a verdict, or what to do without one.
     pub async fn decide<B: EvaluateBody + ?Sized>(&self, body: &B) -> Decision {
         let result = self.evaluate(body).await;
-        Decision::from_result(result, self.config().error_policy(), body.event_type())
+        Decision::from_result(
+            result,
+            self.config().error_policy(),
+            body.event_type(),
+            body.is_destructive(),
+        )
     }
 
     /// Polls `POST /api/v1/governance/approval` for one activity.

@@ -22,20 +22,27 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// Applies `policy` to the result of an evaluation of an `event_type` event.
+    /// Applies `policy` to the result of an evaluation of an `event_type` event, about an
+    /// operation that can change something when `destructive`.
     pub fn from_result(
         result: Result<EvaluateResponse, GovernanceApiError>,
         policy: ErrorPolicy,
         event_type: &str,
+        destructive: bool,
     ) -> Self {
+        let stop = match policy {
+            ErrorPolicy::FailClosed => true,
+            ErrorPolicy::FailClosedDestructive => destructive,
+            _ => false,
+        };
         match result {
             Ok(response) => Decision::Verdict(response),
-            Err(error) if error.is_unauthorized() || policy == ErrorPolicy::FailClosed => {
-                tracing::error!(event_type, kind = error.kind(), %error, "OpenBox Core gave no verdict; stopping (fail_closed)");
+            Err(error) if error.is_unauthorized() || stop => {
+                tracing::error!(event_type, kind = error.kind(), %error, policy = policy.as_str(), "OpenBox Core gave no verdict; stopping");
                 Decision::Halt(error)
             }
             Err(error) => {
-                tracing::warn!(event_type, kind = error.kind(), %error, "OpenBox Core gave no verdict; proceeding (fail_open)");
+                tracing::warn!(event_type, kind = error.kind(), %error, policy = policy.as_str(), "OpenBox Core gave no verdict; proceeding (fail_open)");
                 Decision::Proceed(error)
             }
         }
@@ -64,24 +71,34 @@ mod tests {
         ];
         for e in errors {
             assert_eq!(
-                Decision::from_result(Err(e.clone()), ErrorPolicy::FailOpen, "E"),
+                Decision::from_result(Err(e.clone()), ErrorPolicy::FailOpen, "E", true),
                 Decision::Proceed(e.clone())
             );
             assert_eq!(
-                Decision::from_result(Err(e.clone()), ErrorPolicy::FailClosed, "E"),
+                Decision::from_result(Err(e.clone()), ErrorPolicy::FailClosed, "E", false),
                 Decision::Halt(e)
             );
         }
         for status in [401, 403] {
             let e = GovernanceApiError::Unauthorized { status };
             assert_eq!(
-                Decision::from_result(Err(e.clone()), ErrorPolicy::FailOpen, "E"),
+                Decision::from_result(Err(e.clone()), ErrorPolicy::FailOpen, "E", true),
                 Decision::Halt(e)
             );
         }
+        let down = GovernanceApiError::Unreachable("refused".into());
+        let destructive = ErrorPolicy::FailClosedDestructive;
+        assert!(matches!(
+            Decision::from_result(Err(down.clone()), destructive, "E", true),
+            Decision::Halt(_)
+        ));
+        assert!(matches!(
+            Decision::from_result(Err(down), destructive, "E", false),
+            Decision::Proceed(_)
+        ));
         let ok = EvaluateResponse::allow();
         assert_eq!(
-            Decision::from_result(Ok(ok.clone()), ErrorPolicy::FailClosed, "E"),
+            Decision::from_result(Ok(ok.clone()), ErrorPolicy::FailClosed, "E", true),
             Decision::Verdict(ok)
         );
     }

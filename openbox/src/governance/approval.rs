@@ -313,7 +313,12 @@ impl<'a> ApprovalContext<'a> {
         error: &GovernanceApiError,
     ) -> Option<GovernanceFailure> {
         let reached = self.failure_limit > 0 && failures >= self.failure_limit;
-        (reached && self.client.config().error_policy() == ErrorPolicy::FailClosed).then(|| {
+        // The wait is for an activity, which may change anything: both closed policies stop.
+        let closes = matches!(
+            self.client.config().error_policy(),
+            ErrorPolicy::FailClosed | ErrorPolicy::FailClosedDestructive
+        );
+        (reached && closes).then(|| {
             tracing::error!(error = %error, failures, "approval polls keep failing; stopping (fail_closed)");
             GovernanceFailure::core_unavailable(error)
         })

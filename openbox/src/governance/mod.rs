@@ -33,9 +33,9 @@ use options::GovernanceOptions;
 pub(crate) async fn check_key_at_start(client: &CoreClient) -> Result<(), OpenBoxError> {
     match client.validate().await {
         Err(OpenBoxError::Network { url, source })
-            if client.config().error_policy() == crate::config::ErrorPolicy::FailOpen =>
+            if client.config().error_policy() != crate::config::ErrorPolicy::FailClosed =>
         {
-            tracing::warn!(%url, error = %source, "OpenBox Core does not answer the key check; starting anyway (fail_open)");
+            tracing::warn!(%url, error = %source, "OpenBox Core does not answer the key check; starting anyway");
             Ok(())
         }
         other => other,

@@ -253,7 +253,12 @@ impl HookCall {
         let decision = crate::blocking::wait(governor.decide(&body)).unwrap_or_else(|e| {
             let policy = governor.client().config().error_policy();
             let error = crate::GovernanceApiError::Unreachable(e.to_string());
-            Decision::from_result(Err(error), policy, "ActivityStarted")
+            Decision::from_result(
+                Err(error),
+                policy,
+                "ActivityStarted",
+                crate::wire::EvaluateBody::is_destructive(&body),
+            )
         });
         let [span] = body.spans;
         (self.conclude(decision, clock), span)

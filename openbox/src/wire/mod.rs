@@ -45,6 +45,13 @@ pub trait EvaluateBody: serde::Serialize + Send + Sync + sealed::Sealed {
     fn is_hook(&self) -> bool {
         false
     }
+
+    /// Whether the operation evaluated can change something (see
+    /// [`HookSpan::is_destructive`]); lifecycle events are not: the operations inside an
+    /// activity are judged one by one.
+    fn is_destructive(&self) -> bool {
+        false
+    }
 }
 
 impl EvaluateBody for LifecycleEvent {
@@ -60,6 +67,10 @@ impl EvaluateBody for HookEvaluation {
 
     fn is_hook(&self) -> bool {
         true
+    }
+
+    fn is_destructive(&self) -> bool {
+        self.spans[0].hook.is_destructive()
     }
 }
 

@@ -198,7 +198,88 @@ pub enum HookSpan {
     FunctionCall(FunctionCallSpan),
 }
 
+/// HTTP methods that only read.
+const SAFE_METHODS: [&str; 4] = ["GET", "HEAD", "OPTIONS", "TRACE"];
+/// SQL verbs that change nothing (transaction control commits or undoes what was allowed).
+const READ_VERBS: [&str; 7] = [
+    "SELECT", "EXPLAIN", "SHOW", "DESCRIBE", "BEGIN", "COMMIT", "ROLLBACK",
+];
+/// Redis commands that only read.
+const REDIS_READS: [&str; 44] = [
+    "GET",
+    "MGET",
+    "EXISTS",
+    "TTL",
+    "PTTL",
+    "TYPE",
+    "STRLEN",
+    "GETRANGE",
+    "GETBIT",
+    "BITCOUNT",
+    "HGET",
+    "HMGET",
+    "HGETALL",
+    "HKEYS",
+    "HVALS",
+    "HLEN",
+    "HEXISTS",
+    "HSTRLEN",
+    "LRANGE",
+    "LLEN",
+    "LINDEX",
+    "SMEMBERS",
+    "SISMEMBER",
+    "SCARD",
+    "SRANDMEMBER",
+    "ZRANGE",
+    "ZRANGEBYSCORE",
+    "ZSCORE",
+    "ZCARD",
+    "ZRANK",
+    "ZCOUNT",
+    "SCAN",
+    "HSCAN",
+    "SSCAN",
+    "ZSCAN",
+    "KEYS",
+    "PING",
+    "ECHO",
+    "INFO",
+    "DBSIZE",
+    "XRANGE",
+    "XREVRANGE",
+    "XLEN",
+    "PFCOUNT",
+];
+
 impl HookSpan {
+    /// Whether the operation can change something — what `fail_closed_destructive` stops when
+    /// Core gives no verdict. Unknown operations count as destructive.
+    pub fn is_destructive(&self) -> bool {
+        match self {
+            HookSpan::HttpRequest(h) => {
+                !SAFE_METHODS.contains(&h.http_method.to_ascii_uppercase().as_str())
+            }
+            HookSpan::DbQuery(d) => {
+                let op = d.db_operation.to_ascii_uppercase();
+                if d.db_system == "redis" {
+                    !REDIS_READS.contains(&op.as_str())
+                } else {
+                    !READ_VERBS.contains(&op.as_str())
+                }
+            }
+            HookSpan::FileOperation(f) => match f.file_operation.as_str() {
+                "read" | "readline" | "readlines" | "close" => false,
+                "open" => f
+                    .file_mode
+                    .chars()
+                    .any(|c| matches!(c, 'w' | 'a' | 'x' | '+')),
+                _ => true,
+            },
+            HookSpan::FunctionCall(_) => true,
+        }
+    }
+
     /// The `hook_type` string.
     pub const fn hook_type(&self) -> &'static str {
         match self {
@@ -317,4 +398,70 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destructive_operations_by_kind() {
+        let http = |m: &str| {
+            HookSpan::HttpRequest(HttpRequestSpan {
+                http_method: m.into(),
+                http_url: "https://x.test/".into(),
+                request_body: None,
+                request_headers: None,
+                response_body: None,
+                response_headers: None,
+                http_status_code: None,
+                error: None,
+            })
+        };
+        let db = |system: &str, op: &str| {
+            HookSpan::DbQuery(DbQuerySpan {
+                db_system: system.into(),
+                db_name: None,
+                db_operation: op.into(),
+                db_statement: String::new(),
+                server_address: None,
+                server_port: None,
+                rowcount: None,
+                error: None,
+            })
+        };
+        let file = |op: &str, mode: &str| {
+            HookSpan::FileOperation(FileOperationSpan {
+                file_path: "/tmp/x".into(),
+                file_mode: mode.into(),
+                file_operation: op.into(),
+                error: None,
+                bytes_read: None,
+                bytes_written: None,
+                lines_count: None,
+                operations: None,
+            })
+        };
+        for (span, destructive) in [
+            (http("GET"), false),
+            (http("head"), false),
+            (http("POST"), true),
+            (http("DELETE"), true),
+            (db("postgresql", "SELECT"), false),
+            (db("postgresql", "INSERT"), true),
+            (db("postgresql", "UNKNOWN"), true),
+            (db("mysql", "DROP"), true),
+            (db("redis", "GET"), false),
+            (db("redis", "SET"), true),
+            (db("redis", "PIPELINE"), true),
+            (file("read", "r"), false),
+            (file("open", "r"), false),
+            (file("open", "w"), true),
+            (file("open", "r+"), true),
+            (file("write", "a"), true),
+            (file("close", "w"), false),
+        ] {
+            assert_eq!(span.is_destructive(), destructive, "{span:?}");
+        }
+    }
 }

@@ -491,3 +491,121 @@ async fn failing_approval_polls_back_off_and_end_under_fail_closed() {
     assert_eq!(polls, 2, "two failed polls, then the policy decided");
     assert_eq!(runs_of(&wid, "transfer"), 0);
 }
+
+/// `fail_closed_destructive` with Core gone: reads proceed, writes stop — an HTTP GET goes out,
+/// a POST does not; a file is read but not written; a redis GET runs, a SET does not; a SQL
+/// SELECT runs, an INSERT does not. The activities themselves start and complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_closed_destructive_stops_writes_and_lets_reads_through() {
+    use openbox_tests::hook_fixtures::{ClientKind, HookStep};
+    use openbox_tests::http_server::TestHttpServer;
+    if !openbox_tests::services::require("PostgreSQL", "127.0.0.1:5432")
+        || !openbox_tests::services::require("Redis", "127.0.0.1:6379")
+    {
+        return;
+    }
+    let server = TestHttpServer::start().await;
+    let dir = openbox_tests::TempDir::new("destructive");
+    let existing = dir.path().join("existing.txt");
+    std::fs::write(&existing, "kept").unwrap();
+    let written = dir.path().join("written.txt");
+    let h = Harness::new("").await;
+    let plugin = plugin(
+        &h,
+        ErrorPolicy::FailClosedDestructive,
+        Duration::from_secs(1),
+    )
+    .await;
+    h.core.core.kill();
+    let http = |method: &str, path: &str| {
+        (
+            false,
+            HookStep::Request {
+                method: method.into(),
+                url: format!("{}{path}", server.url),
+                client: ClientKind::Manual,
+                headers: vec![],
+                body: None,
+                show_body: false,
+            },
+        )
+    };
+    let redis = |args: &[&str]| {
+        (
+            false,
+            HookStep::RedisCommand {
+                args: args.iter().map(|a| a.to_string()).collect(),
+            },
+        )
+    };
+    let key = unique("destructive-key");
+    let steps = vec![
+        http("GET", "/read"),
+        http("POST", "/write"),
+        (
+            false,
+            HookStep::ReadFile {
+                path: existing.display().to_string(),
+            },
+        ),
+        (
+            false,
+            HookStep::WriteFile {
+                path: written.display().to_string(),
+            },
+        ),
+        redis(&["GET", &key]),
+        redis(&["SET", &key, "v"]),
+        (
+            false,
+            HookStep::SqlxExecute {
+                sql: "SELECT $1::text".into(),
+            },
+        ),
+        (
+            false,
+            HookStep::SqlxExecute {
+                sql: "CREATE TABLE never_created_by_destructive (x TEXT)".into(),
+            },
+        ),
+    ];
+    // One run per operation: a stopped write fails its run with GovernanceHalt, like any
+    // fail_closed stop.
+    let results = h
+        .run(Some(plugin), async {
+            let mut results = Vec::new();
+            for step in steps {
+                let wid = unique("destructive");
+                let handle = h
+                    .client()
+                    .start_workflow(
+                        openbox_tests::hook_fixtures::HookWorkflow::run,
+                        vec![step],
+                        temporalio_client::WorkflowStartOptions::new(&h.task_queue, &wid).build(),
+                    )
+                    .await
+                    .expect("workflow starts");
+                results.push(match result_of(&handle).await {
+                    Ok(mut out) => out.remove(0),
+                    Err(e) => format!(
+                        "ERR:{}:",
+                        failure_types(&e).last().cloned().unwrap_or_default()
+                    ),
+                });
+            }
+            results
+        })
+        .await;
+    let halted = |r: &String| r.starts_with("ERR:GovernanceHalt:");
+    assert_eq!(results[0], "200");
+    assert!(halted(&results[1]), "{}", results[1]);
+    assert_eq!(results[2], "kept");
+    assert!(halted(&results[3]), "{}", results[3]);
+    assert!(!halted(&results[4]), "{}", results[4]);
+    assert!(halted(&results[5]), "{}", results[5]);
+    assert!(results[6].starts_with("affected"), "{}", results[6]);
+    assert!(halted(&results[7]), "{}", results[7]);
+    assert_eq!(server.received("/read").len(), 1);
+    assert!(server.received("/write").is_empty(), "the POST never left");
+    assert!(!written.exists(), "the file was never created");
+}
