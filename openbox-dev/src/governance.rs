@@ -148,20 +148,34 @@ where
             FaultAction::None if !body.is_object() => {
                 Answer::json(400, json!({"error": "the body must be a JSON object"}))
             }
-            FaultAction::None if endpoint == Endpoint::Evaluate => evaluate(state, &body),
+            FaultAction::None if endpoint == Endpoint::Evaluate => {
+                evaluate(state, &body, is_observed(&parts.headers))
+            }
             FaultAction::None => approval(state, &body),
         }
     };
     Ok(finish(state, &parts, time, headers, body, answer, size))
 }
 
-fn evaluate(state: &State, body: &Value) -> Answer {
+/// Header with which the SDK marks an evaluation whose verdict it will record, not enforce.
+pub const ENFORCEMENT_HEADER: &str = "x-openbox-enforcement";
+
+/// Whether the SDK marked this evaluation as observed (shadow mode): its verdict is answered
+/// as usual, but no approval request is opened for it, since nobody is waiting on one.
+fn is_observed(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get(ENFORCEMENT_HEADER)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"observe"))
+}
+
+fn evaluate(state: &State, body: &Value, observed: bool) -> Answer {
     let rules = state.rules();
     let Some(rule) = rules.find(body) else {
         return Answer::json(200, json!({"verdict": "allow"}));
     };
     let mut response = rule.response();
     if rule.verdict == "require_approval"
+        && !observed
         && let Some(key) = ApprovalKey::from_body(body)
     {
         let expires_in = rule

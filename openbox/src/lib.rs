@@ -81,7 +81,9 @@ pub use client::{CoreClient, Decision};
 pub use config::{ApiKey, ErrorPolicy, OpenBoxConfig, OpenBoxConfigBuilder};
 pub use error::{ConfigError, GovernanceApiError, OpenBoxError};
 pub use governance::failure::{FailureKind, GovernanceFailure};
-pub use governance::options::{CarrierMode, GovernanceOptions, GovernanceOptionsBuilder};
+pub use governance::options::{
+    CarrierMode, Enforcement, GovernanceOptions, GovernanceOptionsBuilder, HookKind,
+};
 pub use governance::scope::{ActivityScope, spawn};
 pub use governance::{ActivitySettings, GovernanceStats, Governor, StatsSnapshot};
 /// Governed files (`openbox::hooks::fs`), mirroring `tokio::fs` and `std::fs`.

@@ -261,6 +261,16 @@ impl Browser {
         .await;
     }
 
+    /// Empties an input.
+    pub async fn clear(&self, element: &Element) {
+        self.call(
+            "POST",
+            &self.session_path(&format!("/element/{}/clear", element.0)),
+            json!({}),
+        )
+        .await;
+    }
+
     /// Writes a PNG screenshot of the window to `path`.
     pub async fn screenshot(&self, path: &Path) {
         let data = self

@@ -169,6 +169,45 @@ async fn approve_from_the_page_completes_the_workflow() {
             out
         })
         .await;
+
+    // An observed run: the same approval rule, shown as observed, and no request opened.
+    let observing = h
+        .plugin(ErrorPolicy::FailClosed, |b| {
+            b.options(|o| o.enforcement(openbox::Enforcement::Observe))
+        })
+        .await;
+    let observed = unique("web-observed");
+    let observed_out = h
+        .run(Some(observing), async {
+            let handle = h
+                .start_plan(
+                    &observed,
+                    Plan {
+                        steps: vec![Step::Transfer(9)],
+                        ..Plan::default()
+                    },
+                )
+                .await;
+            let out = outcome(result_of(&handle).await);
+            let filter = browser.find_all("#filter-workflow").await.remove(0);
+            browser.clear(&filter).await;
+            browser.type_into(&filter, &observed).await;
+            browser
+                .wait_for(
+                    "#events tr.event .v-observed",
+                    "OBSERVED: REQUIRE_APPROVAL",
+                    WAIT,
+                )
+                .await;
+            browser.screenshot(&shots.join("4-observed.png")).await;
+            out
+        })
+        .await;
+    assert!(
+        observed_out.results[0].starts_with("transferred 9"),
+        "{:?}",
+        observed_out.results
+    );
     browser.close().await;
 
     assert_eq!(

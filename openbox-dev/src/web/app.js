@@ -56,6 +56,9 @@ function verdictOf(e) {
   if (e.fault) return { text: `fault: ${e.fault}`, cls: "v-error" };
   if (e.status && e.status !== 200) return { text: `HTTP ${e.status}`, cls: "v-error" };
   const v = e.response && e.response.verdict;
+  // An observed (shadow-mode) evaluation: the SDK records the verdict but does not enforce it.
+  const observed = ((e.headers && e.headers["x-openbox-enforcement"]) || "").toLowerCase() === "observe";
+  if (typeof v === "string" && observed) return { text: `observed: ${v}`, cls: "v-observed" };
   if (typeof v === "string") return { text: v, cls: `v-${v.toLowerCase()}` };
   if (e.response && e.response.valid !== undefined) return { text: e.response.valid ? "valid" : "invalid", cls: "" };
   return { text: "", cls: "" };

@@ -55,6 +55,9 @@ pub const EVALUATE_PATH: &str = "/api/v1/governance/evaluate";
 /// Path of approval polls (E3).
 pub const APPROVAL_PATH: &str = "/api/v1/governance/approval";
 
+/// The header marking an evaluation whose verdict the SDK observes but does not enforce.
+pub const ENFORCEMENT_HEADER: &str = "x-openbox-enforcement";
+
 /// Larger answers are not a verdict; reading stops there instead of buffering them.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// How much of an error body is kept for logs.
@@ -155,8 +158,17 @@ impl CoreClient {
         &self,
         body: &B,
     ) -> Result<EvaluateResponse, GovernanceApiError> {
+        self.evaluate_marked(body, false).await
+    }
+
+    /// [`CoreClient::evaluate`], marked `X-OpenBox-Enforcement: observe` when `observe`.
+    async fn evaluate_marked<B: EvaluateBody + ?Sized>(
+        &self,
+        body: &B,
+        observe: bool,
+    ) -> Result<EvaluateResponse, GovernanceApiError> {
         let json = self.encode(body)?;
-        let (status, bytes) = self.post(&self.inner.evaluate_url, json).await?;
+        let (status, bytes) = self.post(&self.inner.evaluate_url, json, observe).await?;
         check_status(status, &bytes)?;
         Ok(EvaluateResponse::from_slice(&bytes)?)
     }
@@ -175,7 +187,16 @@ impl CoreClient {
 
     /// [`CoreClient::evaluate`], then the error policy: a verdict, or what to do without one.
     pub async fn decide<B: EvaluateBody + ?Sized>(&self, body: &B) -> Decision {
-        let result = self.evaluate(body).await;
+        self.decide_marked(body, false).await
+    }
+
+    /// [`CoreClient::decide`] of an evaluation whose verdict will only be observed.
+    pub(crate) async fn decide_marked<B: EvaluateBody + ?Sized>(
+        &self,
+        body: &B,
+        observe: bool,
+    ) -> Decision {
+        let result = self.evaluate_marked(body, observe).await;
         Decision::from_result(
             result,
             self.config().error_policy(),
@@ -195,7 +216,7 @@ impl CoreClient {
     ) -> Result<ApprovalAnswer, GovernanceApiError> {
         let json =
             serde_json::to_vec(request).map_err(|e| GovernanceApiError::Encode(e.to_string()))?;
-        let (status, bytes) = self.post(&self.inner.approval_url, json).await?;
+        let (status, bytes) = self.post(&self.inner.approval_url, json, false).await?;
         check_status(status, &bytes)?;
         match ApprovalAnswer::from_slice(&bytes, SystemTime::now()) {
             Ok(answer) => Ok(answer),
@@ -214,14 +235,17 @@ impl CoreClient {
         &self,
         url: &reqwest::Url,
         json: Vec<u8>,
+        observe: bool,
     ) -> Result<(u16, Bytes), GovernanceApiError> {
         let admitted = Admitted {
             breaker: &self.inner.breaker,
             admission: Some(self.inner.breaker.admit()?),
         };
-        let result = self
-            .send(self.inner.http.post(url.clone()).body(json))
-            .await;
+        let mut request = self.inner.http.post(url.clone()).body(json);
+        if observe {
+            request = request.header(ENFORCEMENT_HEADER, "observe");
+        }
+        let result = self.send(request).await;
         let outcome = match &result {
             Ok((status, body)) => check_status(*status, body).map(|_| ()),
             Err(e) => Err(e.clone()),

@@ -229,7 +229,8 @@ impl Attempt {
             timestamp: now_timestamp(),
             activity_input: Arc::new(input.to_vec()),
         });
-        let response = match gov.decide(&event).await {
+        let mode = options.enforcement_for_activity(&info.identity.activity_type);
+        let response = match gov.decide(&event, mode).await {
             Decision::Verdict(response) => response,
             Decision::Proceed(_) => return Ok(None),
             Decision::Halt(error) => {
@@ -333,7 +334,10 @@ impl Attempt {
             activity_output: output,
             error,
         });
-        let decision = gov.decide(&event).await;
+        let mode = gov
+            .options()
+            .enforcement_for_activity(&self.scope.identity().activity_type);
+        let decision = gov.decide(&event, mode).await;
         if !succeeded {
             // The attempt fails anyway; only a HALT replaces its error (so the run ends).
             return match (decision, hook_stop) {

@@ -10,6 +10,7 @@
 //! | `openbox_events_lost_total` | counter | `event_type`, `reason` |
 //! | `openbox_approval_polls_total` | counter | `outcome` |
 //! | `openbox_inputs_not_captured_total` | counter | `activity_type` |
+//! | `openbox_observed_verdicts_total` | counter | `event_type`, `hook`, `would_have` |
 //! | `openbox_circuit_breaker_state` | gauge | — (0 closed, 1 open, 2 half-open) |
 //! | `openbox_circuit_breaker_transitions_total` | counter | `to` |
 //!
@@ -33,6 +34,8 @@ pub const CORE_CALL_SECONDS: &str = "openbox_core_call_duration_seconds";
 pub const EVENTS_LOST: &str = "openbox_events_lost_total";
 /// Counter of approval polls by outcome.
 pub const APPROVAL_POLLS: &str = "openbox_approval_polls_total";
+/// Counter of evaluations in observe mode, by what would have happened.
+pub const OBSERVED_VERDICTS: &str = "openbox_observed_verdicts_total";
 /// Counter of governed activity attempts whose arguments could not be reported.
 pub const INPUTS_NOT_CAPTURED: &str = "openbox_inputs_not_captured_total";
 
@@ -59,6 +62,10 @@ pub fn describe() {
         "Circuit breaker transitions, by the state entered"
     );
     ::metrics::describe_counter!(
+        OBSERVED_VERDICTS,
+        "Evaluations in observe mode, by what would have happened (not enforced)"
+    );
+    ::metrics::describe_counter!(
         INPUTS_NOT_CAPTURED,
         "Governed activity attempts whose arguments could not be reported to Core, by activity type"
     );
@@ -72,6 +79,13 @@ fn verdict_outcome(v: Verdict) -> &'static str {
         Verdict::Block => "blocked",
         Verdict::Halt => "halted",
     }
+}
+
+/// Records an evaluation made in observe mode.
+pub(crate) fn record_observed(event_type: &'static str, hook: bool, would_have: &'static str) {
+    let hook = if hook { "true" } else { "false" };
+    ::metrics::counter!(OBSERVED_VERDICTS, "event_type" => event_type, "hook" => hook, "would_have" => would_have)
+        .increment(1);
 }
 
 /// Records an activity attempt whose arguments could not be reported.

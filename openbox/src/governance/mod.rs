@@ -110,10 +110,17 @@ impl Governor {
         &self.inner.approvals
     }
 
-    /// Evaluates `body` and applies the error policy, counting the outcome.
-    pub(crate) async fn decide<B: EvaluateBody + ?Sized>(&self, body: &B) -> Decision {
+    /// Evaluates `body` and applies the error policy, counting the outcome. Observed
+    /// (`mode` is [`Enforcement::Observe`]), what Core decided is logged and counted as what
+    /// would have happened, and the caller gets an ALLOW (or, without a verdict, a `Proceed`).
+    pub(crate) async fn decide<B: EvaluateBody + ?Sized>(
+        &self,
+        body: &B,
+        mode: options::Enforcement,
+    ) -> Decision {
         let started = std::time::Instant::now();
-        let decision = self.client().decide(body).await;
+        let observe = mode == options::Enforcement::Observe;
+        let decision = self.client().decide_marked(body, observe).await;
         let elapsed = started.elapsed();
         if let Decision::Verdict(r) = &decision {
             tracing::debug!(
@@ -127,7 +134,54 @@ impl Governor {
         }
         metrics::record_evaluation(body.event_type(), body.is_hook(), &decision, elapsed);
         self.stats().count(&decision);
+        if observe {
+            return self.observed(body, decision);
+        }
         decision
+    }
+
+    /// What an observed evaluation would have done, recorded; what the caller enforces: nothing.
+    fn observed<B: EvaluateBody + ?Sized>(&self, body: &B, decision: Decision) -> Decision {
+        let would_have = match &decision {
+            Decision::Verdict(r) => match r.verdict {
+                crate::wire::Verdict::Halt => "halted",
+                crate::wire::Verdict::Block => "blocked",
+                _ if r.guardrails.as_ref().is_some_and(|g| !g.validation_passed) => {
+                    "guardrails_failed"
+                }
+                crate::wire::Verdict::RequireApproval => "approval",
+                _ if r
+                    .guardrails
+                    .as_ref()
+                    .is_some_and(|g| !g.redacted_input.is_null()) =>
+                {
+                    "redacted"
+                }
+                crate::wire::Verdict::Constrain => "constrained",
+                _ => "allowed",
+            },
+            Decision::Halt(_) => "halted_no_verdict",
+            Decision::Proceed(_) => "proceeded_no_verdict",
+        };
+        metrics::record_observed(body.event_type(), body.is_hook(), would_have);
+        if !matches!(would_have, "allowed" | "proceeded_no_verdict") {
+            self.stats().observed_intervention();
+            let reason = match &decision {
+                Decision::Verdict(r) => r.reason.clone().unwrap_or_default(),
+                Decision::Halt(e) | Decision::Proceed(e) => e.to_string(),
+            };
+            tracing::info!(
+                event_type = body.event_type(),
+                hook = body.is_hook(),
+                would_have,
+                %reason,
+                "observe mode: not enforced"
+            );
+        }
+        match decision {
+            Decision::Verdict(_) => Decision::Verdict(crate::wire::EvaluateResponse::allow()),
+            Decision::Halt(e) | Decision::Proceed(e) => Decision::Proceed(e),
+        }
     }
 
     /// Makes this governor the process-wide default for `#[governed_activity]` and hooks that run

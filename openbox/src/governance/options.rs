@@ -16,6 +16,48 @@ pub const DEFAULT_APPROVAL_POLL_FAILURE_LIMIT: u32 = 10;
 /// Default SDK-side bound on an approval wait.
 pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
+/// Whether Core's verdicts take effect.
+///
+/// Observe mode is for rolling a policy out: every evaluation is still sent (marked with the
+/// `X-OpenBox-Enforcement: observe` header) and what Core decided is logged and counted as what
+/// *would have* happened (`openbox_observed_verdicts_total`, label `would_have`), but nothing is
+/// blocked, halted, redacted or held for approval, and a missing verdict never stops anything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Enforcement {
+    /// Verdicts take effect (default).
+    #[default]
+    Enforce,
+    /// Verdicts are recorded, not enforced.
+    Observe,
+}
+
+/// The kinds of operation hooks evaluate, for [`GovernanceOptionsBuilder::observe_hooks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HookKind {
+    /// HTTP requests (`http_request`).
+    Http,
+    /// Database statements and commands (`db_query`).
+    Db,
+    /// File operations (`file_operation`).
+    File,
+    /// `#[traced]` function calls (`function_call`).
+    Function,
+}
+
+impl HookKind {
+    /// The `hook_type` of the spans of this kind.
+    pub const fn hook_type(self) -> &'static str {
+        match self {
+            HookKind::Http => "http_request",
+            HookKind::Db => "db_query",
+            HookKind::File => "file_operation",
+            HookKind::Function => "function_call",
+        }
+    }
+}
+
 /// How workflow-side events reach Core.
 ///
 /// Workflow code cannot do I/O, so WorkflowStarted, SignalReceived, WorkflowCompleted and
@@ -51,6 +93,9 @@ pub struct GovernanceOptions {
     pub(crate) workflows_started_after: Option<SystemTime>,
     pub(crate) require_input_capture: bool,
     pub(crate) approval_poll_failure_limit: u32,
+    pub(crate) enforcement: Enforcement,
+    pub(crate) observed_activity_types: HashSet<String>,
+    pub(crate) observed_hooks: HashSet<&'static str>,
 }
 
 impl Default for GovernanceOptions {
@@ -69,6 +114,9 @@ impl Default for GovernanceOptions {
             workflows_started_after: None,
             require_input_capture: false,
             approval_poll_failure_limit: DEFAULT_APPROVAL_POLL_FAILURE_LIMIT,
+            enforcement: Enforcement::Enforce,
+            observed_activity_types: HashSet::new(),
+            observed_hooks: HashSet::new(),
         }
     }
 }
@@ -134,6 +182,32 @@ impl GovernanceOptions {
     /// already running when governance was switched on).
     pub fn workflows_started_after(&self) -> Option<SystemTime> {
         self.workflows_started_after
+    }
+
+    /// Whether verdicts on workflow events take effect (the global setting).
+    pub fn enforcement(&self) -> Enforcement {
+        self.enforcement
+    }
+
+    /// Whether verdicts on an activity of this type (its start and completion) take effect.
+    pub fn enforcement_for_activity(&self, activity_type: &str) -> Enforcement {
+        if self.enforcement == Enforcement::Observe
+            || self.observed_activity_types.contains(activity_type)
+        {
+            Enforcement::Observe
+        } else {
+            Enforcement::Enforce
+        }
+    }
+
+    /// Whether verdicts on an operation (`hook_type`) inside an activity of this type take
+    /// effect.
+    pub fn enforcement_for_hook(&self, activity_type: &str, hook_type: &str) -> Enforcement {
+        if self.observed_hooks.contains(hook_type) {
+            Enforcement::Observe
+        } else {
+            self.enforcement_for_activity(activity_type)
+        }
     }
 
     /// Failed approval polls in a row after which the error policy decides (0: never).
@@ -226,6 +300,32 @@ impl GovernanceOptionsBuilder {
         self
     }
 
+    /// Observe instead of enforce, everywhere (see [`Enforcement`]).
+    pub fn enforcement(mut self, mode: Enforcement) -> Self {
+        self.options.enforcement = mode;
+        self
+    }
+
+    /// Observe (not enforce) the verdicts on these activity types and the operations inside
+    /// them.
+    pub fn observe_activity_types(
+        mut self,
+        types: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.options
+            .observed_activity_types
+            .extend(types.into_iter().map(Into::into));
+        self
+    }
+
+    /// Observe (not enforce) the verdicts on these kinds of operation.
+    pub fn observe_hooks(mut self, kinds: impl IntoIterator<Item = HookKind>) -> Self {
+        self.options
+            .observed_hooks
+            .extend(kinds.into_iter().map(HookKind::hook_type));
+        self
+    }
+
     /// Longest approval wait before `ApprovalExpired` (default 24 h).
     pub fn approval_timeout(mut self, timeout: Duration) -> Self {
         self.options.approval_timeout = timeout;
@@ -305,6 +405,38 @@ mod tests {
             .unwrap();
         assert!(!o.governs_workflow_type("W") && o.governs_workflow_type("X"));
         assert!(!o.governs_signal("hb") && o.governs_signal("go"));
+    }
+
+    #[test]
+    fn observe_mode_by_scope() {
+        let o = GovernanceOptions::builder()
+            .observe_activity_types(["charge"])
+            .observe_hooks([HookKind::Http])
+            .build()
+            .unwrap();
+        assert_eq!(o.enforcement(), Enforcement::Enforce);
+        assert_eq!(o.enforcement_for_activity("charge"), Enforcement::Observe);
+        assert_eq!(o.enforcement_for_activity("refund"), Enforcement::Enforce);
+        assert_eq!(
+            o.enforcement_for_hook("refund", "http_request"),
+            Enforcement::Observe
+        );
+        assert_eq!(
+            o.enforcement_for_hook("refund", "db_query"),
+            Enforcement::Enforce
+        );
+        assert_eq!(
+            o.enforcement_for_hook("charge", "db_query"),
+            Enforcement::Observe
+        );
+        let all = GovernanceOptions::builder()
+            .enforcement(Enforcement::Observe)
+            .build()
+            .unwrap();
+        assert_eq!(
+            all.enforcement_for_hook("x", "file_operation"),
+            Enforcement::Observe
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub struct GovernanceStats {
     open_scopes: AtomicI64,
     inputs_not_captured: AtomicU64,
     intercepted_attempts: AtomicI64,
+    observed_interventions: AtomicU64,
 }
 
 /// A copy of the counters at one instant.
@@ -38,6 +39,8 @@ pub struct StatsSnapshot {
     pub inputs_not_captured: u64,
     /// Activity attempts this governor's interceptor tracks now (0 when idle).
     pub intercepted_attempts: i64,
+    /// Evaluations in observe mode that would have stopped, redacted or held something.
+    pub observed_interventions: u64,
     /// Where the Core client's circuit breaker stands.
     pub breaker_state: BreakerState,
     /// How many times the circuit breaker changed state.
@@ -81,6 +84,10 @@ impl GovernanceStats {
         self.inputs_not_captured.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn observed_intervention(&self) {
+        self.observed_interventions.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn attempt_intercepted(&self) {
         self.intercepted_attempts.fetch_add(1, Ordering::Relaxed);
     }
@@ -119,6 +126,7 @@ impl GovernanceStats {
             open_scopes: self.open_scopes.load(Ordering::Relaxed),
             inputs_not_captured: self.inputs_not_captured.load(Ordering::Relaxed),
             intercepted_attempts: self.intercepted_attempts.load(Ordering::Relaxed),
+            observed_interventions: self.observed_interventions.load(Ordering::Relaxed),
             breaker_state: self
                 .client
                 .as_ref()

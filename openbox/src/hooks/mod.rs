@@ -161,6 +161,14 @@ impl HookCall {
         )
     }
 
+    /// Whether this operation's verdicts are enforced or observed.
+    fn mode(&self, body: &HookEvaluation) -> crate::governance::options::Enforcement {
+        self.scope.governor().options().enforcement_for_hook(
+            &self.scope.identity().activity_type,
+            body.spans[0].hook.hook_type(),
+        )
+    }
+
     /// Judges `decision` and counts the time since `clock` as governance time.
     fn conclude(&self, decision: Decision, clock: Instant) -> Result<(), HookError> {
         let result = self.judge(decision);
@@ -176,7 +184,7 @@ impl HookCall {
     async fn evaluate(&self, span: Span) -> (Result<(), HookError>, Span) {
         let clock = Instant::now();
         let body = self.body(span);
-        let decision = self.scope.governor().decide(&body).await;
+        let decision = self.scope.governor().decide(&body, self.mode(&body)).await;
         let [span] = body.spans;
         (self.conclude(decision, clock), span)
     }
@@ -250,7 +258,8 @@ impl HookCall {
         let clock = Instant::now();
         let body = self.body(span);
         let governor = self.scope.governor();
-        let decision = crate::blocking::wait(governor.decide(&body)).unwrap_or_else(|e| {
+        let mode = self.mode(&body);
+        let decision = crate::blocking::wait(governor.decide(&body, mode)).unwrap_or_else(|e| {
             let policy = governor.client().config().error_policy();
             let error = crate::GovernanceApiError::Unreachable(e.to_string());
             Decision::from_result(

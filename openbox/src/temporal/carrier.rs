@@ -106,7 +106,8 @@ impl GovernanceActivities {
         _ctx: ActivityContext,
         input: CarrierInput,
     ) -> Result<CarrierOutcome, ActivityError> {
-        let decision = self.governor.decide(&input.payload).await;
+        let mode = self.governor.options().enforcement();
+        let decision = self.governor.decide(&input.payload, mode).await;
         Ok(CarrierOutcome::from_decision(decision))
     }
 }

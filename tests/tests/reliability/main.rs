@@ -3,6 +3,7 @@
 
 mod bounded;
 mod faults;
+mod observe_mode;
 mod secrets;
 
 /// Counts live heap bytes for the bounded-state test.
