@@ -40,6 +40,10 @@ pub struct LoggedRequest {
     /// The fault injected instead of a normal answer, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
+    /// For an event delivered again (same `x-openbox-event-id`), the `seq` of its first
+    /// answered delivery; it was answered the same way and is not a new event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_of: Option<u64>,
 }
 
 impl LoggedRequest {
@@ -293,6 +297,7 @@ mod tests {
             response: Value::Null,
             rule: None,
             fault: None,
+            repeat_of: None,
         }
     }
 

@@ -51,6 +51,10 @@ struct Answer {
     raw: Option<&'static str>,
     rule: Option<String>,
     fault: Option<&'static str>,
+    /// An answered evaluation's event id, remembered so a repeat is recognised.
+    event_id: Option<String>,
+    /// The first delivery of this event.
+    repeat_of: Option<u64>,
 }
 
 impl Answer {
@@ -61,6 +65,8 @@ impl Answer {
             raw: None,
             rule: None,
             fault: None,
+            event_id: None,
+            repeat_of: None,
         }
     }
 }
@@ -149,7 +155,25 @@ where
                 Answer::json(400, json!({"error": "the body must be a JSON object"}))
             }
             FaultAction::None if endpoint == Endpoint::Evaluate => {
-                evaluate(state, &body, is_observed(&parts.headers))
+                let event_id = header_text(&parts.headers, EVENT_ID_HEADER);
+                match event_id
+                    .as_deref()
+                    .and_then(|id| state.deliveries.first(id))
+                {
+                    // Delivered before: the same answer, logged as a repeat.
+                    Some((seq, response)) => Answer {
+                        repeat_of: Some(seq),
+                        ..Answer::json(200, response)
+                    },
+                    None => {
+                        // Nobody waits on an approval for an observed or a late event.
+                        let recorded_only = is_observed(&parts.headers) || is_late(&parts.headers);
+                        Answer {
+                            event_id,
+                            ..evaluate(state, &body, recorded_only)
+                        }
+                    }
+                }
             }
             FaultAction::None => approval(state, &body),
         }
@@ -159,6 +183,25 @@ where
 
 /// Header with which the SDK marks an evaluation whose verdict it will record, not enforce.
 pub const ENFORCEMENT_HEADER: &str = "x-openbox-enforcement";
+
+/// Header naming an evaluation uniquely (sent by an SDK with a spool).
+pub const EVENT_ID_HEADER: &str = "x-openbox-event-id";
+/// Header marking an evaluation delivered late, after an outage (`late`): its verdict is
+/// recorded by the SDK, not enforced.
+pub const DELIVERY_HEADER: &str = "x-openbox-delivery";
+
+fn header_text(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn is_late(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get(DELIVERY_HEADER)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"late"))
+}
 
 /// Whether the SDK marked this evaluation as observed (shadow mode): its verdict is answered
 /// as usual, but no approval request is opened for it, since nobody is waiting on one.
@@ -267,7 +310,11 @@ fn finish(
         None => serde_json::to_vec(&answer.body).unwrap_or_default(),
     };
     let size = body_bytes + payload.len();
-    state.log.record_sized(
+    let remember = answer
+        .event_id
+        .filter(|_| answer.status == 200)
+        .map(|id| (id, answer.body.clone()));
+    let seq = state.log.record_sized(
         LoggedRequest {
             seq: 0,
             time,
@@ -279,9 +326,13 @@ fn finish(
             response: answer.body,
             rule: answer.rule,
             fault: answer.fault.map(str::to_owned),
+            repeat_of: answer.repeat_of,
         },
         size,
     );
+    if let Some((id, response)) = remember {
+        state.deliveries.remember(&id, seq, &response);
+    }
     Response::builder()
         .status(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(header::CONTENT_TYPE, "application/json")

@@ -29,6 +29,7 @@
 
 mod admin;
 pub mod approvals;
+pub mod deliveries;
 pub mod duration;
 pub mod event_log;
 pub mod faults;

@@ -60,6 +60,8 @@ pub struct State {
     pub limits: Limits,
     /// Live streams open now.
     pub stream_subscribers: AtomicUsize,
+    /// Evaluations answered, by event id.
+    pub deliveries: crate::deliveries::Deliveries,
 }
 
 /// Counts a connection as open until it is dropped.
@@ -107,6 +109,7 @@ impl State {
             guard,
             limits,
             stream_subscribers: AtomicUsize::new(0),
+            deliveries: Default::default(),
         }
     }
 

@@ -30,7 +30,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::client::BreakerSettings;
+use crate::client::{BreakerSettings, SpoolSettings};
 use crate::error::ConfigError;
 use crate::secrets::SensitiveNames;
 
@@ -156,6 +156,7 @@ pub struct OpenBoxConfig {
     idle_connection_timeout: Duration,
     sensitive_names: SensitiveNames,
     circuit_breaker: BreakerSettings,
+    spool: Option<SpoolSettings>,
 }
 
 impl OpenBoxConfig {
@@ -199,6 +200,11 @@ impl OpenBoxConfig {
         self.circuit_breaker
     }
 
+    /// The spool, when one is configured.
+    pub fn spool(&self) -> Option<&SpoolSettings> {
+        self.spool.as_ref()
+    }
+
     /// Which names carry secrets: the built-in rule plus
     /// [`redact_keys`](OpenBoxConfigBuilder::redact_keys).
     pub fn sensitive_names(&self) -> &SensitiveNames {
@@ -219,6 +225,7 @@ pub struct OpenBoxConfigBuilder {
     idle_connection_timeout: Option<Duration>,
     redact_keys: Vec<String>,
     circuit_breaker: Option<BreakerSettings>,
+    spool: Option<SpoolSettings>,
     ignore_env: bool,
     env: Option<EnvLookup>,
 }
@@ -233,6 +240,7 @@ impl fmt::Debug for OpenBoxConfigBuilder {
             .field("idle_connection_timeout", &self.idle_connection_timeout)
             .field("redact_keys", &self.redact_keys)
             .field("circuit_breaker", &self.circuit_breaker)
+            .field("spool", &self.spool)
             .field("ignore_env", &self.ignore_env)
             .finish_non_exhaustive()
     }
@@ -295,6 +303,18 @@ impl OpenBoxConfigBuilder {
     /// once instead of each waiting for the timeout: `fail_open` proceeds, `fail_closed` stops.
     pub fn circuit_breaker(mut self, settings: BreakerSettings) -> Self {
         self.circuit_breaker = Some(settings);
+        self
+    }
+
+    /// Keep every event that goes ahead without Core's answer because Core is unavailable
+    /// (`fail_open`, reads under `fail_closed_destructive`, observe mode) in an on-disk spool,
+    /// and deliver it to Core late, in order, once Core answers again; its verdict is then
+    /// recorded and counted, never enforced. Off by default: the spool writes event bodies —
+    /// activity inputs and outputs, after `redact_keys` — to a directory of the worker's disk,
+    /// and where such data may rest is the deployment's decision, as is a directory that
+    /// outlives the worker's container.
+    pub fn spool(mut self, settings: SpoolSettings) -> Self {
+        self.spool = Some(settings);
         self
     }
 
@@ -364,6 +384,12 @@ impl OpenBoxConfigBuilder {
                 reason: "must be greater than zero".into(),
             });
         }
+        if let Some(problem) = self.spool.as_ref().and_then(SpoolSettings::problem) {
+            return Err(ConfigError::InvalidOption {
+                option: "spool",
+                reason: problem,
+            });
+        }
         Ok(OpenBoxConfig {
             url: url.into(),
             api_key,
@@ -373,6 +399,7 @@ impl OpenBoxConfigBuilder {
             idle_connection_timeout,
             sensitive_names: SensitiveNames::with_keys(self.redact_keys),
             circuit_breaker: self.circuit_breaker.unwrap_or_default(),
+            spool: self.spool,
         })
     }
 }

@@ -34,6 +34,9 @@ pub enum OpenBoxError {
         #[source]
         source: GovernanceApiError,
     },
+    /// The spool directory cannot be opened (see [`crate::SpoolSettings`]).
+    #[error(transparent)]
+    Spool(#[from] crate::client::SpoolError),
 }
 
 /// An invalid or incomplete configuration (reference: `OpenBoxConfigError` and its

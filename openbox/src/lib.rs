@@ -77,7 +77,7 @@ pub mod wire;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use client::{CoreClient, Decision};
+pub use client::{CoreClient, Decision, SpoolSettings, SpoolStats};
 pub use config::{ApiKey, ErrorPolicy, OpenBoxConfig, OpenBoxConfigBuilder};
 pub use error::{ConfigError, GovernanceApiError, OpenBoxError};
 pub use governance::failure::{FailureKind, GovernanceFailure};

@@ -59,6 +59,10 @@ function verdictOf(e) {
   // An observed (shadow-mode) evaluation: the SDK records the verdict but does not enforce it.
   const observed = ((e.headers && e.headers["x-openbox-enforcement"]) || "").toLowerCase() === "observe";
   if (typeof v === "string" && observed) return { text: `observed: ${v}`, cls: "v-observed" };
+  // Delivered after an outage from the SDK's spool: recorded, not enforced (the operation ran).
+  const late = ((e.headers && e.headers["x-openbox-delivery"]) || "").toLowerCase() === "late";
+  if (typeof v === "string" && e.repeat_of) return { text: `repeat of #${e.repeat_of}: ${v}`, cls: "v-observed" };
+  if (typeof v === "string" && late) return { text: `late: ${v}`, cls: "v-observed" };
   if (typeof v === "string") return { text: v, cls: `v-${v.toLowerCase()}` };
   if (e.response && e.response.valid !== undefined) return { text: e.response.valid ? "valid" : "invalid", cls: "" };
   return { text: "", cls: "" };

@@ -108,6 +108,12 @@ pub(crate) enum Admission {
     Probe,
 }
 
+/// Whether Core did not answer `error`'s call because it is unavailable, the breaker included:
+/// what the spool keeps for late delivery.
+pub(crate) fn is_outage(error: &GovernanceApiError) -> bool {
+    is_unavailability(error) || matches!(error, GovernanceApiError::CircuitOpen { .. })
+}
+
 /// Whether `error` means Core is unavailable (counted), rather than a refusal or a bad answer.
 fn is_unavailability(error: &GovernanceApiError) -> bool {
     match error {

@@ -21,6 +21,8 @@
 
 mod breaker;
 mod policy;
+mod replay;
+mod spool;
 mod transport;
 
 use std::sync::Arc;
@@ -36,6 +38,15 @@ pub mod breaker_metrics {
     pub use super::breaker::{BREAKER_STATE as STATE, BREAKER_TRANSITIONS as TRANSITIONS};
 }
 pub use policy::Decision;
+pub use spool::{
+    DEFAULT_REPLAY_PER_SECOND, DEFAULT_SPOOL_MAX_BYTES, MIN_SPOOL_MAX_BYTES, SpoolError,
+    SpoolSettings, SpoolStats,
+};
+
+/// Names of the spool's metrics.
+pub mod spool_metrics {
+    pub use super::spool::{LATE_VERDICTS, SPOOL_BYTES as BYTES, SPOOL_EVENTS as EVENTS};
+}
 pub(crate) use transport::error_chain;
 
 use crate::config::OpenBoxConfig;
@@ -57,6 +68,12 @@ pub const APPROVAL_PATH: &str = "/api/v1/governance/approval";
 
 /// The header marking an evaluation whose verdict the SDK observes but does not enforce.
 pub const ENFORCEMENT_HEADER: &str = "x-openbox-enforcement";
+/// The header naming an evaluation uniquely, sent when a spool is configured, so that Core can
+/// tell a late delivery from a first one it already received (a timeout after Core answered).
+pub const EVENT_ID_HEADER: &str = "x-openbox-event-id";
+/// The header marking a spooled evaluation delivered after an outage: its verdict is recorded,
+/// never enforced.
+pub const DELIVERY_HEADER: &str = "x-openbox-delivery";
 
 /// Larger answers are not a verdict; reading stops there instead of buffering them.
 const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -74,6 +91,8 @@ struct Inner {
     config: OpenBoxConfig,
     http: reqwest::Client,
     breaker: breaker::Breaker,
+    spool: Option<Arc<spool::Spool>>,
+    replay: Arc<replay::Replay>,
     // Parsed once: a `&str` would be parsed again on every request.
     validate_url: reqwest::Url,
     evaluate_url: reqwest::Url,
@@ -112,6 +131,11 @@ impl CoreClient {
                 approval_url: endpoint(APPROVAL_PATH)?,
                 http,
                 breaker: breaker::Breaker::new(config.circuit_breaker()),
+                spool: match config.spool() {
+                    Some(settings) => Some(Arc::new(spool::Spool::open(settings.clone())?)),
+                    None => None,
+                },
+                replay: Arc::default(),
                 config,
             }),
         })
@@ -125,6 +149,11 @@ impl CoreClient {
     /// How many times the circuit breaker changed state.
     pub fn breaker_transitions(&self) -> u64 {
         self.inner.breaker.transitions()
+    }
+
+    /// What the spool holds and has done, when one is configured.
+    pub fn spool_stats(&self) -> Option<SpoolStats> {
+        self.inner.spool.as_ref().map(|s| s.stats())
     }
 
     /// The configuration this client was built from.
@@ -168,7 +197,20 @@ impl CoreClient {
         observe: bool,
     ) -> Result<EvaluateResponse, GovernanceApiError> {
         let json = self.encode(body)?;
-        let (status, bytes) = self.post(&self.inner.evaluate_url, json, observe).await?;
+        let marks = Marks {
+            observe,
+            event_id: None,
+            late: false,
+        };
+        self.evaluate_encoded(json.into(), marks).await
+    }
+
+    async fn evaluate_encoded(
+        &self,
+        json: Bytes,
+        marks: Marks<'_>,
+    ) -> Result<EvaluateResponse, GovernanceApiError> {
+        let (status, bytes) = self.post(&self.inner.evaluate_url, json, marks).await?;
         check_status(status, &bytes)?;
         Ok(EvaluateResponse::from_slice(&bytes)?)
     }
@@ -190,19 +232,63 @@ impl CoreClient {
         self.decide_marked(body, false).await
     }
 
-    /// [`CoreClient::decide`] of an evaluation whose verdict will only be observed.
+    /// [`CoreClient::decide`], of an evaluation whose verdict will only be observed when
+    /// `observe`. With a spool, an event that goes ahead without Core's answer because Core is
+    /// unavailable is spooled before the decision is returned.
     pub(crate) async fn decide_marked<B: EvaluateBody + ?Sized>(
         &self,
         body: &B,
         observe: bool,
     ) -> Decision {
-        let result = self.evaluate_marked(body, observe).await;
-        Decision::from_result(
-            result,
-            self.config().error_policy(),
-            body.event_type(),
-            body.is_destructive(),
-        )
+        let decide = |result| {
+            Decision::from_result(
+                result,
+                self.config().error_policy(),
+                body.event_type(),
+                body.is_destructive(),
+            )
+        };
+        let Some(spool) = &self.inner.spool else {
+            return decide(self.evaluate_marked(body, observe).await);
+        };
+        replay::ensure_started(self);
+        let json = match self.encode(body) {
+            Ok(json) => Bytes::from(json),
+            Err(e) => return decide(Err(e)),
+        };
+        let event_id = crate::ids::new_trace_id();
+        let marks = Marks {
+            observe,
+            event_id: Some(&event_id),
+            late: false,
+        };
+        let result = self.evaluate_encoded(json.clone(), marks).await;
+        let unanswered = matches!(&result, Err(e) if breaker::is_outage(e));
+        let decision = decide(result);
+        if unanswered && (observe || matches!(decision, Decision::Proceed(_))) {
+            self.spool(spool, event_id, json, body.event_type()).await;
+        }
+        decision
+    }
+
+    /// Appends an event to the spool, off the async worker threads.
+    async fn spool(
+        &self,
+        spool: &Arc<spool::Spool>,
+        event_id: String,
+        json: Bytes,
+        event_type: &str,
+    ) {
+        let writer = spool.clone();
+        let written = tokio::task::spawn_blocking(move || writer.append(&event_id, &json))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        match written {
+            Ok(()) => self.inner.replay.spooled(),
+            Err(e) => {
+                tracing::warn!(event_type, error = %e, "OpenBox spool write failed; the event is lost")
+            }
+        }
     }
 
     /// Polls `POST /api/v1/governance/approval` for one activity.
@@ -216,7 +302,9 @@ impl CoreClient {
     ) -> Result<ApprovalAnswer, GovernanceApiError> {
         let json =
             serde_json::to_vec(request).map_err(|e| GovernanceApiError::Encode(e.to_string()))?;
-        let (status, bytes) = self.post(&self.inner.approval_url, json, false).await?;
+        let (status, bytes) = self
+            .post(&self.inner.approval_url, json.into(), Marks::default())
+            .await?;
         check_status(status, &bytes)?;
         match ApprovalAnswer::from_slice(&bytes, SystemTime::now()) {
             Ok(answer) => Ok(answer),
@@ -234,22 +322,31 @@ impl CoreClient {
     async fn post(
         &self,
         url: &reqwest::Url,
-        json: Vec<u8>,
-        observe: bool,
+        json: Bytes,
+        marks: Marks<'_>,
     ) -> Result<(u16, Bytes), GovernanceApiError> {
         let admitted = Admitted {
             breaker: &self.inner.breaker,
             admission: Some(self.inner.breaker.admit()?),
         };
         let mut request = self.inner.http.post(url.clone()).body(json);
-        if observe {
+        if marks.observe {
             request = request.header(ENFORCEMENT_HEADER, "observe");
+        }
+        if let Some(id) = marks.event_id {
+            request = request.header(EVENT_ID_HEADER, id);
+        }
+        if marks.late {
+            request = request.header(DELIVERY_HEADER, "late");
         }
         let result = self.send(request).await;
         let outcome = match &result {
             Ok((status, body)) => check_status(*status, body).map(|_| ()),
             Err(e) => Err(e.clone()),
         };
+        if outcome.is_ok() {
+            self.inner.replay.core_answered();
+        }
         admitted.record(outcome.as_ref().map(|_| ()));
         result
     }
@@ -285,6 +382,17 @@ impl CoreClient {
             .await
             .unwrap_or(Err(GovernanceApiError::Timeout(timeout)))
     }
+}
+
+/// How a governance call is marked in its headers.
+#[derive(Debug, Default, Clone, Copy)]
+struct Marks<'a> {
+    /// The verdict will be recorded, not enforced (observe mode).
+    observe: bool,
+    /// The event's id, with a spool.
+    event_id: Option<&'a str>,
+    /// A spooled event delivered after an outage.
+    late: bool,
 }
 
 /// An admitted call; a probe dropped before its answer (a cancelled activity) gives the next

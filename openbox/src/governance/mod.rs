@@ -143,23 +143,7 @@ impl Governor {
     /// What an observed evaluation would have done, recorded; what the caller enforces: nothing.
     fn observed<B: EvaluateBody + ?Sized>(&self, body: &B, decision: Decision) -> Decision {
         let would_have = match &decision {
-            Decision::Verdict(r) => match r.verdict {
-                crate::wire::Verdict::Halt => "halted",
-                crate::wire::Verdict::Block => "blocked",
-                _ if r.guardrails.as_ref().is_some_and(|g| !g.validation_passed) => {
-                    "guardrails_failed"
-                }
-                crate::wire::Verdict::RequireApproval => "approval",
-                _ if r
-                    .guardrails
-                    .as_ref()
-                    .is_some_and(|g| !g.redacted_input.is_null()) =>
-                {
-                    "redacted"
-                }
-                crate::wire::Verdict::Constrain => "constrained",
-                _ => "allowed",
-            },
+            Decision::Verdict(r) => r.would_have(),
             Decision::Halt(_) => "halted_no_verdict",
             Decision::Proceed(_) => "proceeded_no_verdict",
         };

@@ -52,6 +52,23 @@ pub struct EvaluateResponse {
 }
 
 impl EvaluateResponse {
+    /// What enforcing this verdict would do, as one word: `halted`, `blocked`,
+    /// `guardrails_failed`, `approval`, `redacted`, `constrained` or `allowed` (the most severe
+    /// first). The label of verdicts that are recorded but not enforced: observed evaluations
+    /// and late deliveries.
+    pub fn would_have(&self) -> &'static str {
+        let guardrails = self.guardrails.as_ref();
+        match self.verdict {
+            Verdict::Halt => "halted",
+            Verdict::Block => "blocked",
+            _ if guardrails.is_some_and(|g| !g.validation_passed) => "guardrails_failed",
+            Verdict::RequireApproval => "approval",
+            _ if guardrails.is_some_and(|g| !g.redacted_input.is_null()) => "redacted",
+            Verdict::Constrain => "constrained",
+            _ => "allowed",
+        }
+    }
+
     /// An ALLOW with nothing else (what the dev Core answers by default).
     pub fn allow() -> Self {
         EvaluateResponse {

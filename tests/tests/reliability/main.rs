@@ -5,6 +5,7 @@ mod bounded;
 mod faults;
 mod observe_mode;
 mod secrets;
+mod spool;
 
 /// Counts live heap bytes for the bounded-state test.
 #[global_allocator]

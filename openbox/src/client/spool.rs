@@ -1,0 +1,749 @@
+//! The durable spool: evaluations Core could not answer while the operation went ahead, kept on
+//! disk until Core can be told about them late.
+//!
+//! The directory holds numbered segment files (`<seq>.spool`) of one record per line —
+//! `<event id>\t<body as sent>\n` — and a `cursor` file naming the first record not yet
+//! delivered. A process appends to a segment of its own (a new one at every start), so a record
+//! torn by a crash is always the last of its segment: a line without its newline, skipped and
+//! counted when it is read. Records are written with one `write` each, so a process killed with
+//! SIGKILL loses at most the record it was writing; the kernel keeps what was written (the
+//! spool does not `fsync`: it survives the process, not the machine losing power).
+//!
+//! The spool is bounded in bytes on disk: when a record would not fit, whole segments are
+//! deleted oldest first, their undelivered records counted as dropped. One process owns the
+//! directory at a time (an exclusive lock on `lock`).
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Default bound of the spool on disk: 64 MiB.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 << 20;
+/// Default pace of late delivery: 20 events per second.
+pub const DEFAULT_REPLAY_PER_SECOND: u32 = 20;
+/// The smallest bound accepted.
+pub const MIN_SPOOL_MAX_BYTES: u64 = 64 << 10;
+
+/// Metric: spool records by outcome (`spooled`, `delivered`, `dropped`, `torn`, `rejected`,
+/// `write_failed`).
+pub const SPOOL_EVENTS: &str = "openbox_spool_events_total";
+/// Metric: bytes the spool holds on disk.
+pub const SPOOL_BYTES: &str = "openbox_spool_bytes";
+/// Metric: verdicts of events delivered late, by `event_type` and `would_have` (see
+/// [`EvaluateResponse::would_have`](crate::wire::EvaluateResponse::would_have)); never enforced.
+pub const LATE_VERDICTS: &str = "openbox_late_verdicts_total";
+
+const SEGMENT_SUFFIX: &str = ".spool";
+const CURSOR_FILE: &str = "cursor";
+const LOCK_FILE: &str = "lock";
+
+/// Where and how much the spool keeps (see [`OpenBoxConfigBuilder::spool`]).
+///
+/// [`OpenBoxConfigBuilder::spool`]: crate::OpenBoxConfigBuilder::spool
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolSettings {
+    dir: PathBuf,
+    max_bytes: u64,
+    replay_per_second: u32,
+}
+
+impl SpoolSettings {
+    /// A spool in `dir` (created if missing, owned by one process at a time), with the default
+    /// bound (64 MiB) and pace of late delivery (20 events per second).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        SpoolSettings {
+            dir: dir.into(),
+            max_bytes: DEFAULT_SPOOL_MAX_BYTES,
+            replay_per_second: DEFAULT_REPLAY_PER_SECOND,
+        }
+    }
+
+    /// The most the spool keeps on disk (at least 64 KiB); beyond it the oldest events are
+    /// dropped, and counted.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// How many spooled events per second at most are delivered once Core answers again, so
+    /// that a long outage does not flood Core (or the worker's connection to it) on recovery.
+    pub fn replay_per_second(mut self, rate: u32) -> Self {
+        self.replay_per_second = rate;
+        self
+    }
+
+    /// The spool's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The bound on disk, in bytes.
+    pub fn max_bytes_limit(&self) -> u64 {
+        self.max_bytes
+    }
+
+    /// Events delivered per second at most.
+    pub fn replay_rate(&self) -> u32 {
+        self.replay_per_second
+    }
+
+    /// What is wrong with these settings, if anything.
+    pub(crate) fn problem(&self) -> Option<String> {
+        if self.max_bytes < MIN_SPOOL_MAX_BYTES {
+            return Some(format!(
+                "max_bytes must be at least {MIN_SPOOL_MAX_BYTES} (got {})",
+                self.max_bytes
+            ));
+        }
+        if self.replay_per_second == 0 {
+            return Some("replay_per_second must be greater than zero".into());
+        }
+        if self.dir.as_os_str().is_empty() {
+            return Some("the directory must not be empty".into());
+        }
+        None
+    }
+}
+
+/// What the spool has done since the process started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpoolStats {
+    /// Events written to the spool.
+    pub spooled: u64,
+    /// Spooled events Core answered late.
+    pub delivered: u64,
+    /// Undelivered events deleted to keep the spool within its bound.
+    pub dropped: u64,
+    /// Records found torn (a crash mid-write) or unreadable, skipped.
+    pub torn: u64,
+    /// Spooled events Core refused for good (a 4xx other than 401/403/429), skipped.
+    pub rejected: u64,
+    /// Late verdicts that would have stopped or changed the operation had they come in time.
+    pub late_interventions: u64,
+    /// Events not delivered yet.
+    pub pending: u64,
+    /// Bytes on disk.
+    pub bytes: u64,
+}
+
+/// A record read from the spool, and the position after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub(crate) event_id: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) event_type: String,
+    next: Position,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Position {
+    seq: u64,
+    offset: u64,
+}
+
+#[derive(Debug)]
+struct Segment {
+    seq: u64,
+    /// Size on disk.
+    bytes: u64,
+    /// Records after the cursor (all of them for a segment past it).
+    pending: u64,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Oldest first; the cursor is in the first one.
+    segments: VecDeque<Segment>,
+    /// This process's segment, open for appending: always the last one.
+    writer: Option<(u64, File)>,
+    next_seq: u64,
+    cursor: Position,
+    bytes: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    spooled: AtomicU64,
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+    torn: AtomicU64,
+    rejected: AtomicU64,
+    late_interventions: AtomicU64,
+}
+
+/// An open spool directory.
+#[derive(Debug)]
+pub(crate) struct Spool {
+    settings: SpoolSettings,
+    segment_bytes: u64,
+    state: Mutex<State>,
+    counters: Counters,
+    /// Held for the lock on `lock`.
+    _lock: File,
+}
+
+/// A spool that cannot be opened.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpoolError {
+    /// The directory is in use by another process.
+    #[error("the spool directory {dir} is in use by another process")]
+    InUse {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The directory cannot be created, read or written.
+    #[error("cannot use the spool directory {dir}")]
+    Io {
+        /// The directory.
+        dir: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::sync::Arc<io::Error>,
+    },
+}
+
+fn segment_name(seq: u64) -> String {
+    format!("{seq:020}{SEGMENT_SUFFIX}")
+}
+
+fn create_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+impl Spool {
+    /// Opens (or creates) the spool directory and takes its lock. Blocking.
+    pub(crate) fn open(settings: SpoolSettings) -> Result<Self, SpoolError> {
+        let dir = settings.dir.clone();
+        let io_error = |source| SpoolError::Io {
+            dir: dir.clone(),
+            source: std::sync::Arc::new(source),
+        };
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir).map_err(io_error)?;
+        let lock = create_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(LOCK_FILE))
+            .map_err(io_error)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(SpoolError::InUse { dir }),
+            Err(fs::TryLockError::Error(e)) => return Err(io_error(e)),
+        }
+        let state = Self::scan(&dir).map_err(io_error)?;
+        let spool = Spool {
+            segment_bytes: (settings.max_bytes / 4).max(1),
+            settings,
+            state: Mutex::new(state),
+            counters: Counters::default(),
+            _lock: lock,
+        };
+        spool.publish_bytes(&spool.lock());
+        Ok(spool)
+    }
+
+    /// Reads what a previous process left: segments, the cursor, records not delivered yet.
+    fn scan(dir: &Path) -> io::Result<State> {
+        let mut seqs: Vec<u64> = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(seq) = name
+                .strip_suffix(SEGMENT_SUFFIX)
+                .and_then(|s| s.parse().ok())
+            {
+                seqs.push(seq);
+            }
+        }
+        seqs.sort_unstable();
+        let cursor = fs::read_to_string(dir.join(CURSOR_FILE))
+            .ok()
+            .and_then(|s| {
+                let (seq, offset) = s.trim().split_once(' ')?;
+                Some(Position {
+                    seq: seq.parse().ok()?,
+                    offset: offset.parse().ok()?,
+                })
+            })
+            .unwrap_or(Position { seq: 0, offset: 0 });
+        let mut segments = VecDeque::new();
+        let mut bytes = 0;
+        for seq in &seqs {
+            let path = dir.join(segment_name(*seq));
+            if *seq < cursor.seq {
+                fs::remove_file(&path)?; // delivered before the last stop
+                continue;
+            }
+            let from = if *seq == cursor.seq { cursor.offset } else { 0 };
+            let (size, pending) = count_lines(&path, from)?;
+            bytes += size;
+            segments.push_back(Segment {
+                seq: *seq,
+                bytes: size,
+                pending,
+            });
+        }
+        let cursor = match segments.front() {
+            Some(first) if first.seq == cursor.seq => cursor,
+            Some(first) => Position {
+                seq: first.seq,
+                offset: 0,
+            },
+            None => cursor,
+        };
+        Ok(State {
+            next_seq: seqs
+                .last()
+                .map_or(cursor.seq, |s| s + 1)
+                .max(cursor.seq + 1),
+            segments,
+            writer: None,
+            cursor,
+            bytes,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn dir(&self) -> &Path {
+        &self.settings.dir
+    }
+
+    /// The pace of late delivery.
+    pub(crate) fn replay_per_second(&self) -> u32 {
+        self.settings.replay_per_second
+    }
+
+    /// Appends one event (the exact bytes sent to Core). Blocking: one `write`.
+    pub(crate) fn append(&self, event_id: &str, body: &[u8]) -> io::Result<()> {
+        let mut line = Vec::with_capacity(event_id.len() + body.len() + 2);
+        line.extend_from_slice(event_id.as_bytes());
+        line.push(b'\t');
+        line.extend_from_slice(body);
+        line.push(b'\n');
+        let len = line.len() as u64;
+        if len > self.settings.max_bytes || body.contains(&b'\n') {
+            self.count_dropped(1);
+            return Ok(());
+        }
+        let mut state = self.lock();
+        let rotate = match (&state.writer, state.segments.back()) {
+            (Some((seq, _)), Some(last)) => {
+                last.seq != *seq || last.bytes + len > self.segment_bytes
+            }
+            _ => true,
+        };
+        if rotate {
+            let seq = state.next_seq;
+            let file = create_options()
+                .append(true)
+                .create_new(true)
+                .open(self.dir().join(segment_name(seq)))?;
+            state.next_seq += 1;
+            state.writer = Some((seq, file));
+            state.segments.push_back(Segment {
+                seq,
+                bytes: 0,
+                pending: 0,
+            });
+        }
+        while state.bytes + len > self.settings.max_bytes && state.segments.len() > 1 {
+            self.drop_oldest(&mut state)?;
+        }
+        let Some((_, file)) = state.writer.as_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = file.write_all(&line) {
+            // Whatever part was written ends this segment; the next record starts a new one.
+            state.writer = None;
+            ::metrics::counter!(SPOOL_EVENTS, "outcome" => "write_failed").increment(1);
+            return Err(e);
+        }
+        state.bytes += len;
+        if let Some(last) = state.segments.back_mut() {
+            last.bytes += len;
+            last.pending += 1;
+        }
+        self.counters.spooled.fetch_add(1, Ordering::Relaxed);
+        ::metrics::counter!(SPOOL_EVENTS, "outcome" => "spooled").increment(1);
+        self.publish_bytes(&state);
+        Ok(())
+    }
+
+    /// Deletes the oldest segment, counting what it held undelivered.
+    fn drop_oldest(&self, state: &mut State) -> io::Result<()> {
+        let Some(oldest) = state.segments.pop_front() else {
+            return Ok(());
+        };
+        fs::remove_file(self.dir().join(segment_name(oldest.seq)))?;
+        state.bytes -= oldest.bytes;
+        self.count_dropped(oldest.pending);
+        if let Some(next) = state.segments.front() {
+            state.cursor = Position {
+                seq: next.seq,
+                offset: 0,
+            };
+            self.write_cursor(state.cursor)?;
+        }
+        tracing::warn!(
+            dropped = oldest.pending,
+            max_bytes = self.settings.max_bytes,
+            "OpenBox spool full: oldest undelivered events dropped"
+        );
+        Ok(())
+    }
+
+    fn count_dropped(&self, n: u64) {
+        if n > 0 {
+            self.counters.dropped.fetch_add(n, Ordering::Relaxed);
+            ::metrics::counter!(SPOOL_EVENTS, "outcome" => "dropped").increment(n);
+        }
+    }
+
+    /// The oldest record not delivered yet, if any. Blocking. Segments read to their end are
+    /// deleted, and torn or unreadable records skipped and counted, on the way.
+    pub(crate) fn next(&self) -> io::Result<Option<Record>> {
+        let mut state = self.lock();
+        loop {
+            let Some(first) = state.segments.front() else {
+                return Ok(None);
+            };
+            let seq = first.seq;
+            let writing = state.writer.as_ref().is_some_and(|(w, _)| *w == seq);
+            let offset = if state.cursor.seq == seq {
+                state.cursor.offset
+            } else {
+                0
+            };
+            let mut reader = BufReader::new(File::open(self.dir().join(segment_name(seq)))?);
+            reader.seek(SeekFrom::Start(offset))?;
+            let mut line = Vec::new();
+            let read = reader.read_until(b'\n', &mut line)? as u64;
+            let next = Position {
+                seq,
+                offset: offset + read,
+            };
+            if line.last() == Some(&b'\n') {
+                if let Some(record) = parse_record(&line, next) {
+                    return Ok(Some(record));
+                }
+                // Unreadable: skip it.
+                self.count_torn(&mut state);
+                state.cursor = next;
+                self.write_cursor(next)?;
+                continue;
+            }
+            if writing {
+                return Ok(None); // everything written so far is delivered
+            }
+            if !line.is_empty() {
+                self.count_torn(&mut state); // a crash mid-write
+            }
+            // Read to its end: this segment is done.
+            state.segments.pop_front();
+            fs::remove_file(self.dir().join(segment_name(seq)))?;
+            state.bytes = state.segments.iter().map(|s| s.bytes).sum();
+            state.cursor = match state.segments.front() {
+                Some(s) => Position {
+                    seq: s.seq,
+                    offset: 0,
+                },
+                None => Position {
+                    seq: state.next_seq,
+                    offset: 0,
+                },
+            };
+            self.write_cursor(state.cursor)?;
+            self.publish_bytes(&state);
+        }
+    }
+
+    fn count_torn(&self, state: &mut State) {
+        if let Some(first) = state.segments.front_mut() {
+            first.pending = first.pending.saturating_sub(1);
+        }
+        self.counters.torn.fetch_add(1, Ordering::Relaxed);
+        ::metrics::counter!(SPOOL_EVENTS, "outcome" => "torn").increment(1);
+    }
+
+    /// Marks `record` handled: delivered (`rejected` false) or refused by Core for good.
+    /// Blocking. A crash before the cursor is written delivers the record again; Core tells
+    /// the two deliveries apart by the event id.
+    pub(crate) fn commit(&self, record: &Record, rejected: bool) -> io::Result<()> {
+        let mut state = self.lock();
+        let Some(first) = state.segments.front_mut() else {
+            return Ok(());
+        };
+        if first.seq != record.next.seq {
+            return Ok(()); // dropped meanwhile
+        }
+        first.pending = first.pending.saturating_sub(1);
+        state.cursor = record.next;
+        self.write_cursor(record.next)?;
+        let counter = if rejected {
+            &self.counters.rejected
+        } else {
+            &self.counters.delivered
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let outcome = if rejected { "rejected" } else { "delivered" };
+        ::metrics::counter!(SPOOL_EVENTS, "outcome" => outcome).increment(1);
+        Ok(())
+    }
+
+    /// Counts a late verdict that would have stopped or changed the operation.
+    pub(crate) fn late_intervention(&self) {
+        self.counters
+            .late_interventions
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes the cursor atomically (a temporary file renamed over the old one).
+    fn write_cursor(&self, at: Position) -> io::Result<()> {
+        let tmp = self.dir().join("cursor.tmp");
+        let mut file = create_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        file.write_all(format!("{} {}\n", at.seq, at.offset).as_bytes())?;
+        fs::rename(&tmp, self.dir().join(CURSOR_FILE))
+    }
+
+    fn publish_bytes(&self, state: &State) {
+        ::metrics::gauge!(SPOOL_BYTES).set(state.bytes as f64);
+    }
+
+    /// What the spool holds and has done.
+    pub(crate) fn stats(&self) -> SpoolStats {
+        let state = self.lock();
+        let c = &self.counters;
+        SpoolStats {
+            spooled: c.spooled.load(Ordering::Relaxed),
+            delivered: c.delivered.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            torn: c.torn.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+            late_interventions: c.late_interventions.load(Ordering::Relaxed),
+            pending: state.segments.iter().map(|s| s.pending).sum(),
+            bytes: state.bytes,
+        }
+    }
+}
+
+/// `(size, complete lines after offset)` of a segment file.
+fn count_lines(path: &Path, from: u64) -> io::Result<(u64, u64)> {
+    let file = File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut reader = BufReader::new(file);
+    reader.seek(SeekFrom::Start(from.min(size)))?;
+    let mut lines = 0;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            lines += 1;
+        }
+    }
+    Ok((size, lines))
+}
+
+/// A record line: the event id, a tab, a JSON object with an `event_type`, a newline.
+fn parse_record(line: &[u8], next: Position) -> Option<Record> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        event_type: String,
+    }
+    let line = line.strip_suffix(b"\n")?;
+    let tab = line.iter().position(|b| *b == b'\t')?;
+    let (id, body) = (&line[..tab], &line[tab + 1..]);
+    let event_id = std::str::from_utf8(id).ok()?;
+    if event_id.is_empty() || !event_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let head: Head = serde_json::from_slice(body).ok()?;
+    Some(Record {
+        event_id: event_id.to_owned(),
+        body: body.to_vec(),
+        event_type: head.event_type,
+        next,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "openbox-spool-{tag}-{}-{}",
+            std::process::id(),
+            crate::ids::new_span_id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn body(i: usize) -> Vec<u8> {
+        format!(r#"{{"event_type":"ActivityStarted","n":{i}}}"#).into_bytes()
+    }
+
+    fn drain(spool: &Spool) -> Vec<String> {
+        let mut ids = Vec::new();
+        while let Some(r) = spool.next().expect("readable") {
+            spool.commit(&r, false).expect("committed");
+            ids.push(r.event_id);
+        }
+        ids
+    }
+
+    #[test]
+    fn delivers_in_order_across_restarts_and_deletes_what_is_delivered() {
+        let dir = temp_dir("order");
+        let spool = Spool::open(SpoolSettings::new(&dir)).expect("opens");
+        for i in 0..5 {
+            spool.append(&format!("e{i}"), &body(i)).expect("appended");
+        }
+        let first = spool.next().expect("readable").expect("a record");
+        spool.commit(&first, false).expect("committed");
+        assert_eq!(spool.stats().pending, 4);
+        drop(spool);
+
+        let spool = Spool::open(SpoolSettings::new(&dir)).expect("reopens");
+        spool.append("e5", &body(5)).expect("appended");
+        assert_eq!(drain(&spool), ["e1", "e2", "e3", "e4", "e5"]);
+        let stats = spool.stats();
+        assert_eq!((stats.pending, stats.delivered), (0, 5));
+        drop(spool);
+        let spool = Spool::open(SpoolSettings::new(&dir)).expect("reopens");
+        assert!(drain(&spool).is_empty(), "nothing is delivered twice");
+        let segments = fs::read_dir(&dir)
+            .expect("dir")
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(SEGMENT_SUFFIX))
+            })
+            .count();
+        assert!(segments <= 1, "delivered segments are deleted: {segments}");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_torn_last_record_is_skipped_and_counted() {
+        let dir = temp_dir("torn");
+        let spool = Spool::open(SpoolSettings::new(&dir)).expect("opens");
+        spool.append("a", &body(0)).expect("appended");
+        spool.append("b", &body(1)).expect("appended");
+        drop(spool);
+        let segment = dir.join(segment_name(1));
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(&segment)
+            .expect("segment");
+        file.write_all(b"c\t{\"event_type\":\"Activ")
+            .expect("torn write");
+        drop(file);
+        let spool = Spool::open(SpoolSettings::new(&dir)).expect("reopens");
+        assert_eq!(spool.stats().pending, 2);
+        spool.append("d", &body(3)).expect("appended");
+        assert_eq!(drain(&spool), ["a", "b", "d"]);
+        assert_eq!(spool.stats().torn, 1);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_bound_drops_the_oldest_and_counts_them() {
+        let dir = temp_dir("bound");
+        let settings = SpoolSettings::new(&dir).max_bytes(MIN_SPOOL_MAX_BYTES);
+        let spool = Spool::open(settings).expect("opens");
+        let big = format!(r#"{{"event_type":"X","pad":"{}"}}"#, "p".repeat(1000)).into_bytes();
+        for i in 0..200 {
+            spool.append(&format!("e{i}"), &big).expect("appended");
+            assert!(spool.stats().bytes <= MIN_SPOOL_MAX_BYTES);
+        }
+        let stats = spool.stats();
+        assert!(stats.dropped > 0);
+        assert_eq!(stats.dropped + stats.pending, 200);
+        let ids = drain(&spool);
+        assert_eq!(ids.last().map(String::as_str), Some("e199"));
+        let numbers: Vec<usize> = ids.iter().map(|i| i[1..].parse().expect("n")).collect();
+        assert!(
+            numbers.windows(2).all(|w| w[1] == w[0] + 1),
+            "in order, oldest gone"
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn one_process_at_a_time_and_bad_settings_are_named() {
+        let dir = temp_dir("lock");
+        let _first = Spool::open(SpoolSettings::new(&dir)).expect("opens");
+        assert!(matches!(
+            Spool::open(SpoolSettings::new(&dir)),
+            Err(SpoolError::InUse { .. })
+        ));
+        assert!(SpoolSettings::new(&dir).max_bytes(10).problem().is_some());
+        assert!(
+            SpoolSettings::new(&dir)
+                .replay_per_second(0)
+                .problem()
+                .is_some()
+        );
+        assert!(SpoolSettings::new(&dir).problem().is_none());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever bytes a segment holds, reading it never panics, and every record read is a
+        /// well-formed one.
+        #[test]
+        fn any_segment_content_reads_without_panic(content in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let dir = temp_dir("prop");
+            fs::create_dir_all(&dir).expect("dir");
+            fs::write(dir.join(segment_name(1)), &content).expect("segment");
+            let spool = Spool::open(SpoolSettings::new(&dir)).expect("opens");
+            let mut n = 0;
+            while let Some(r) = spool.next().expect("readable") {
+                prop_assert!(!r.event_id.is_empty());
+                prop_assert!(serde_json::from_slice::<serde_json::Value>(&r.body).is_ok());
+                spool.commit(&r, false).expect("committed");
+                n += 1;
+                prop_assert!(n <= content.len());
+            }
+            let _ = fs::remove_dir_all(&dir);
+        }
+
+        /// A record parses back to what was appended.
+        #[test]
+        fn records_round_trip(id in "[a-z0-9]{1,32}", text in ".*") {
+            let body = serde_json::to_vec(&serde_json::json!({"event_type": "E", "text": text})).expect("json");
+            let mut line = format!("{id}\t").into_bytes();
+            line.extend_from_slice(&body);
+            line.push(b'\n');
+            let record = parse_record(&line, Position { seq: 1, offset: 0 }).expect("parses");
+            prop_assert_eq!(record.event_id, id);
+            prop_assert_eq!(record.body, body);
+        }
+    }
+}
