@@ -47,12 +47,22 @@ async fn spooling_plugin(
     timeout: Duration,
     breaker: BreakerSettings,
 ) -> OpenBoxPlugin {
-    let config = config_builder_for(&h.core.core.url(), ErrorPolicy::FailOpen, timeout)
+    spooling_plugin_with(h, dir, timeout, breaker, ErrorPolicy::FailOpen).await
+}
+
+async fn spooling_plugin_with(
+    h: &Harness,
+    dir: &Path,
+    timeout: Duration,
+    breaker: BreakerSettings,
+    policy: ErrorPolicy,
+) -> OpenBoxPlugin {
+    let config = config_builder_for(&h.core.core.url(), policy, timeout)
         .circuit_breaker(breaker)
         .spool(SpoolSettings::new(dir))
         .build()
         .expect("valid config");
-    h.plugin(ErrorPolicy::FailOpen, |b| b.config(config)).await
+    h.plugin(policy, |b| b.config(config)).await
 }
 
 fn spool_stats(plugin: &OpenBoxPlugin) -> SpoolStats {
@@ -351,4 +361,29 @@ async fn a_worker_killed_mid_outage_delivers_its_spool_after_restart() {
     }
     let unique_ids: HashSet<&str> = late.iter().map(|e| event_id(e)).collect();
     assert_eq!(unique_ids.len(), late.len(), "each exactly once");
+}
+
+/// Only what went ahead without a verdict is spooled: nothing under `fail_closed` (the
+/// operation stopped), the lifecycle events under `fail_closed_destructive` (they proceed).
+#[tokio::test]
+async fn only_what_proceeded_is_spooled_under_the_other_policies() {
+    let h = Harness::new("").await;
+    h.core.core.set_faults(outage()).expect("valid faults");
+    for (policy, completes, spooled) in [
+        (ErrorPolicy::FailClosed, false, 0),
+        (ErrorPolicy::FailClosedDestructive, true, 2 + 2 * 2),
+    ] {
+        let dir = TempDir::new("openbox-spool");
+        let plugin =
+            spooling_plugin_with(&h, dir.path(), Duration::from_secs(2), no_breaker(), policy)
+                .await;
+        let wid = unique("spool-policy");
+        let result = h
+            .run(Some(plugin.clone()), async {
+                result_of(&h.start_plan(&wid, echoes(2)).await).await
+            })
+            .await;
+        assert_eq!(result.is_ok(), completes, "{policy:?}: {result:?}");
+        assert_eq!(spool_stats(&plugin).spooled, spooled, "{policy:?}");
+    }
 }
