@@ -309,12 +309,10 @@ fn assert_db_spans(events: &[LoggedRequest], statement: &str, system: &str, secr
         "server_port",
     ];
     assert_envelope(both[0]);
-    assert_span_keys(&both[0]["spans"][0], &specific);
-    assert!(
-        both[0]["spans"][0].get("rowcount").is_none(),
-        "rowcount only at completed"
-    );
     let with_rows: Vec<&str> = specific.iter().copied().chain(["rowcount"]).collect();
+    // The same keys at both stages, as the reference sends them: rowcount null at started.
+    assert_span_keys(&both[0]["spans"][0], &with_rows);
+    assert_eq!(both[0]["spans"][0]["rowcount"], Value::Null);
     assert_span_keys(&both[1]["spans"][0], &with_rows);
     let done = &both[1]["spans"][0];
     assert_eq!(done["db_system"], system);
@@ -751,6 +749,19 @@ async fn file_hooks() {
         &[&file_keys[..], &["bytes_written"]].concat(),
     );
     assert_eq!(ok_hooks[2]["spans"][0]["bytes_written"], content.len());
+    // Operation spans carry the path and the operation; completed adds the byte count.
+    assert_eq!(
+        ok_hooks[1]["spans"][0]["attributes"],
+        json!({"file.path": ok, "file.operation": "write"})
+    );
+    assert_eq!(
+        ok_hooks[2]["spans"][0]["attributes"],
+        json!({"file.path": ok, "file.operation": "write", "file.bytes": content.len()})
+    );
+    assert_eq!(
+        ok_hooks[6]["spans"][0]["attributes"],
+        json!({"file.path": ok, "file.operation": "read", "file.bytes": content.len()})
+    );
     let close = &ok_hooks[3]["spans"][0];
     assert_span_keys(
         close,

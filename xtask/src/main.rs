@@ -87,6 +87,10 @@ fn with_server_env(cmd: &mut Command, cli: &TemporalCli, server: &DevServer) {
         .env("TEMPORAL_CLI", cli.path());
 }
 
+/// Every target but the examples: they hold no tests, and as test targets they would be
+/// compiled a second time (as test harnesses) besides the binaries `run_examples` builds and runs.
+const TEST_TARGETS: [&str; 4] = ["--lib", "--bins", "--tests", "--benches"];
+
 fn test(root: &Path, extra: &[String]) -> Result<bool> {
     machine::ensure_browser();
     let databases = machine::ensure_databases();
@@ -94,18 +98,16 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
     let mut ok = true;
     let mut run = if has_nextest() {
         let mut c = cargo();
-        c.args([
-            "nextest",
-            "run",
-            "--workspace",
-            "--all-targets",
-            "--no-fail-fast",
-        ]);
+        c.args(["nextest", "run", "--workspace"])
+            .args(TEST_TARGETS)
+            .arg("--no-fail-fast");
         c
     } else {
         eprintln!("xtask: cargo-nextest not found; using cargo test");
         let mut c = cargo();
-        c.args(["test", "--workspace", "--all-targets", "--no-fail-fast"]);
+        c.args(["test", "--workspace"])
+            .args(TEST_TARGETS)
+            .arg("--no-fail-fast");
         c
     };
     run.current_dir(root).args(extra);
@@ -139,7 +141,7 @@ const EXAMPLES: [&str; 8] = [
 ];
 
 fn run_examples(root: &Path, server: &DevServer) -> Result<bool> {
-    // The test run builds examples as test targets (hashed file names): build the binaries.
+    // Built here once, as the binaries users run (the test run leaves the examples out).
     let mut build = cargo();
     build
         .current_dir(root)

@@ -134,6 +134,10 @@ impl HookCall {
                 (start, Some(start.saturating_add(duration)), Some(duration))
             }
         };
+        let mut attributes = self.attributes.clone();
+        if stage == HookStage::Completed {
+            hook.add_completed_attributes(&mut attributes);
+        }
         Span {
             span_id: self.ids.span_id.clone(),
             trace_id: self.ids.trace_id.clone(),
@@ -144,7 +148,7 @@ impl HookCall {
             start_time: start,
             end_time: end,
             duration_ns: duration,
-            attributes: self.attributes.clone(),
+            attributes,
             status: SpanStatus::from_error(hook.error()),
             events: Vec::new(),
             hook,

@@ -253,6 +253,24 @@ const REDIS_READS: [&str; 44] = [
 ];
 
 impl HookSpan {
+    /// Adds the attributes a `completed` span carries for this operation: for a file read or
+    /// write, `file.bytes` (and `file.lines` when lines were counted), as the reference sets
+    /// them once the operation is done; nothing for the other kinds, nor for a file's close.
+    pub(crate) fn add_completed_attributes(&self, attributes: &mut Map<String, Value>) {
+        let HookSpan::FileOperation(file) = self else {
+            return;
+        };
+        if file.operations.is_some() {
+            return; // the close, reported on the open span
+        }
+        if let Some(bytes) = file.bytes_read.or(file.bytes_written) {
+            attributes.insert("file.bytes".into(), bytes.into());
+        }
+        if let Some(lines) = file.lines_count {
+            attributes.insert("file.lines".into(), lines.into());
+        }
+    }
+
     /// Whether the operation can change something — what `fail_closed_destructive` stops when
     /// Core gives no verdict. Unknown operations count as destructive.
     pub fn is_destructive(&self) -> bool {
@@ -365,7 +383,8 @@ pub struct DbQuerySpan {
     pub server_address: Option<String>,
     /// Server port.
     pub server_port: Option<u16>,
-    /// Rows affected/returned: the key is present at `completed` only (integer or null).
+    /// Rows affected/returned: `null` at `started`, an integer or `null` at `completed`
+    /// (`None`: the key is left out, as a body from elsewhere may do).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

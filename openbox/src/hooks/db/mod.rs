@@ -3,7 +3,8 @@
 //! `started` carries `db_system`, `db_name`, `db_operation` (the SQL verb or command),
 //! `db_statement` (placeholders only — bound parameter values are never sent; for redis the
 //! command and its key, never values, and only the command name of commands that carry
-//! credentials), `server_address` and `server_port`; `completed` adds `rowcount` and `error`.
+//! credentials), `server_address`, `server_port` and `rowcount` (`null` at `started`, so that both stages carry
+//! the same keys, as the reference's do); `completed` fills `rowcount` and `error`.
 //! A BLOCK at `started` means the statement is not sent.
 //!
 //! `error` is the SQLSTATE (when the driver has one) and the server's message with its quoted
@@ -158,7 +159,10 @@ impl Statement {
     ))]
     pub(crate) async fn started(&self) -> Result<(), HookError> {
         self.call
-            .started(self.target.span(&self.operation, &self.text, None, None))
+            .started(
+                self.target
+                    .span(&self.operation, &self.text, Some(None), None),
+            )
             .await
     }
 
@@ -198,8 +202,10 @@ impl Statement {
 
     #[cfg(feature = "rusqlite")]
     pub(crate) fn started_blocking(&self) -> Result<(), HookError> {
-        self.call
-            .started_blocking(self.target.span(&self.operation, &self.text, None, None))
+        self.call.started_blocking(
+            self.target
+                .span(&self.operation, &self.text, Some(None), None),
+        )
     }
 
     #[cfg(feature = "rusqlite")]

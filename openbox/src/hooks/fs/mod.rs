@@ -179,7 +179,16 @@ impl FileState {
             return None;
         }
         HookCall::begin(format!("file.{op}"), SpanKind::Internal, None)
-            .map(|c| c.with_attributes(self.attributes()))
+            .map(|c| c.with_attributes(self.operation_attributes(op)))
+    }
+
+    /// The attributes of an operation's span: the path and the operation (the open span has
+    /// the path and the mode); `completed` adds `file.bytes` (see [`HookSpan`]'s attributes).
+    fn operation_attributes(&self, op: &str) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        m.insert("file.path".into(), self.path.clone().into());
+        m.insert("file.operation".into(), op.into());
+        m
     }
 
     pub(crate) fn attributes(&self) -> serde_json::Map<String, serde_json::Value> {
