@@ -208,6 +208,11 @@ async fn six_events_with_the_reference_key_sets_and_no_key_in_history() {
     assert_eq!(wf_failed["error"]["type"], "ActivityError");
     assert_eq!(wf_failed["error"]["cause"]["error_type"], "GovernanceBlock");
     assert_eq!(wf_failed["error"]["cause"]["non_retryable"], true);
+    let cause_message = wf_failed["error"]["cause"]["message"].as_str().unwrap();
+    assert!(
+        cause_message.starts_with("GovernanceBlock: "),
+        "an application failure reads \"<type>: <message>\", as the reference sends it: {cause_message}"
+    );
     assert_eq!(
         runs_of(&failed, "charge"),
         0,
@@ -533,6 +538,83 @@ async fn verdict_tiers_on_signal_received() {
         "a HALT on the signal ended the run before its activity"
     );
     h.assert_no_key_in_histories(&wids);
+}
+
+/// Without human approval — for every activity or for some types — REQUIRE_APPROVAL blocks at
+/// once (non-retryable), opens nothing to wait on, and the body never runs; other types still wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_off_blocks_instead_of_waiting() {
+    let (skipped, off, waits) = (unique("hitl-skip"), unique("hitl-off"), unique("hitl-on"));
+    let rules = format!(
+        "{}{}{}",
+        rule("require_approval", "ActivityStarted", &skipped),
+        rule("require_approval", "ActivityStarted", &off),
+        rule("require_approval", "ActivityStarted", &waits),
+    );
+    let h = Harness::new(&rules).await;
+    let plan = |step: Step| Plan {
+        steps: vec![step],
+        ..Plan::default()
+    };
+    let charge = || {
+        Step::Charge(ChargeReq {
+            customer: "c-1".into(),
+            amount: 5,
+            card: "4111".into(),
+        })
+    };
+    let skipping = h
+        .plugin(ErrorPolicy::FailOpen, |b| {
+            b.options(|o| o.skip_hitl_activity_types(["charge"]))
+        })
+        .await;
+    let (skipped_result, waiting) = h
+        .run(Some(skipping), async {
+            let skipped_result = result_of(&h.start_plan(&skipped, plan(charge())).await).await;
+            // Another type still waits for a human.
+            let handle = h.start_plan(&waits, plan(Step::Transfer(5))).await;
+            let waiting = pending_approval(&h, &waits).await;
+            h.core
+                .core
+                .approvals()
+                .decide(&waiting.id, false, "test", None)
+                .unwrap();
+            let _ = result_of(&handle).await;
+            (skipped_result, waiting)
+        })
+        .await;
+    assert!(waiting.subject.contains("ActivityStarted"), "{waiting:?}");
+    let no_hitl = h
+        .plugin(ErrorPolicy::FailOpen, |b| {
+            b.options(|o| o.hitl_enabled(false))
+        })
+        .await;
+    let off_result = h
+        .run(Some(no_hitl), async {
+            result_of(&h.start_plan(&off, plan(charge())).await).await
+        })
+        .await;
+    for (wid, result) in [(&skipped, skipped_result), (&off, off_result)] {
+        let error = result.unwrap_err();
+        assert_eq!(
+            failure_types(&error),
+            ["ActivityError", "GovernanceBlock"],
+            "{wid}"
+        );
+        assert!(
+            root_message(&error).contains("human approval is disabled"),
+            "{wid}: {}",
+            root_message(&error)
+        );
+        assert_eq!(runs_of(wid, "charge"), 0, "{wid}: the body never ran");
+        let polls = h
+            .events_of(wid)
+            .await
+            .iter()
+            .filter(|e| e.path.ends_with("/governance/approval"))
+            .count();
+        assert_eq!(polls, 0, "{wid}: nobody waits on an approval");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

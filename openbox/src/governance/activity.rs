@@ -212,7 +212,7 @@ impl Attempt {
         settings: ActivitySettings,
     ) -> Result<Option<Vec<Value>>, Stopped> {
         let options = gov.options();
-        let hitl = options.hitl_enabled() && settings.approval;
+        let hitl = options.hitl_enabled_for(&info.identity.activity_type) && settings.approval;
         let approval = approval_context(gov, info);
         if hitl
             && info.identity.attempt > 1
@@ -355,7 +355,10 @@ impl Attempt {
             Decision::Halt(error) => return Err(GovernanceFailure::core_unavailable(&error)),
         };
         enforce_stops(&response, true)?;
-        let hitl = gov.options().hitl_enabled() && self.settings.approval;
+        let hitl = gov
+            .options()
+            .hitl_enabled_for(&self.info.identity.activity_type)
+            && self.settings.approval;
         match response.verdict {
             Verdict::RequireApproval if hitl => {
                 self.approval(gov)

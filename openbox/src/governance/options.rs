@@ -86,6 +86,7 @@ pub struct GovernanceOptions {
     pub(crate) skip_activity_types: HashSet<String>,
     pub(crate) skip_signals: HashSet<String>,
     pub(crate) hitl_enabled: bool,
+    pub(crate) skip_hitl_activity_types: HashSet<String>,
     pub(crate) approval_poll_interval: Duration,
     pub(crate) approval_timeout: Duration,
     pub(crate) carrier: CarrierMode,
@@ -107,6 +108,7 @@ impl Default for GovernanceOptions {
             skip_activity_types: HashSet::from([CARRIER_ACTIVITY.to_owned()]),
             skip_signals: HashSet::new(),
             hitl_enabled: true,
+            skip_hitl_activity_types: HashSet::new(),
             approval_poll_interval: DEFAULT_APPROVAL_POLL_INTERVAL,
             approval_timeout: DEFAULT_APPROVAL_TIMEOUT,
             carrier: CarrierMode::default(),
@@ -156,6 +158,12 @@ impl GovernanceOptions {
     /// Whether REQUIRE_APPROVAL waits for a human (otherwise it blocks).
     pub fn hitl_enabled(&self) -> bool {
         self.hitl_enabled
+    }
+
+    /// Whether REQUIRE_APPROVAL waits for a human in activities of this type: approvals are on
+    /// and the type is not in `skip_hitl_activity_types` (otherwise it blocks).
+    pub fn hitl_enabled_for(&self, activity_type: &str) -> bool {
+        self.hitl_enabled && !self.skip_hitl_activity_types.contains(activity_type)
     }
 
     /// Delay between two approval polls (the retry delay of `ApprovalPending`).
@@ -282,6 +290,19 @@ impl GovernanceOptionsBuilder {
     /// Human approval (default `true`). When off, REQUIRE_APPROVAL blocks.
     pub fn hitl_enabled(mut self, on: bool) -> Self {
         self.options.hitl_enabled = on;
+        self
+    }
+
+    /// Activity types in which REQUIRE_APPROVAL never waits for a human but blocks
+    /// (non-retryable), e.g. an activity that must not hang its workflow on a person, or one
+    /// that itself talks to the approval system.
+    pub fn skip_hitl_activity_types(
+        mut self,
+        types: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.options
+            .skip_hitl_activity_types
+            .extend(types.into_iter().map(Into::into));
         self
     }
 

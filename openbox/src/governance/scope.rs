@@ -104,7 +104,11 @@ impl ActivityScope {
 
     /// The approval settings for a hook's REQUIRE_APPROVAL, or `None` when approvals are off.
     pub(crate) fn approval_context(&self) -> Option<ApprovalContext<'_>> {
-        (self.governor.options().hitl_enabled() && self.approval)
+        (self
+            .governor
+            .options()
+            .hitl_enabled_for(&self.identity.activity_type)
+            && self.approval)
             .then(|| ApprovalContext::new(&self.governor, &self.identity, self.scheduled_time))
     }
 

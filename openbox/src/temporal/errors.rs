@@ -109,9 +109,15 @@ fn cause_of(e: &IncomingError, with_non_retryable: bool) -> ErrorCause {
         IncomingError::Application(af) if with_non_retryable => Some(af.is_non_retryable()),
         _ => None,
     };
+    let error_type = application_type(e);
+    // An application failure's text is "<type>: <message>", as the reference renders it.
+    let message = match &error_type {
+        Some(t) => format!("{t}: {}", failure_message(e.failure())),
+        None => failure_message(e.failure()),
+    };
     ErrorCause {
-        error_type: application_type(e),
-        message: truncate(&failure_message(e.failure()), ErrorCause::MAX_MESSAGE_CHARS),
+        error_type,
+        message: truncate(&message, ErrorCause::MAX_MESSAGE_CHARS),
         non_retryable,
         cause_type: incoming_type(e).to_owned(),
     }

@@ -136,7 +136,8 @@ pub struct ErrorCause {
     /// The application failure's `type` string (`GovernanceBlock`, …) when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_type: Option<String>,
-    /// Message, at most [`ErrorCause::MAX_MESSAGE_CHARS`] characters.
+    /// `"<error_type>: <message>"` for an application failure (the message alone otherwise), at
+    /// most [`ErrorCause::MAX_MESSAGE_CHARS`] characters.
     pub message: String,
     /// Whether the failure was non-retryable, when known (only on `cause`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
