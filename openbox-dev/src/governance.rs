@@ -165,14 +165,10 @@ where
                         repeat_of: Some(seq),
                         ..Answer::json(200, response)
                     },
-                    None => {
-                        // Nobody waits on an approval for an observed or a late event.
-                        let recorded_only = is_observed(&parts.headers) || is_late(&parts.headers);
-                        Answer {
-                            event_id,
-                            ..evaluate(state, &body, recorded_only)
-                        }
-                    }
+                    None => Answer {
+                        event_id,
+                        ..evaluate(state, &body, recorded_only(&parts.headers))
+                    },
                 }
             }
             FaultAction::None => approval(state, &body),
@@ -197,18 +193,18 @@ fn header_text(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn is_late(headers: &hyper::HeaderMap) -> bool {
+/// Whether header `name` is `value` (ASCII case-insensitive).
+fn header_is(headers: &hyper::HeaderMap, name: &str, value: &str) -> bool {
     headers
-        .get(DELIVERY_HEADER)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"late"))
+        .get(name)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(value.as_bytes()))
 }
 
-/// Whether the SDK marked this evaluation as observed (shadow mode): its verdict is answered
-/// as usual, but no approval request is opened for it, since nobody is waiting on one.
-fn is_observed(headers: &hyper::HeaderMap) -> bool {
-    headers
-        .get(ENFORCEMENT_HEADER)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"observe"))
+/// Whether the SDK will record this evaluation's verdict without enforcing it: observed (shadow
+/// mode) or delivered late from its spool. Its verdict is answered as usual, but no approval
+/// request is opened for it, since nobody is waiting on one.
+fn recorded_only(headers: &hyper::HeaderMap) -> bool {
+    header_is(headers, ENFORCEMENT_HEADER, "observe") || header_is(headers, DELIVERY_HEADER, "late")
 }
 
 fn evaluate(state: &State, body: &Value, observed: bool) -> Answer {

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use super::spool::{LATE_VERDICTS, Record, Spool};
 use super::{CoreClient, Inner, Marks};
-use crate::wire::EvaluateResponse;
+use crate::wire::{EvaluateResponse, LifecycleEvent};
 
 /// First wait after a failed delivery; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -40,7 +40,10 @@ impl Replay {
 
     /// Core answered a live call.
     pub(crate) fn core_answered(&self) {
-        if self.waiting_for_core.swap(false, Ordering::Relaxed) {
+        // A load first: this runs after every answered call, and the flag is rarely set.
+        if self.waiting_for_core.load(Ordering::Relaxed)
+            && self.waiting_for_core.swap(false, Ordering::Relaxed)
+        {
             self.core_back.notify_one();
         }
     }
@@ -191,15 +194,7 @@ async fn deliver(client: &CoreClient, spool: &Spool, record: &Record) -> Deliver
 
 /// A bounded metric label for an event type read back from disk.
 fn known_event_type(event_type: &str) -> &'static str {
-    const KNOWN: [&str; 6] = [
-        "WorkflowStarted",
-        "WorkflowCompleted",
-        "WorkflowFailed",
-        "SignalReceived",
-        "ActivityStarted",
-        "ActivityCompleted",
-    ];
-    KNOWN
+    LifecycleEvent::EVENT_TYPES
         .into_iter()
         .find(|k| *k == event_type)
         .unwrap_or("other")

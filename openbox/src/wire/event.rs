@@ -50,7 +50,17 @@ pub enum LifecycleEvent {
 }
 
 impl LifecycleEvent {
-    /// The `event_type` string this event is sent with.
+    /// Every `event_type` a lifecycle event is sent with.
+    pub const EVENT_TYPES: [&'static str; 6] = [
+        "WorkflowStarted",
+        "WorkflowCompleted",
+        "WorkflowFailed",
+        "SignalReceived",
+        "ActivityStarted",
+        "ActivityCompleted",
+    ];
+
+    /// The `event_type` string this event is sent with (one of [`Self::EVENT_TYPES`]).
     pub fn event_type(&self) -> &'static str {
         match self {
             LifecycleEvent::WorkflowStarted(_) => "WorkflowStarted",
