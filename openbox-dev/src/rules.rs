@@ -26,6 +26,12 @@
 //! name = "no http from hooks"
 //! verdict = "block"
 //! match = { "spans.0.hook_type" = "http_request", "spans.0.stage" = "started" }
+//!
+//! [[rules]]
+//! name = "drafts are rewritten"      # BLOCK with a patch: the run restarts with new_input
+//! verdict = "block"
+//! match = { event_type = "ActivityStarted", activity_type = "draft" }
+//! response = { patch = { new_input = { text = "rewritten" } } }
 //! ```
 
 use std::path::{Path, PathBuf};

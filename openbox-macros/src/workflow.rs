@@ -112,6 +112,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             #krate::__private::WorkflowDecl {
                 workflow_type: <#self_ty>::name,
                 signals: &[#(#signals),*],
+                input_check: #krate::__private::workflow_input_check::<#self_ty>,
             }
         }
     }

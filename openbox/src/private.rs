@@ -11,7 +11,7 @@ pub use crate::temporal::gate::{ActivityGate, ActivitySpec};
 pub use crate::temporal::registry::{ActivityTypeDecl, SignalDecl, WorkflowDecl};
 pub use crate::temporal::typed::{
     GovernedValue, ReportedValue, activity_type_name, annotate, assert_governed_value,
-    codec_of_definition, from_json, signal_json, to_json,
+    codec_of_definition, from_json, signal_json, to_json, workflow_input_check,
 };
 
 /// What `#[traced]` expands to.

@@ -25,8 +25,18 @@ impl TestCore {
 
     /// [`TestCore::start`], keeping only the last `keep_events` events in memory.
     pub async fn start_keeping(rules_toml: &str, keep_events: usize) -> Self {
-        let dir = TempDir::new("openbox-core");
         let rules = RuleSet::from_toml_str(rules_toml, "test rules").expect("test rules parse");
+        Self::start_with(rules, keep_events).await
+    }
+
+    /// Starts a dev Core answering from JSON rules (which can say `null`).
+    pub async fn start_json(rules_json: &str) -> Self {
+        let rules = RuleSet::from_json_str(rules_json, "test rules").expect("test rules parse");
+        Self::start_with(rules, 10_000).await
+    }
+
+    async fn start_with(rules: RuleSet, keep_events: usize) -> Self {
+        let dir = TempDir::new("openbox-core");
         let core = DevCore::builder()
             .rules(rules)
             .keep_events(keep_events)

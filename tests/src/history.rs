@@ -8,22 +8,35 @@ use temporalio_common::error::IncomingError;
 
 use crate::temporal::TestTemporal;
 
-/// `temporal workflow show --workflow-id <id> --output json`.
+/// `temporal workflow show --workflow-id <id> --output json` (the latest run).
 pub fn history_json(temporal: &TestTemporal, workflow_id: &str) -> String {
+    run_history_json(temporal, workflow_id, None)
+}
+
+/// The history of one run of `workflow_id` (`None`: the latest).
+pub fn run_history_json(
+    temporal: &TestTemporal,
+    workflow_id: &str,
+    run_id: Option<&str>,
+) -> String {
     let cli = temporal
         .cli()
         .expect("the Temporal CLI is available to the tests");
+    let mut args = vec![
+        "workflow",
+        "show",
+        "--workflow-id",
+        workflow_id,
+        "--output",
+        "json",
+        "--address",
+        temporal.address(),
+    ];
+    if let Some(run_id) = run_id {
+        args.extend(["--run-id", run_id]);
+    }
     let out = Command::new(cli.path())
-        .args([
-            "workflow",
-            "show",
-            "--workflow-id",
-            workflow_id,
-            "--output",
-            "json",
-            "--address",
-            temporal.address(),
-        ])
+        .args(args)
         .output()
         .expect("temporal workflow show runs");
     assert!(

@@ -19,6 +19,7 @@ const POLICIES: [ErrorPolicy; 2] = [ErrorPolicy::FailOpen, ErrorPolicy::FailClos
 
 fn workflow_started() -> LifecycleEvent {
     LifecycleEvent::WorkflowStarted(WorkflowStarted {
+        activity_input: Some(vec![Value::from("draft")]),
         run_id: "run-1".into(),
         source: WorkflowTelemetry,
         task_queue: "tq".into(),

@@ -104,8 +104,17 @@ fn constraint_log(response: &EvaluateResponse, context: &str) {
     }
 }
 
-/// HALT > BLOCK > guardrails failure, common to both lifecycle stages (design §3.2).
+/// HALT > BLOCK (with a patch: a restart) > guardrails failure, common to both lifecycle
+/// stages (design §3.2).
 fn enforce_stops(response: &EvaluateResponse, output: bool) -> Result<(), GovernanceFailure> {
+    let event_type = if output {
+        "ActivityCompleted"
+    } else {
+        "ActivityStarted"
+    };
+    if let Some(request) = response.patch_request(event_type) {
+        return Err(GovernanceFailure::patch(request));
+    }
     match response.verdict {
         Verdict::Halt => return Err(GovernanceFailure::halted(response.reason.as_deref())),
         Verdict::Block => return Err(GovernanceFailure::blocked(response.reason.as_deref())),

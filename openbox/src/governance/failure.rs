@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::GovernanceApiError;
-use crate::wire::ActivityIdentity;
+use crate::wire::{ActivityIdentity, PatchRequest};
 
 /// `GovernanceBlock`: a BLOCK verdict (non-retryable).
 pub const GOVERNANCE_BLOCK: &str = "GovernanceBlock";
@@ -24,6 +24,16 @@ pub const APPROVAL_REJECTED: &str = "ApprovalRejected";
 pub const GUARDRAILS_VALIDATION_FAILED: &str = "GuardrailsValidationFailed";
 /// `GovernanceAPIError`: OpenBox is not usable on this worker (non-retryable).
 pub const GOVERNANCE_API_ERROR: &str = "GovernanceAPIError";
+
+/// `GovernancePatch`: a BLOCK that names the input to restart with (non-retryable); the workflow
+/// continues as new with it.
+pub const GOVERNANCE_PATCH: &str = "GovernancePatch";
+/// `GovernancePatchLimitExceeded`: a patch asked for more restarts than `max_patch_restarts`
+/// allows, or the restart counter in the memo is not one (non-retryable).
+pub const GOVERNANCE_PATCH_LIMIT_EXCEEDED: &str = "GovernancePatchLimitExceeded";
+/// `GovernancePatchInputInvalid`: the patched input is not an input of the workflow
+/// (non-retryable): a restart with it could not even start.
+pub const GOVERNANCE_PATCH_INPUT_INVALID: &str = "GovernancePatchInputInvalid";
 
 /// The kind of a [`GovernanceFailure`]; each maps to one Temporal failure type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,6 +53,12 @@ pub enum FailureKind {
     GuardrailsValidationFailed,
     /// [`GOVERNANCE_API_ERROR`]
     ApiError,
+    /// [`GOVERNANCE_PATCH`]
+    Patch,
+    /// [`GOVERNANCE_PATCH_LIMIT_EXCEEDED`]
+    PatchLimitExceeded,
+    /// [`GOVERNANCE_PATCH_INPUT_INVALID`]
+    PatchInputInvalid,
 }
 
 impl FailureKind {
@@ -56,6 +72,9 @@ impl FailureKind {
             FailureKind::ApprovalRejected => APPROVAL_REJECTED,
             FailureKind::GuardrailsValidationFailed => GUARDRAILS_VALIDATION_FAILED,
             FailureKind::ApiError => GOVERNANCE_API_ERROR,
+            FailureKind::Patch => GOVERNANCE_PATCH,
+            FailureKind::PatchLimitExceeded => GOVERNANCE_PATCH_LIMIT_EXCEEDED,
+            FailureKind::PatchInputInvalid => GOVERNANCE_PATCH_INPUT_INVALID,
         }
     }
 
@@ -74,6 +93,9 @@ impl FailureKind {
             FailureKind::ApprovalRejected,
             FailureKind::GuardrailsValidationFailed,
             FailureKind::ApiError,
+            FailureKind::Patch,
+            FailureKind::PatchLimitExceeded,
+            FailureKind::PatchInputInvalid,
         ]
         .into_iter()
         .find(|k| k.type_name() == type_name)
@@ -86,6 +108,7 @@ pub struct GovernanceFailure {
     kind: FailureKind,
     message: String,
     retry_after: Option<Duration>,
+    patch: Option<Box<PatchRequest>>,
 }
 
 impl fmt::Display for GovernanceFailure {
@@ -106,7 +129,40 @@ impl GovernanceFailure {
             kind,
             message,
             retry_after: None,
+            patch: None,
         }
+    }
+
+    /// A BLOCK with a patch: the run restarts with `request.new_input` (the reference's message).
+    pub(crate) fn patch(request: PatchRequest) -> Self {
+        GovernanceFailure {
+            patch: Some(Box::new(request)),
+            ..Self::new(
+                FailureKind::Patch,
+                "Governance requested workflow restart".to_owned(),
+            )
+        }
+    }
+
+    pub(crate) fn patch_limit_exceeded(max_restarts: u32) -> Self {
+        Self::new(
+            FailureKind::PatchLimitExceeded,
+            format!("Patch restart limit ({max_restarts}) exceeded"),
+        )
+    }
+
+    pub(crate) fn patch_counter_invalid() -> Self {
+        Self::new(
+            FailureKind::PatchLimitExceeded,
+            "Invalid patch restart counter in workflow memo".to_owned(),
+        )
+    }
+
+    pub(crate) fn patch_input_invalid(detail: &str) -> Self {
+        Self::new(
+            FailureKind::PatchInputInvalid,
+            format!("Governance patch input is not an input of this workflow: {detail}"),
+        )
     }
 
     /// A BLOCK verdict on a lifecycle event.
@@ -339,6 +395,11 @@ impl GovernanceFailure {
     /// Delay before the retry, for `ApprovalPending`.
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+
+    /// The restart a [`FailureKind::Patch`] failure asks for (its Temporal failure's details).
+    pub fn patch_request(&self) -> Option<&PatchRequest> {
+        self.patch.as_deref()
     }
 }
 

@@ -77,6 +77,9 @@ pub enum CarrierMode {
     Regular,
 }
 
+/// Default of [`GovernanceOptionsBuilder::max_patch_restarts`].
+pub const DEFAULT_MAX_PATCH_RESTARTS: u32 = 3;
+
 /// Which workflows and activities are governed, and how approvals behave.
 #[derive(Debug, Clone)]
 pub struct GovernanceOptions {
@@ -97,6 +100,7 @@ pub struct GovernanceOptions {
     pub(crate) enforcement: Enforcement,
     pub(crate) observed_activity_types: HashSet<String>,
     pub(crate) observed_hooks: HashSet<&'static str>,
+    pub(crate) max_patch_restarts: u32,
 }
 
 impl Default for GovernanceOptions {
@@ -119,6 +123,7 @@ impl Default for GovernanceOptions {
             enforcement: Enforcement::Enforce,
             observed_activity_types: HashSet::new(),
             observed_hooks: HashSet::new(),
+            max_patch_restarts: DEFAULT_MAX_PATCH_RESTARTS,
         }
     }
 }
@@ -227,6 +232,12 @@ impl GovernanceOptions {
     /// runs, reported with `activity_input: []`, counted and logged once per type).
     pub fn require_input_capture(&self) -> bool {
         self.require_input_capture
+    }
+
+    /// How many times one workflow chain may restart with an input Core patched in; the next
+    /// patch fails the run with `GovernancePatchLimitExceeded`.
+    pub fn max_patch_restarts(&self) -> u32 {
+        self.max_patch_restarts
     }
 }
 
@@ -381,6 +392,16 @@ impl GovernanceOptionsBuilder {
     /// single-argument types; with this on, input rules and guardrails can never be blind.
     pub fn require_input_capture(mut self, on: bool) -> Self {
         self.options.require_input_capture = on;
+        self
+    }
+
+    /// How many times one workflow chain may continue as new with an input Core patched in
+    /// (default 3, as the reference). The count travels in the run's memo under
+    /// `openbox_retryable_block_restart_count`, so it holds across workers and SDKs; the patch
+    /// after the last allowed restart fails the run with `GovernancePatchLimitExceeded`
+    /// instead. 0 turns every BLOCK with a patch into that failure.
+    pub fn max_patch_restarts(mut self, restarts: u32) -> Self {
+        self.options.max_patch_restarts = restarts;
         self
     }
 

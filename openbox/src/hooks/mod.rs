@@ -174,8 +174,13 @@ impl HookCall {
     }
 
     /// Judges `decision` and counts the time since `clock` as governance time.
-    fn conclude(&self, decision: Decision, clock: Instant) -> Result<(), HookError> {
-        let result = self.judge(decision);
+    fn conclude(
+        &self,
+        decision: Decision,
+        stage: HookStage,
+        clock: Instant,
+    ) -> Result<(), HookError> {
+        let result = self.judge(decision, stage);
         self.scope
             .governor()
             .stats()
@@ -190,37 +195,51 @@ impl HookCall {
         let body = self.body(span);
         let decision = self.scope.governor().decide(&body, self.mode(&body)).await;
         let [span] = body.spans;
-        (self.conclude(decision, clock), span)
+        (self.conclude(decision, span.stage, clock), span)
     }
 
-    fn judge(&self, decision: Decision) -> Result<(), HookError> {
+    fn judge(&self, decision: Decision, stage: HookStage) -> Result<(), HookError> {
         let failure = match decision {
             Decision::Proceed(_) => return Ok(()),
             Decision::Halt(e) => GovernanceFailure::core_unavailable(&e),
-            Decision::Verdict(r) => match r.verdict {
-                // Guardrails that failed validation stop the operation whatever the verdict
-                // says, as they stop an activity.
-                Verdict::Allow | Verdict::Constrain
-                    if r.guardrails.as_ref().is_some_and(|g| !g.validation_passed) =>
-                {
-                    let reasons = r
-                        .guardrails
-                        .as_ref()
-                        .map(|g| g.reason_texts())
-                        .unwrap_or_default();
-                    GovernanceFailure::guardrails(&reasons, false)
-                }
-                Verdict::Allow | Verdict::Constrain => return Ok(()),
-                Verdict::Block => GovernanceFailure::hook_blocked(r.reason.as_deref()),
-                Verdict::Halt => GovernanceFailure::hook_halted(r.reason.as_deref()),
-                Verdict::RequireApproval => match self.scope.approval_context() {
-                    Some(approval) => approval.request(&r, &self.name),
-                    None => GovernanceFailure::hook_approval_unavailable(r.reason.as_deref()),
+            Decision::Verdict(r) => match r.patch_request(crate::wire::ActivityStartedTag::VALUE) {
+                // A BLOCK that names an input restarts the workflow with it.
+                Some(request) => GovernanceFailure::patch(crate::wire::PatchRequest {
+                    hook_trigger: true,
+                    hook_stage: Some(stage.as_str().to_owned()),
+                    ..request
+                }),
+                None => match self.verdict_failure(&r) {
+                    Some(failure) => failure,
+                    None => return Ok(()),
                 },
             },
         };
         self.scope.record_hook_stop(failure.clone());
         Err(HookError::new(failure))
+    }
+
+    /// The stop a verdict without a patch means; `None`: proceed.
+    fn verdict_failure(&self, r: &crate::wire::EvaluateResponse) -> Option<GovernanceFailure> {
+        Some(match r.verdict {
+            Verdict::Allow | Verdict::Constrain
+                if r.guardrails.as_ref().is_some_and(|g| !g.validation_passed) =>
+            {
+                let reasons = r
+                    .guardrails
+                    .as_ref()
+                    .map(|g| g.reason_texts())
+                    .unwrap_or_default();
+                GovernanceFailure::guardrails(&reasons, false)
+            }
+            Verdict::Allow | Verdict::Constrain => return None,
+            Verdict::Block => GovernanceFailure::hook_blocked(r.reason.as_deref()),
+            Verdict::Halt => GovernanceFailure::hook_halted(r.reason.as_deref()),
+            Verdict::RequireApproval => match self.scope.approval_context() {
+                Some(approval) => approval.request(r, &self.name),
+                None => GovernanceFailure::hook_approval_unavailable(r.reason.as_deref()),
+            },
+        })
     }
 
     /// The `started` evaluation. On `Err`, the operation must not happen; its span is reported.
@@ -274,7 +293,7 @@ impl HookCall {
             )
         });
         let [span] = body.spans;
-        (self.conclude(decision, clock), span)
+        (self.conclude(decision, span.stage, clock), span)
     }
 
     /// Reports a `completed` span without waiting for a verdict (a file closed by `Drop`): the

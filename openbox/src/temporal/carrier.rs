@@ -16,7 +16,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use crate::client::Decision;
 use crate::governance::Governor;
 use crate::governance::options::CARRIER_ACTIVITY;
-use crate::wire::{LifecycleEvent, Verdict};
+use crate::wire::{LifecycleEvent, PatchRequest, Verdict};
 
 /// What the workflow sends through the carrier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,13 +44,18 @@ pub struct CarrierOutcome {
     /// (absent in histories recorded before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails_failed: Option<Vec<String>>,
+    /// The restart a BLOCK with a patch asks for (absent in histories recorded before it
+    /// existed, and on every other answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<PatchRequest>,
 }
 
 impl CarrierOutcome {
-    /// The record of a decision.
-    pub fn from_decision(decision: Decision) -> Self {
+    /// The record of a decision Core made about an `event_type` event.
+    pub fn from_decision(decision: Decision, event_type: &str) -> Self {
         match decision {
             Decision::Verdict(r) => CarrierOutcome {
+                patch: r.patch_request(event_type),
                 guardrails_failed: r
                     .guardrails
                     .as_ref()
@@ -78,6 +83,7 @@ impl CarrierOutcome {
             core_error: Some(error),
             stop,
             guardrails_failed: None,
+            patch: None,
         }
     }
 }
@@ -108,6 +114,9 @@ impl GovernanceActivities {
     ) -> Result<CarrierOutcome, ActivityError> {
         let mode = self.governor.options().enforcement();
         let decision = self.governor.decide(&input.payload, mode).await;
-        Ok(CarrierOutcome::from_decision(decision))
+        Ok(CarrierOutcome::from_decision(
+            decision,
+            input.payload.event_type(),
+        ))
     }
 }

@@ -45,7 +45,8 @@ fn context_data() -> SerializationContextData {
     SerializationContextData::Activity(ActivitySerializationContext::new())
 }
 
-fn payload_to_json(p: &Payload) -> Value {
+/// One payload as JSON: `null` for an empty payload, a placeholder for one that is not JSON.
+pub(crate) fn payload_to_json(p: &Payload) -> Value {
     match p.metadata.get("encoding").map(Vec::as_slice) {
         Some(b"json/plain") => serde_json::from_slice(&p.data).unwrap_or(Value::Null),
         Some(b"binary/null") | None => Value::Null,
@@ -53,7 +54,8 @@ fn payload_to_json(p: &Payload) -> Value {
     }
 }
 
-fn json_payload(v: &Value) -> Payload {
+/// A JSON payload of `v`, as the default payload converter writes it.
+pub(crate) fn json_payload(v: &Value) -> Payload {
     Payload {
         metadata: HashMap::from([("encoding".to_owned(), b"json/plain".to_vec())]),
         data: serde_json::to_vec(v).unwrap_or_else(|_| b"null".to_vec()),

@@ -7,17 +7,24 @@ use temporalio_sdk::activities::ActivityError;
 use temporalio_sdk::{ActivityExecutionError, OutgoingWorkflowError};
 use temporalio_workflow::WorkflowTermination;
 
-use crate::governance::failure::{FailureKind, GOVERNANCE_HALT, GovernanceFailure};
-use crate::wire::{ActivityFailureInfo, ErrorCause, WorkflowErrorInfo};
+use super::codec::payload_to_json;
+use crate::governance::failure::{
+    FailureKind, GOVERNANCE_HALT, GOVERNANCE_PATCH, GovernanceFailure,
+};
+use crate::wire::{ActivityFailureInfo, ErrorCause, PatchRequest, WorkflowErrorInfo};
 
 /// A governance failure as the Temporal `ApplicationFailure` it becomes: its type, its message,
 /// whether it is retried and after how long.
 impl From<&GovernanceFailure> for temporalio_sdk::ApplicationFailure {
     fn from(failure: &GovernanceFailure) -> Self {
+        let details = failure
+            .patch_request()
+            .and_then(|p| serde_json::to_value(p).ok());
         temporalio_sdk::ApplicationFailure::builder(failure.message().to_owned())
             .type_name(failure.type_name().to_owned())
             .non_retryable(!failure.kind().retryable())
             .maybe_next_retry_delay(failure.retry_after())
+            .maybe_details(details)
             .build()
     }
 }
@@ -167,6 +174,22 @@ pub(crate) fn halt_message(error: &ActivityExecutionError) -> Option<String> {
             && af.type_name() == Some(GOVERNANCE_HALT)
         {
             return Some(failure_message(e.failure()));
+        }
+        next = e.cause();
+    }
+    None
+}
+
+/// The restart an activity's `GovernancePatch` failure asks for, if it failed with one whose
+/// details are a valid envelope (otherwise it counts as a plain BLOCK).
+pub(crate) fn patch_request_of(error: &ActivityExecutionError) -> Option<PatchRequest> {
+    let mut next = error.cause();
+    while let Some(e) = next {
+        if let IncomingError::Application(af) = e
+            && af.type_name() == Some(GOVERNANCE_PATCH)
+        {
+            let details = af.raw_details()?.first()?;
+            return PatchRequest::from_details(&payload_to_json(details));
         }
         next = e.cause();
     }

@@ -8,6 +8,8 @@
 //! nothing: its options reach the plugin through the impl's `#[governed_activities]`.)
 
 use serde_json::Value;
+use temporalio_common::data_converters::PayloadConverter;
+use temporalio_common::protos::temporal::api::common::v1::Payload;
 use temporalio_sdk::interceptors::ExecuteActivityInput;
 use temporalio_sdk::workflow_interceptors::HandleSignalInput;
 
@@ -62,6 +64,9 @@ pub struct WorkflowDecl {
     pub workflow_type: fn() -> &'static str,
     /// Its signals.
     pub signals: &'static [SignalDecl],
+    /// `Ok` when these arguments decode as the workflow's input (checked before a restart with
+    /// a patched input, which could not even start otherwise).
+    pub input_check: fn(&PayloadConverter, &[Payload]) -> Result<(), String>,
 }
 
 inventory::collect!(WorkflowDecl);

@@ -70,3 +70,25 @@ pub fn signal_json<T: ReportedValue>(input: &HandleSignalInput) -> Option<Value>
         .input_ref::<T>()
         .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
 }
+
+/// Whether `payloads` decode as the input of workflow `W` (see `WorkflowDecl::input_check`).
+pub fn workflow_input_check<W>(
+    converter: &temporalio_common::data_converters::PayloadConverter,
+    payloads: &[temporalio_common::protos::temporal::api::common::v1::Payload],
+) -> Result<(), String>
+where
+    W: temporalio_workflow::workflows::WorkflowImplementation,
+{
+    use temporalio_common::data_converters::{
+        GenericPayloadConverter, SerializationContext, SerializationContextData,
+        WorkflowSerializationContext,
+    };
+    let data = SerializationContextData::Workflow(WorkflowSerializationContext::new());
+    converter
+        .from_payloads::<<W::Run as temporalio_common::WorkflowDefinition>::Input>(
+            &SerializationContext::new(&data, converter),
+            payloads.to_vec(),
+        )
+        .map(drop)
+        .map_err(|e| e.to_string())
+}

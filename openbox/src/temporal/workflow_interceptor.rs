@@ -20,12 +20,15 @@
 //! the SDK fails a workflow task whose interceptor waits on anything but a Temporal operation.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::Value;
 use temporalio_common::RetryPolicy;
+use temporalio_common::protos::coresdk::workflow_commands::ContinueAsNewWorkflowExecution;
+use temporalio_common::protos::temporal::api::common::v1::Payload;
 use temporalio_sdk::workflow_interceptors::{
     CancellableWorkflowOutboundFuture, ExecuteWorkflowInput, ExecuteWorkflowResult,
     HandleSignalInput, HandleSignalResult, ScheduleActivityInput, ScheduleActivityResult,
@@ -38,8 +41,10 @@ use temporalio_sdk::{
 use temporalio_workflow::WorkflowTermination;
 
 use super::carrier::{CarrierInput, CarrierOutcome, GovernanceActivities};
+use super::codec::{json_payload, payload_to_json};
 use super::errors::{
-    IntoTemporal, failed, governance_error_info, halt_message, workflow_error_info,
+    IntoTemporal, failed, governance_error_info, halt_message, patch_request_of,
+    workflow_error_info,
 };
 use super::registry::{WorkflowDecl, workflow_decl};
 use super::signal_codec::signal_args;
@@ -49,23 +54,39 @@ use crate::governance::failure::GovernanceFailure;
 use crate::governance::options::{CARRIER_ACTIVITY, CarrierMode};
 use crate::wire::time::format_timestamp;
 use crate::wire::{
-    LifecycleEvent, SignalReceived, Verdict, WorkflowCompleted, WorkflowFailed, WorkflowStarted,
-    WorkflowTelemetry,
+    LifecycleEvent, PatchRequest, SignalReceived, Verdict, WorkflowCompleted, WorkflowFailed,
+    WorkflowStarted, WorkflowTelemetry,
 };
+
+/// The memo key of a chain's restart count: the reference's, so a chain keeps its count
+/// whichever SDK's worker restarts it.
+pub const PATCH_RESTART_COUNT_MEMO_KEY: &str = "openbox_retryable_block_restart_count";
 
 /// Extra time the carrier gets beyond the Core call timeout.
 const CARRIER_SLACK: Duration = Duration::from_secs(5);
 
 /// Per-run state shared by the inbound and outbound methods of one interceptor instance.
 struct RunState {
+    /// Cancelled when the run must stop: a HALT, or a restart Core asked for.
     halt: WorkflowCancellationToken,
     failure: RefCell<Option<GovernanceFailure>>,
+    /// The first restart asked for (a BLOCK with a patch); a HALT still wins over it.
+    restart: RefCell<Option<PatchRequest>>,
 }
 
 impl RunState {
     fn halt(&self, failure: GovernanceFailure) {
         self.failure.borrow_mut().get_or_insert(failure);
         self.halt.cancel();
+    }
+
+    fn restart(&self, request: PatchRequest) {
+        self.restart.borrow_mut().get_or_insert(request);
+        self.halt.cancel();
+    }
+
+    fn halted(&self) -> bool {
+        self.failure.borrow().is_some()
     }
 
     fn halt_failure(&self) -> GovernanceFailure {
@@ -83,6 +104,8 @@ enum Judgement {
     /// Guardrails refused the event: stopped like a BLOCK, with `GuardrailsValidationFailed`.
     Refused(GovernanceFailure),
     Halt(GovernanceFailure),
+    /// A BLOCK with a patch: the run continues as new with the patched input.
+    Restart(PatchRequest),
 }
 
 /// Governs the workflow runs of a worker. Created per run by
@@ -92,6 +115,10 @@ pub struct OpenBoxWorkflowInterceptor {
     governed: bool,
     decl: Option<&'static WorkflowDecl>,
     run: Rc<RunState>,
+    /// The run's arguments as recorded at its start (what a restart without new input reuses).
+    arguments: Vec<Payload>,
+    /// The run's memo as recorded at its start (copied into a restart, with the count).
+    memo: HashMap<String, Payload>,
 }
 
 impl OpenBoxWorkflowInterceptor {
@@ -122,7 +149,15 @@ impl OpenBoxWorkflowInterceptor {
             run: Rc::new(RunState {
                 halt: WorkflowCancellationToken::new(),
                 failure: RefCell::new(None),
+                restart: RefCell::new(None),
             }),
+            arguments: view.raw().arguments.clone(),
+            memo: view
+                .raw()
+                .memo
+                .as_ref()
+                .map(|m| m.fields.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -181,9 +216,13 @@ impl OpenBoxWorkflowInterceptor {
                 .unwrap_or("Governance API error");
             return Judgement::Halt(GovernanceFailure::halted(Some(error)));
         }
+        if let (Some(Verdict::Block), Some(patch)) = (outcome.verdict, &outcome.patch) {
+            return Judgement::Restart(patch.clone());
+        }
         let reason = outcome.reason.as_deref();
         match outcome.verdict {
             Some(Verdict::Halt) => Judgement::Halt(GovernanceFailure::halted(reason)),
+
             Some(Verdict::Block) => Judgement::Block(reason.map(str::to_owned)),
             Some(_) if outcome.guardrails_failed.is_some() => {
                 let reasons = outcome.guardrails_failed.as_deref().unwrap_or_default();
@@ -210,11 +249,13 @@ impl OpenBoxWorkflowInterceptor {
         WorkflowTermination::failed_application(failure.to_application_failure())
     }
 
+    /// WorkflowFailed for a run that failed with `error`. Whatever Core says stands aside for
+    /// the original error, except a BLOCK with a patch: that restarts the run instead.
     async fn report_failure(
         &self,
         ctx: &WorkflowInterceptorContext,
         error: crate::wire::WorkflowErrorInfo,
-    ) {
+    ) -> Option<PatchRequest> {
         let event = LifecycleEvent::WorkflowFailed(WorkflowFailed {
             error,
             run_id: ctx.run_id().to_owned(),
@@ -223,8 +264,100 @@ impl OpenBoxWorkflowInterceptor {
             workflow_type: ctx.workflow_type().to_owned(),
             timestamp: Self::timestamp(ctx),
         });
-        // Whatever Core says about a failure, the original error stands.
-        let _ = self.send(ctx, event).await;
+        match Self::judge(&self.send(ctx, event).await, "WorkflowFailed") {
+            Judgement::Restart(request) => Some(request),
+            _ => None,
+        }
+    }
+
+    /// Ends the run with `failure`, reported to Core first (a patch in the answer restarts it).
+    async fn stop_with(
+        &self,
+        ctx: &WorkflowInterceptorContext,
+        failure: &GovernanceFailure,
+    ) -> ExecuteWorkflowResult {
+        let info = governance_error_info(failure.kind(), failure.message());
+        match self.report_failure(ctx, info).await {
+            Some(request) => self.continue_as_new(ctx, &request).await,
+            None => Err(Self::fail(failure)),
+        }
+    }
+
+    /// The Continue-As-New a patch asks for: the same workflow type and task queue, the patched
+    /// input as its one argument (`null`: this run's arguments), this run's memo with the restart
+    /// count one higher. Fails the run instead when the chain has used up `max_patch_restarts`,
+    /// or when the workflow declares its input type and the patched input is not one.
+    async fn continue_as_new(
+        &self,
+        ctx: &WorkflowInterceptorContext,
+        request: &PatchRequest,
+    ) -> ExecuteWorkflowResult {
+        match self.restart_command(ctx, request) {
+            Ok(command) => {
+                tracing::info!(
+                    workflow_id = ctx.workflow_id(),
+                    event_type = request.event_type.as_str(),
+                    reason = request.reason.as_deref(),
+                    "Governance requested a restart with a patched input; continuing as new"
+                );
+                Err(WorkflowTermination::continue_as_new(command))
+            }
+            Err(failure) => {
+                let info = governance_error_info(failure.kind(), failure.message());
+                // Core hears why; a second patch in its answer cannot restart past the limit.
+                if self.governed {
+                    let _ = self.report_failure(ctx, info).await;
+                }
+                Err(Self::fail(&failure))
+            }
+        }
+    }
+
+    fn restart_command(
+        &self,
+        ctx: &WorkflowInterceptorContext,
+        request: &PatchRequest,
+    ) -> Result<ContinueAsNewWorkflowExecution, GovernanceFailure> {
+        let max = self.governor.options().max_patch_restarts();
+        let count = match self.memo.get(PATCH_RESTART_COUNT_MEMO_KEY) {
+            None => 0,
+            Some(payload) => payload_to_json(payload)
+                .as_u64()
+                .ok_or_else(GovernanceFailure::patch_counter_invalid)?,
+        };
+        let next = count.saturating_add(1);
+        if next > u64::from(max) {
+            return Err(GovernanceFailure::patch_limit_exceeded(max));
+        }
+        let arguments = if request.new_input.is_null() {
+            self.arguments.clone()
+        } else {
+            vec![json_payload(&request.new_input)]
+        };
+        if let Some(check) = self.decl.map(|d| d.input_check) {
+            check(ctx.payload_converter(), &arguments)
+                .map_err(|why| GovernanceFailure::patch_input_invalid(&why))?;
+        }
+        let mut memo = self.memo.clone();
+        memo.insert(
+            PATCH_RESTART_COUNT_MEMO_KEY.to_owned(),
+            json_payload(&Value::from(next)),
+        );
+        Ok(ContinueAsNewWorkflowExecution {
+            workflow_type: ctx.workflow_type().to_owned(),
+            arguments,
+            memo,
+            ..Default::default()
+        })
+    }
+
+    /// How a run stopped by [`RunState`] ends: a HALT fails it, a restart continues it as new.
+    async fn stopped(&self, ctx: &WorkflowInterceptorContext) -> ExecuteWorkflowResult {
+        let restart = self.run.restart.borrow().clone();
+        match restart {
+            Some(request) if !self.run.halted() => self.continue_as_new(ctx, &request).await,
+            _ => Err(Self::fail(&self.run.halt_failure())),
+        }
     }
 
     async fn execute_governed(
@@ -239,6 +372,7 @@ impl OpenBoxWorkflowInterceptor {
     ) -> ExecuteWorkflowResult {
         if self.governor.options().send_start_event() {
             let event = LifecycleEvent::WorkflowStarted(WorkflowStarted {
+                activity_input: Some(self.arguments.iter().map(payload_to_json).collect()),
                 run_id: ctx.run_id().to_owned(),
                 source: WorkflowTelemetry,
                 task_queue: ctx.task_queue().to_owned(),
@@ -249,19 +383,25 @@ impl OpenBoxWorkflowInterceptor {
             let outcome = self.send(&ctx, event).await;
             let stop = match Self::judge(&outcome, "WorkflowStarted") {
                 Judgement::Proceed => None,
+                Judgement::Restart(request) => return self.continue_as_new(&ctx, &request).await,
                 Judgement::Block(reason) => Some(GovernanceFailure::blocked(reason.as_deref())),
                 Judgement::Refused(failure) | Judgement::Halt(failure) => Some(failure),
             };
             if let Some(failure) = stop {
-                self.report_failure(
-                    &ctx,
-                    governance_error_info(failure.kind(), failure.message()),
-                )
-                .await;
-                return Err(Self::fail(&failure));
+                return self.stop_with(&ctx, &failure).await;
             }
         }
-        let result = self.run_until_halt(next.run(input)).await;
+        let result = match self.run_until_halt(next.run(input)).await {
+            Some(result) => result,
+            None => {
+                if self.run.halted() {
+                    let halt = self.run.halt_failure();
+                    let info = governance_error_info(halt.kind(), halt.message());
+                    let _ = self.report_failure(&ctx, info).await;
+                }
+                return self.stopped(&ctx).await;
+            }
+        };
         match &result {
             Ok(output) => {
                 let workflow_output = output
@@ -280,6 +420,7 @@ impl OpenBoxWorkflowInterceptor {
                 let outcome = self.send(&ctx, event).await;
                 match Self::judge(&outcome, "WorkflowCompleted") {
                     Judgement::Proceed => result,
+                    Judgement::Restart(request) => self.continue_as_new(&ctx, &request).await,
                     Judgement::Block(reason) => {
                         Err(Self::fail(&GovernanceFailure::blocked(reason.as_deref())))
                     }
@@ -289,19 +430,19 @@ impl OpenBoxWorkflowInterceptor {
                 }
             }
             Err(termination) => {
-                if let Some(error) = failed(termination) {
-                    let info = match self.run.failure.borrow().as_ref() {
-                        Some(halt) => governance_error_info(halt.kind(), halt.message()),
-                        None => workflow_error_info(error),
-                    };
-                    self.report_failure(&ctx, info).await;
+                if let Some(error) = failed(termination)
+                    && let Some(request) =
+                        self.report_failure(&ctx, workflow_error_info(error)).await
+                {
+                    return self.continue_as_new(&ctx, &request).await;
                 }
                 result
             }
         }
     }
 
-    /// Runs the workflow body until it finishes or the run is halted.
+    /// Runs the workflow body until it finishes (`Some`) or the run is stopped (`None`: a HALT
+    /// or a restart, see [`RunState`]).
     ///
     /// The halt token is asked to wake this run once, not on every poll: the token's
     /// `cancelled()` future keeps every waker it is polled with until the token is cancelled, so
@@ -310,24 +451,24 @@ impl OpenBoxWorkflowInterceptor {
     async fn run_until_halt(
         &self,
         run: WorkflowInterceptorFuture<'_, ExecuteWorkflowResult>,
-    ) -> ExecuteWorkflowResult {
+    ) -> Option<ExecuteWorkflowResult> {
         let halt = &self.run.halt;
         let mut run = std::pin::pin!(run);
         let mut waker_registered = false;
         std::future::poll_fn(|cx| {
             let finished = run.as_mut().poll(cx);
-            // A HALT seen while the body was finishing still wins: the run must not complete.
+            // A stop seen while the body was finishing still wins: the run must not complete.
             if halt.is_cancelled() {
-                return Poll::Ready(Err(Self::fail(&self.run.halt_failure())));
+                return Poll::Ready(None);
             }
-            if finished.is_ready() {
-                return finished;
+            if let Poll::Ready(result) = finished {
+                return Poll::Ready(Some(result));
             }
             if !waker_registered {
                 waker_registered = true;
                 let halted = std::pin::pin!(halt.cancelled());
                 if halted.poll(cx).is_ready() {
-                    return Poll::Ready(Err(Self::fail(&self.run.halt_failure())));
+                    return Poll::Ready(None);
                 }
             }
             Poll::Pending
@@ -347,14 +488,18 @@ impl OpenBoxWorkflowInterceptor {
         // The result type is the SDK's; its size is not ours to change.
         #[allow(clippy::result_large_err)]
         future.map(move |result| {
-            if let Err(e) = &result
-                && let Some(message) = halt_message(e)
-            {
-                let reason = message
-                    .strip_prefix("Governance HALT: ")
-                    .unwrap_or(&message)
-                    .to_owned();
-                run.halt(GovernanceFailure::halted(Some(&reason)));
+            if let Err(e) = &result {
+                if let Some(message) = halt_message(e) {
+                    let reason = message
+                        .strip_prefix("Governance HALT: ")
+                        .unwrap_or(&message)
+                        .to_owned();
+                    run.halt(GovernanceFailure::halted(Some(&reason)));
+                } else if let Some(request) = patch_request_of(e) {
+                    // The run restarts even if its code would catch the error: Core refused
+                    // to let it go on with the input it has.
+                    run.restart(request);
+                }
             }
             result
         })
@@ -373,7 +518,13 @@ impl WorkflowInterceptor for OpenBoxWorkflowInterceptor {
         >,
     ) -> WorkflowInterceptorFuture<'a, ExecuteWorkflowResult> {
         if !self.governed {
-            return WorkflowInterceptorFuture::new(self.run_until_halt(next.run(input)));
+            // Not reported to Core, but a HALT or a restart from its activities still applies.
+            return WorkflowInterceptorFuture::new(async move {
+                match self.run_until_halt(next.run(input)).await {
+                    Some(result) => result,
+                    None => self.stopped(&ctx).await,
+                }
+            });
         }
         WorkflowInterceptorFuture::new(self.execute_governed(ctx, input, next))
     }
@@ -417,6 +568,14 @@ impl WorkflowInterceptor for OpenBoxWorkflowInterceptor {
                 Judgement::Halt(failure) => {
                     tracing::warn!(signal = input.name(), "{failure}; the run ends");
                     self.run.halt(failure);
+                    Ok(())
+                }
+                Judgement::Restart(request) => {
+                    tracing::warn!(
+                        signal = input.name(),
+                        "Governance requested a restart with a patched input; the handler does not run"
+                    );
+                    self.run.restart(request);
                     Ok(())
                 }
             }

@@ -73,9 +73,13 @@ impl LifecycleEvent {
     }
 }
 
-/// `WorkflowStarted`: no input, no parent id — exactly the reference's key set.
+/// `WorkflowStarted`: the run's identity and its arguments; no parent id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowStarted {
+    /// The workflow's arguments, one JSON value each (`[]` without arguments). `None` only in
+    /// carrier inputs recorded before the field existed: such an event is sent as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_input: Option<Vec<Value>>,
     /// Temporal run id.
     pub run_id: String,
     /// Always `workflow-telemetry`.

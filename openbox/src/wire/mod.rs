@@ -9,6 +9,7 @@
 
 mod constant;
 mod event;
+mod patch;
 mod response;
 mod span;
 pub mod time;
@@ -25,6 +26,7 @@ pub use event::{
     ErrorCause, LifecycleEvent, SignalReceived, WorkflowCompleted, WorkflowErrorInfo,
     WorkflowFailed, WorkflowStarted,
 };
+pub use patch::{PATCH_SCHEMA_VERSION, Patch, PatchRequest};
 pub use response::{
     ApprovalAnswer, ApprovalRequest, ApprovalStatus, EvaluateResponse, GuardrailReason,
     GuardrailsResult, GuardrailsTarget, ResponseError,

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use std::time::SystemTime;
 
-use super::{ApprovalStatus, EvaluateResponse, Verdict};
+use super::{ApprovalStatus, EvaluateResponse, PATCH_SCHEMA_VERSION, Patch, PatchRequest, Verdict};
 
 /// The verdict spellings Core uses, a few near misses, and noise.
 fn verdictish() -> impl Strategy<Value = String> {
@@ -61,6 +61,11 @@ fn key() -> impl Strategy<Value = String> {
         Just("expired".to_owned()),
         Just("constraints".to_owned()),
         Just("governance_event_id".to_owned()),
+        Just("patch".to_owned()),
+        Just("new_input".to_owned()),
+        Just("hook_trigger".to_owned()),
+        Just("event_type".to_owned()),
+        Just("schema_version".to_owned()),
         "[a-z_]{1,12}",
     ]
 }
@@ -99,6 +104,33 @@ proptest! {
             prop_assert!(r.risk_score.is_finite());
         }
         let _ = ApprovalStatus::from_slice(&serde_json::to_vec(&value).unwrap(), SystemTime::now());
+    }
+
+    #[test]
+    fn a_parsed_patch_is_never_a_boolean_or_an_unsafe_number(new_input in json_value(), extra in any::<bool>()) {
+        let mut patch = json!({ "new_input": new_input });
+        if extra {
+            patch["other"] = json!(1);
+        }
+        let answer = json!({ "verdict": "block", "patch": patch });
+        let parsed = Patch::from_answer(answer.as_object().unwrap());
+        if let Some(p) = &parsed {
+            prop_assert!(!extra, "a patch with a second key");
+            prop_assert!(!p.new_input.is_boolean());
+            prop_assert_eq!(&p.new_input, &answer["patch"]["new_input"]);
+        }
+        let r = EvaluateResponse::from_value(&answer).unwrap();
+        prop_assert_eq!(r.patch_directive(), parsed.as_ref());
+        let halt = EvaluateResponse::from_value(&json!({ "verdict": "halt", "patch": answer["patch"] })).unwrap();
+        prop_assert!(halt.patch_directive().is_none(), "HALT never restarts");
+    }
+
+    #[test]
+    fn patch_envelopes_parse_or_are_refused(details in response_object()) {
+        if let Some(req) = PatchRequest::from_details(&details) {
+            prop_assert_eq!(req.schema_version, PATCH_SCHEMA_VERSION);
+            prop_assert!(details.get("new_input").is_some());
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::patch::{Patch, PatchRequest};
 use super::time::parse_expiration;
 use super::verdict::{UnknownVerdict, Verdict};
 
@@ -49,6 +50,9 @@ pub struct EvaluateResponse {
     pub constraints: Vec<Value>,
     /// Core's id for this evaluation.
     pub governance_event_id: Option<String>,
+    /// The input Core would accept instead, when it came in the allowed shape (see
+    /// [`EvaluateResponse::patch_directive`]: it counts only on a BLOCK).
+    pub patch: Option<Patch>,
 }
 
 impl EvaluateResponse {
@@ -69,6 +73,26 @@ impl EvaluateResponse {
         }
     }
 
+    /// The patch to restart with: only an exact BLOCK restarts (a HALT ends the run whatever it
+    /// carries).
+    pub fn patch_directive(&self) -> Option<&Patch> {
+        self.patch
+            .as_ref()
+            .filter(|_| self.verdict == Verdict::Block)
+    }
+
+    /// The restart this answer asks for, as the envelope that carries it to the workflow.
+    pub fn patch_request(&self, event_type: &str) -> Option<PatchRequest> {
+        self.patch_directive().map(|p| {
+            PatchRequest::new(
+                p,
+                event_type,
+                self.reason.as_deref(),
+                self.governance_event_id.as_deref(),
+            )
+        })
+    }
+
     /// An ALLOW with nothing else (what the dev Core answers by default).
     pub fn allow() -> Self {
         EvaluateResponse {
@@ -80,6 +104,7 @@ impl EvaluateResponse {
             approval_id: None,
             constraints: Vec::new(),
             governance_event_id: None,
+            patch: None,
         }
     }
 
@@ -108,6 +133,7 @@ impl EvaluateResponse {
                 _ => Vec::new(),
             },
             governance_event_id: text(obj.get("governance_event_id")),
+            patch: Patch::from_answer(obj),
         })
     }
 }

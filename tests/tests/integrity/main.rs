@@ -9,6 +9,7 @@ mod capture;
 mod db;
 mod http;
 mod lifecycle;
+mod patch;
 mod workflow;
 
 use openbox_dev::LoggedRequest;

@@ -1,5 +1,6 @@
 //! Workflow events: guardrails that fail validation stop the event's effect, as they stop an
-//! activity — the run does not start, the signal handler does not run.
+//! activity — the run does not start (its arguments are in WorkflowStarted for them to judge),
+//! the signal handler does not run.
 
 use openbox::ErrorPolicy;
 use openbox_tests::fixtures::{Plan, PlanWorkflow, Step, runs_of};
@@ -16,7 +17,7 @@ async fn guardrail_failures_stop_workflow_events() {
 [[rules]]
 name = "refused start"
 verdict = "allow"
-match = {{ event_type = "WorkflowStarted", workflow_id = "{refused}" }}
+match = {{ event_type = "WorkflowStarted", workflow_id = "{refused}", "activity_input.0.steps.0.Echo" = "pii" }}
 guardrails_result = {{ validation_passed = false, reasons = [{{ reason = "pii in the start" }}] }}
 
 [[rules]]
@@ -34,7 +35,11 @@ guardrails_result = {{ validation_passed = false, reasons = [{{ reason = "pii in
                 steps: vec![Step::Echo("x".into())],
                 ..Plan::default()
             };
-            let a = h.start_plan(&refused, plan.clone()).await;
+            let pii = Plan {
+                steps: vec![Step::Echo("pii".into())],
+                ..Plan::default()
+            };
+            let a = h.start_plan(&refused, pii).await;
             let b = h
                 .start_plan(
                     &signalled,
