@@ -108,6 +108,18 @@ where
             return Ok(finish(state, &parts, time, headers, Value::Null, answer, 0));
         }
     };
+    if let Some(agent) = &state.agent {
+        let path = parts.uri.path();
+        let header = |name: &str| header_text(&parts.headers, name);
+        if let Err(code) = agent.check(parts.method.as_str(), path, header, &bytes) {
+            // Like an unauthenticated one, a request whose signature fails is not kept.
+            let answer = Answer::json(
+                401,
+                json!({"error": "signed request rejected", "reason_code": code}),
+            );
+            return Ok(finish(state, &parts, time, headers, Value::Null, answer, 0));
+        }
+    }
     let body: Value = if bytes.is_empty() {
         Value::Null
     } else {

@@ -39,6 +39,7 @@ pub mod rules;
 #[cfg(test)]
 mod rules_properties;
 mod server;
+pub mod signatures;
 mod web;
 
 use std::collections::HashSet;
@@ -82,6 +83,9 @@ pub enum DevCoreError {
     /// The fault settings are out of range.
     #[error("invalid fault settings: {0}")]
     Faults(String),
+    /// The agent DID or public key to verify signatures with is unusable.
+    #[error("invalid agent for signature checks: {0}")]
+    Agent(String),
     /// A non-loopback address without an admin key: anyone who can reach the dev Core could
     /// grant approvals and read every logged request.
     #[error(
@@ -135,6 +139,7 @@ pub struct DevCoreBuilder {
     allowed_hosts: Vec<String>,
     admin_key: Option<String>,
     limits: Limits,
+    agent: Option<(String, String)>,
 }
 
 impl Default for DevCoreBuilder {
@@ -151,6 +156,7 @@ impl Default for DevCoreBuilder {
             allowed_hosts: Vec::new(),
             admin_key: None,
             limits: Limits::default(),
+            agent: None,
         }
     }
 }
@@ -226,9 +232,23 @@ impl DevCoreBuilder {
         self
     }
 
+    /// Verify signed requests: every contract request must be signed by the agent `did` whose
+    /// Ed25519 public key is `public_key` (standard base64 of its 32 bytes); others are refused
+    /// with 401 and Core's reason code (see the `signatures` module).
+    pub fn agent(mut self, did: impl Into<String>, public_key: impl Into<String>) -> Self {
+        self.agent = Some((did.into(), public_key.into()));
+        self
+    }
+
     /// Binds and starts serving on the current Tokio runtime.
     pub async fn start(self) -> Result<DevCore, DevCoreError> {
         self.faults.validate().map_err(DevCoreError::Faults)?;
+        let agent = self
+            .agent
+            .as_ref()
+            .map(|(did, key)| signatures::AgentVerifier::new(did, key))
+            .transpose()
+            .map_err(DevCoreError::Agent)?;
         let guard = guard::Guard::new(self.allowed_hosts, self.admin_key);
         if !self.addr.ip().is_loopback() && !guard.has_admin_key() {
             return Err(DevCoreError::InsecureBind { addr: self.addr });
@@ -259,6 +279,7 @@ impl DevCoreBuilder {
             faults::FaultInjector::new(self.faults),
             server::Access {
                 api_keys: self.api_keys,
+                agent,
                 guard,
             },
             self.approval_expires_in,

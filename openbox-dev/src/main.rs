@@ -91,6 +91,12 @@ struct Serve {
     /// Require this key on the dev API (needed with a non-loopback --host).
     #[arg(long, env = "OPENBOX_DEV_ADMIN_KEY", hide_env_values = true)]
     admin_key: Option<String>,
+    /// Verify signed requests: the agent DID they must carry (with --agent-public-key).
+    #[arg(long, requires = "agent_public_key")]
+    agent_did: Option<String>,
+    /// The agent's Ed25519 public key, standard base64 (with --agent-did).
+    #[arg(long, requires = "agent_did")]
+    agent_public_key: Option<String>,
 }
 
 #[derive(Args)]
@@ -212,6 +218,9 @@ async fn serve(args: Serve) -> Result<(), String> {
     }
     if let Some(key) = args.admin_key {
         builder = builder.admin_key(key);
+    }
+    if let (Some(did), Some(key)) = (args.agent_did, args.agent_public_key) {
+        builder = builder.agent(did, key);
     }
     let core = builder.start().await.map_err(|e| e.to_string())?;
     // Write errors are ignored: a closed stdout (a caller that read the first line and went

@@ -52,6 +52,8 @@ pub struct State {
     /// Fault injection.
     pub faults: FaultInjector,
     api_keys: Option<HashSet<String>>,
+    /// The agent whose signatures contract requests must carry, when configured.
+    pub agent: Option<crate::signatures::AgentVerifier>,
     approval_expires_in: Option<Duration>,
     open_connections: AtomicUsize,
     /// Checks of the dev API.
@@ -80,9 +82,11 @@ impl Drop for OpenConnection {
     }
 }
 
-/// Who may call what: the API keys of the contract endpoints and the dev API's guard.
+/// Who may call what: the API keys of the contract endpoints, the agent whose signatures they
+/// must carry (if any), and the dev API's guard.
 pub(crate) struct Access {
     pub api_keys: Option<HashSet<String>>,
+    pub agent: Option<crate::signatures::AgentVerifier>,
     pub guard: Guard,
 }
 
@@ -96,7 +100,11 @@ impl State {
         approval_expires_in: Option<Duration>,
         limits: Limits,
     ) -> Self {
-        let Access { api_keys, guard } = access;
+        let Access {
+            api_keys,
+            agent,
+            guard,
+        } = access;
         State {
             rules: RwLock::new(Arc::new(rules)),
             rules_path,
@@ -104,6 +112,7 @@ impl State {
             log,
             faults,
             api_keys,
+            agent,
             approval_expires_in,
             open_connections: AtomicUsize::new(0),
             guard,

@@ -9,6 +9,7 @@
 //! | `OPENBOX_API_KEY` | `obx_live_…` / `obx_test_…` | — (required) |
 //! | `OPENBOX_GOVERNANCE_TIMEOUT` | per-call timeout, seconds (float) | `30` |
 //! | `OPENBOX_GOVERNANCE_POLICY` | `fail_open` or `fail_closed` | `fail_open` |
+//! | `OPENBOX_AGENT_DID`, `OPENBOX_AGENT_PRIVATE_KEY` | sign requests as this agent (both or neither) | unsigned |
 //!
 //! ```
 //! use std::time::Duration;
@@ -30,6 +31,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::client::signing::AgentIdentity;
 use crate::client::{BreakerSettings, SpoolSettings};
 use crate::error::ConfigError;
 use crate::secrets::SensitiveNames;
@@ -42,6 +44,10 @@ pub const ENV_API_KEY: &str = "OPENBOX_API_KEY";
 pub const ENV_TIMEOUT: &str = "OPENBOX_GOVERNANCE_TIMEOUT";
 /// Environment variable for the error policy.
 pub const ENV_POLICY: &str = "OPENBOX_GOVERNANCE_POLICY";
+/// Environment variable: the agent DID of signed requests (with [`ENV_AGENT_PRIVATE_KEY`]).
+pub const ENV_AGENT_DID: &str = "OPENBOX_AGENT_DID";
+/// Environment variable: the agent's Ed25519 seed, standard base64 (with [`ENV_AGENT_DID`]).
+pub const ENV_AGENT_PRIVATE_KEY: &str = "OPENBOX_AGENT_PRIVATE_KEY";
 
 /// Default per-call timeout (the reference's `governance_timeout`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -157,6 +163,7 @@ pub struct OpenBoxConfig {
     sensitive_names: SensitiveNames,
     circuit_breaker: BreakerSettings,
     spool: Option<SpoolSettings>,
+    agent_identity: Option<AgentIdentity>,
 }
 
 impl OpenBoxConfig {
@@ -205,6 +212,11 @@ impl OpenBoxConfig {
         self.spool.as_ref()
     }
 
+    /// The identity requests are signed with, when one is configured.
+    pub fn agent_identity(&self) -> Option<&AgentIdentity> {
+        self.agent_identity.as_ref()
+    }
+
     /// Which names carry secrets: the built-in rule plus
     /// [`redact_keys`](OpenBoxConfigBuilder::redact_keys).
     pub fn sensitive_names(&self) -> &SensitiveNames {
@@ -226,6 +238,7 @@ pub struct OpenBoxConfigBuilder {
     redact_keys: Vec<String>,
     circuit_breaker: Option<BreakerSettings>,
     spool: Option<SpoolSettings>,
+    agent_identity: Option<(String, String)>,
     ignore_env: bool,
     env: Option<EnvLookup>,
 }
@@ -241,6 +254,10 @@ impl fmt::Debug for OpenBoxConfigBuilder {
             .field("redact_keys", &self.redact_keys)
             .field("circuit_breaker", &self.circuit_breaker)
             .field("spool", &self.spool)
+            .field(
+                "agent_identity",
+                &self.agent_identity.as_ref().map(|(did, _)| (did, "****")),
+            )
             .field("ignore_env", &self.ignore_env)
             .finish_non_exhaustive()
     }
@@ -318,6 +335,20 @@ impl OpenBoxConfigBuilder {
         self
     }
 
+    /// Signs every request with this agent identity (agent identity v1): `did` is
+    /// `did:aip:<uuid>`, `private_key` the standard base64 of the agent's raw 32-byte Ed25519
+    /// seed. Validated by [`build`](Self::build); the key never appears in `Debug` output, logs,
+    /// errors or workflow histories. Environment: `OPENBOX_AGENT_DID` and
+    /// `OPENBOX_AGENT_PRIVATE_KEY`, both or neither.
+    pub fn agent_identity(
+        mut self,
+        did: impl Into<String>,
+        private_key: impl Into<String>,
+    ) -> Self {
+        self.agent_identity = Some((did.into(), private_key.into()));
+        self
+    }
+
     /// Do not read `OPENBOX_*` environment variables.
     pub fn ignore_env(mut self) -> Self {
         self.ignore_env = true;
@@ -390,7 +421,26 @@ impl OpenBoxConfigBuilder {
                 reason: problem,
             });
         }
+        let agent_identity = match self.agent_identity.clone() {
+            Some((did, key)) => Some(AgentIdentity::new(&did, &key)?),
+            None => match (
+                self.env_value(ENV_AGENT_DID),
+                self.env_value(ENV_AGENT_PRIVATE_KEY),
+            ) {
+                (Some(did), Some(key)) => Some(AgentIdentity::new(&did, &key)?),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::InvalidOption {
+                        option: "agent_identity",
+                        reason: format!(
+                            "{ENV_AGENT_DID} and {ENV_AGENT_PRIVATE_KEY} are set together or not at all"
+                        ),
+                    });
+                }
+            },
+        };
         Ok(OpenBoxConfig {
+            agent_identity,
             url: url.into(),
             api_key,
             timeout,

@@ -37,6 +37,88 @@ pub enum OpenBoxError {
     /// The spool directory cannot be opened (see [`crate::SpoolSettings`]).
     #[error(transparent)]
     Spool(#[from] crate::client::SpoolError),
+    /// Core refused the signature of the start-up key check (reference:
+    /// `OpenBoxSigningError`).
+    #[error("OpenBox Core at {url} rejected the signed request (HTTP {status}): {rejection}")]
+    SignatureRejected {
+        /// Core base URL.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// Core's reason.
+        rejection: SigningRejection,
+    },
+}
+
+/// Why Core refused a signed request, from the reason code of its 401/403 answer (`reason_code`,
+/// `code` or `reason`). Each says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SigningRejection {
+    /// `signature_invalid`: the signed bytes did not verify — a changed body or a wrong key.
+    SignatureInvalid,
+    /// `nonce_replayed`: the nonce was used before.
+    NonceReplayed,
+    /// `timestamp_outside_window` (or `timestamp_skew`): the clock is more than 300 s off.
+    TimestampOutsideWindow,
+    /// `did_agent_mismatch`: the DID is not the agent the API key belongs to.
+    DidAgentMismatch,
+    /// `verifier_not_configured`: Core has no public key for this agent yet.
+    VerifierNotConfigured,
+    /// Another code, as Core sent it.
+    Other(String),
+}
+
+impl SigningRejection {
+    /// The rejection a reason code names.
+    pub fn from_code(code: &str) -> Self {
+        match code {
+            "signature_invalid" => SigningRejection::SignatureInvalid,
+            "nonce_replayed" => SigningRejection::NonceReplayed,
+            "timestamp_outside_window" | "timestamp_skew" => {
+                SigningRejection::TimestampOutsideWindow
+            }
+            "did_agent_mismatch" => SigningRejection::DidAgentMismatch,
+            "verifier_not_configured" => SigningRejection::VerifierNotConfigured,
+            other => SigningRejection::Other(other.chars().take(64).collect()),
+        }
+    }
+
+    /// The reason code.
+    pub fn code(&self) -> &str {
+        match self {
+            SigningRejection::SignatureInvalid => "signature_invalid",
+            SigningRejection::NonceReplayed => "nonce_replayed",
+            SigningRejection::TimestampOutsideWindow => "timestamp_outside_window",
+            SigningRejection::DidAgentMismatch => "did_agent_mismatch",
+            SigningRejection::VerifierNotConfigured => "verifier_not_configured",
+            SigningRejection::Other(code) => code,
+        }
+    }
+}
+
+impl std::fmt::Display for SigningRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let advice = match self {
+            SigningRejection::SignatureInvalid => {
+                "the signed bytes did not verify: a wrong or rotated private key, or a body changed on the way"
+            }
+            SigningRejection::NonceReplayed => {
+                "the nonce was already used: a signed request was sent twice"
+            }
+            SigningRejection::TimestampOutsideWindow => {
+                "the signing time is more than 300 s away from Core's clock: sync this host's clock"
+            }
+            SigningRejection::DidAgentMismatch => {
+                "the agent DID is not the agent the API key and private key were provisioned for"
+            }
+            SigningRejection::VerifierNotConfigured => {
+                "Core has no public key for this agent yet: re-provision the agent"
+            }
+            SigningRejection::Other(_) => "see Core's documentation for this reason code",
+        };
+        write!(f, "{} ({advice})", self.code())
+    }
 }
 
 /// An invalid or incomplete configuration (reference: `OpenBoxConfigError` and its
@@ -127,6 +209,17 @@ pub enum GovernanceApiError {
         /// 401 or 403.
         status: u16,
     },
+    /// Core answered 401 or 403 to a signed request, naming what was wrong with the signature.
+    /// Always fails closed, like [`GovernanceApiError::Unauthorized`].
+    #[error(
+        "Governance API error: HTTP {status}: OpenBox Core rejected the signed request: {rejection}"
+    )]
+    SignatureRejected {
+        /// 401 or 403.
+        status: u16,
+        /// Core's reason.
+        rejection: SigningRejection,
+    },
     /// A 2xx answer that is not a usable evaluate response (garbage, unknown verdict…).
     #[error("Governance API error: {0}")]
     InvalidResponse(#[from] ResponseError),
@@ -153,6 +246,7 @@ impl GovernanceApiError {
             GovernanceApiError::Timeout(_) => "timeout",
             GovernanceApiError::Status { .. } => "http_status",
             GovernanceApiError::Unauthorized { .. } => "unauthorized",
+            GovernanceApiError::SignatureRejected { .. } => "signature_rejected",
             GovernanceApiError::InvalidResponse(ResponseError::UnknownVerdict(_)) => {
                 "unknown_verdict"
             }
@@ -174,6 +268,9 @@ impl GovernanceApiError {
 
     /// `true` for 401/403, which fail closed whatever the policy (design D9).
     pub fn is_unauthorized(&self) -> bool {
-        matches!(self, GovernanceApiError::Unauthorized { .. })
+        matches!(
+            self,
+            GovernanceApiError::Unauthorized { .. } | GovernanceApiError::SignatureRejected { .. }
+        )
     }
 }

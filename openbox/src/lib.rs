@@ -77,9 +77,10 @@ pub mod wire;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use client::signing::AgentIdentity;
 pub use client::{CoreClient, Decision, SpoolSettings, SpoolStats};
 pub use config::{ApiKey, ErrorPolicy, OpenBoxConfig, OpenBoxConfigBuilder};
-pub use error::{ConfigError, GovernanceApiError, OpenBoxError};
+pub use error::{ConfigError, GovernanceApiError, OpenBoxError, SigningRejection};
 pub use governance::failure::{FailureKind, GovernanceFailure};
 pub use governance::options::{
     CarrierMode, Enforcement, GovernanceOptions, GovernanceOptionsBuilder, HookKind,
@@ -88,7 +89,7 @@ pub use governance::scope::{ActivityScope, spawn};
 pub use governance::{ActivitySettings, GovernanceStats, Governor, StatsSnapshot};
 /// Governed files (`openbox::hooks::fs`), mirroring `tokio::fs` and `std::fs`.
 pub use hooks::fs;
-pub use temporal::{OpenBoxPlugin, OpenBoxPluginBuilder};
+pub use temporal::{HandoffError, HandoffVerdict, OpenBoxPlugin, OpenBoxPluginBuilder, handoff};
 
 #[doc = include_str!("../docs/governed_activities.md")]
 pub use openbox_macros::governed_activities;

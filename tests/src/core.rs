@@ -35,11 +35,19 @@ impl TestCore {
         Self::start_with(rules, 10_000).await
     }
 
+    /// Starts a dev Core (allowing everything) that accepts only requests signed by the agent
+    /// `did` with the Ed25519 public key `public_key` (base64).
+    pub async fn start_signed(did: &str, public_key: &str) -> Self {
+        Self::start_built(DevCore::builder().agent(did, public_key)).await
+    }
+
     async fn start_with(rules: RuleSet, keep_events: usize) -> Self {
+        Self::start_built(DevCore::builder().rules(rules).keep_events(keep_events)).await
+    }
+
+    async fn start_built(builder: openbox_dev::DevCoreBuilder) -> Self {
         let dir = TempDir::new("openbox-core");
-        let core = DevCore::builder()
-            .rules(rules)
-            .keep_events(keep_events)
+        let core = builder
             .event_log(dir.path().join("events.jsonl"))
             .start()
             .await

@@ -77,6 +77,13 @@ pub enum Step {
     Fetch(String),
     /// `Ledger::post`: three arguments, declared with `#[openbox::governed_activities]`.
     Post(String, i64, ChargeReq),
+    /// `openbox::handoff(session, from)` from the workflow itself; its result is the verdict.
+    Handoff {
+        /// The multi-agent session.
+        session: String,
+        /// The agent handing off.
+        from: String,
+    },
 }
 
 /// What the workflow runs.
@@ -258,6 +265,16 @@ impl PlanWorkflow {
                     .execute_activity(Shop::add, (a, b), opts)
                     .await
                     .map(|n| n.to_string()),
+                Step::Handoff { session, from } => {
+                    match openbox::handoff(ctx, &session, &from).await {
+                        Ok(v) => results.push(format!("handoff:{:?}", v.verdict)),
+                        Err(e @ openbox::HandoffError::Refused(_)) if plan.catch_errors => {
+                            results.push(format!("ERR:handoff:{e}"))
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                    continue;
+                }
             };
             match result {
                 Ok(v) => results.push(v),

@@ -19,6 +19,7 @@ const POLICIES: [ErrorPolicy; 2] = [ErrorPolicy::FailOpen, ErrorPolicy::FailClos
 
 fn workflow_started() -> LifecycleEvent {
     LifecycleEvent::WorkflowStarted(WorkflowStarted {
+        multi_agent_session_id: None,
         activity_input: Some(vec![Value::from("draft")]),
         run_id: "run-1".into(),
         source: WorkflowTelemetry,
@@ -33,6 +34,7 @@ fn activity_started(activity_type: &str) -> LifecycleEvent {
     LifecycleEvent::ActivityStarted(ActivityStarted {
         source: WorkflowTelemetry,
         activity: Arc::new(ActivityIdentity {
+            multi_agent_session_id: None,
             workflow_id: "wf-1".into(),
             run_id: "run-1".into(),
             workflow_type: "Payments".into(),
@@ -630,4 +632,95 @@ async fn the_circuit_breaker_stops_calling_a_dead_core_and_probes_it_back() {
     assert_eq!(client.breaker_state(), BreakerState::Closed);
     assert_eq!(core.core.request_count(), reached + 1);
     assert_eq!(client.breaker_transitions(), 3, "open, half-open, closed");
+}
+
+/// Signed requests (agent identity v1) against a dev Core that verifies them: the right key
+/// passes on every endpoint; a wrong key or DID is refused with Core's reason code, which the
+/// SDK reports typed and always fails closed on; the key is nowhere in what Core received.
+#[tokio::test]
+async fn signed_requests_verify_and_rejections_are_typed() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use openbox::{AgentIdentity, GovernanceApiError, OpenBoxError, SigningRejection};
+
+    const DID: &str = "did:aip:6f9619ff-8b86-4d11-b42d-00c04fc964ff";
+    let seed = STANDARD.encode([11u8; 32]);
+    let identity = AgentIdentity::new(DID, &seed).unwrap();
+    let core = TestCore::start_signed(DID, &identity.public_key_base64()).await;
+    let client_with = |did: &str, key: &str| {
+        let config = openbox_tests::core::config_builder_for(
+            &core.core.url(),
+            ErrorPolicy::FailOpen,
+            std::time::Duration::from_secs(5),
+        )
+        .agent_identity(did, key)
+        .build()
+        .unwrap();
+        CoreClient::new(config).unwrap()
+    };
+
+    let signed = client_with(DID, &seed);
+    signed.validate().await.unwrap();
+    assert_eq!(
+        signed.evaluate(&workflow_started()).await.unwrap().verdict,
+        Verdict::Allow
+    );
+    let log = core.log().await;
+    assert_eq!(log.len(), 2);
+    for entry in &log {
+        assert_eq!(entry.status, 200, "{entry:?}");
+        assert_eq!(entry.headers["x-openbox-agent-did"], DID);
+        assert_eq!(entry.headers["x-openbox-agent-nonce"].len(), 32);
+        assert!(entry.headers["x-openbox-agent-timestamp"].ends_with("+00:00"));
+    }
+    let text = serde_json::to_string(&log).unwrap();
+    assert!(!text.contains(&seed), "the private key never travels");
+
+    let wrong_key = client_with(DID, &STANDARD.encode([12u8; 32]));
+    match wrong_key.validate().await {
+        Err(OpenBoxError::SignatureRejected { rejection, .. }) => {
+            assert_eq!(rejection, SigningRejection::SignatureInvalid)
+        }
+        other => panic!("{other:?}"),
+    }
+    let error = wrong_key.evaluate(&workflow_started()).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            GovernanceApiError::SignatureRejected {
+                status: 401,
+                rejection: SigningRejection::SignatureInvalid
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        matches!(
+            wrong_key.decide(&workflow_started()).await,
+            openbox::Decision::Halt(_)
+        ),
+        "a refused signature fails closed even under fail_open"
+    );
+
+    let other_agent = client_with("did:aip:00000000-0000-4000-8000-000000000000", &seed);
+    let error = other_agent.evaluate(&workflow_started()).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            GovernanceApiError::SignatureRejected {
+                rejection: SigningRejection::DidAgentMismatch,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let unsigned = CoreClient::new(core.config(ErrorPolicy::FailOpen)).unwrap();
+    assert!(
+        unsigned
+            .evaluate(&workflow_started())
+            .await
+            .unwrap_err()
+            .is_unauthorized(),
+        "an unsigned request is refused"
+    );
 }

@@ -740,7 +740,7 @@ async fn approval_granted_while_the_retry_lands_on_another_worker() {
         .body
         .clone();
     assert_eq!(last_started["attempt"], attempt);
-    h.assert_no_key_in_histories(&[wid]);
+    h.assert_no_key_in_histories(std::slice::from_ref(&wid));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -837,7 +837,7 @@ guardrails_result = { validation_passed = false, reasons = [{ type = "pii", fiel
         !wf_done.to_string().contains("secret output"),
         "output redaction happened before the workflow saw it"
     );
-    h.assert_no_key_in_histories(&[wid]);
+    h.assert_no_key_in_histories(std::slice::from_ref(&wid));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -935,7 +935,7 @@ async fn replaying_a_governed_history_makes_no_core_calls() {
         calls_before,
         "replay made no Core call"
     );
-    h.assert_no_key_in_histories(&[wid]);
+    h.assert_no_key_in_histories(std::slice::from_ref(&wid));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1018,7 +1018,7 @@ async fn workflows_started_before_governance_continue_and_replay() {
         .await
         .expect_err("governing a run that started ungoverned is nondeterministic");
     assert!(err.to_string().contains("nondetermin"), "{err}");
-    h.assert_no_key_in_histories(&[wid]);
+    h.assert_no_key_in_histories(std::slice::from_ref(&wid));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1089,7 +1089,7 @@ guardrails_result = { input_type = "activity_input", redacted_input = [{ card = 
         "capture_output = false"
     );
     assert_eq!(runs_of(&wid, "bank_pay"), 1);
-    h.assert_no_key_in_histories(&[wid]);
+    h.assert_no_key_in_histories(std::slice::from_ref(&wid));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1205,7 +1205,7 @@ async fn skip_lists_extend_the_defaults() {
                 != Some("send_governance_event")),
         "the carrier stays skipped"
     );
-    h.assert_no_key_in_histories(&[wid]);
+    h.assert_no_key_in_histories(std::slice::from_ref(&wid));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1339,5 +1339,240 @@ async fn composes_with_another_worker_plugin() {
         "the other plugin's interceptor ran (echo + carrier)"
     );
     assert_eq!(event_types(&h.events_of(&wid).await).len(), 4);
-    h.assert_no_key_in_histories(&[wid]);
+    h.assert_no_key_in_histories(std::slice::from_ref(&wid));
+}
+
+/// A workflow started with a multi-agent session in its memo: every event of the run — workflow
+/// events, activities and the HTTP call inside one — carries the session, the activities get it
+/// through a Temporal header (in the history), and a handoff from workflow code reaches Core with
+/// the reference's body. A BLOCK on a handoff is the workflow's to handle; a HALT ends the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_reaches_every_event_and_handoffs_are_governed() {
+    use openbox_tests::http_server::TestHttpServer;
+    use temporalio_common::MemoValues;
+
+    let server = TestHttpServer::start().await;
+    let (wid, blocked, halted) = (
+        unique("session"),
+        unique("handoff-block"),
+        unique("handoff-halt"),
+    );
+    let (sid, refused_sid, halting_sid) = (unique("sid"), unique("sid-no"), unique("sid-halt"));
+    let rules = format!(
+        "[[rules]]\nverdict = \"block\"\nreason = \"not to billing\"\n\
+         match = {{ event_type = \"Handoff\", multi_agent_session_id = \"{refused_sid}\" }}\n\
+         [[rules]]\nverdict = \"halt\"\nreason = \"stop the chain\"\n\
+         match = {{ event_type = \"Handoff\", multi_agent_session_id = \"{halting_sid}\" }}\n"
+    );
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailOpen, |b| b).await;
+    let handoff = |session: &str| Step::Handoff {
+        session: session.to_owned(),
+        from: "did:aip:triage".to_owned(),
+    };
+    let h = &h;
+    let start = |wid: &str, session: &str, plan: Plan| {
+        let mut memo = MemoValues::new();
+        memo.insert("openbox_multi_agent_session_id", session.to_owned());
+        let options = WorkflowStartOptions::new(&h.task_queue, wid)
+            .memo(memo)
+            .build();
+        async move {
+            h.client()
+                .start_workflow(PlanWorkflow::run, plan, options)
+                .await
+                .expect("workflow starts")
+        }
+    };
+    let (done, refused, stopped) = h
+        .run(Some(plugin), async {
+            let main = start(
+                &wid,
+                &sid,
+                Plan {
+                    steps: vec![
+                        Step::Fetch(format!("{}/page", server.url)),
+                        handoff(&sid),
+                        Step::Echo("after".into()),
+                    ],
+                    wait_for_signal: true,
+                    ..Plan::default()
+                },
+            )
+            .await;
+            main.signal(
+                PlanWorkflow::note,
+                "go".to_owned(),
+                WorkflowSignalOptions::default(),
+            )
+            .await
+            .unwrap();
+            let refused = start(
+                &blocked,
+                &refused_sid,
+                Plan {
+                    steps: vec![handoff(&refused_sid), Step::Echo("instead".into())],
+                    catch_errors: true,
+                    ..Plan::default()
+                },
+            )
+            .await;
+            let stopped = start(
+                &halted,
+                &halting_sid,
+                Plan {
+                    steps: vec![handoff(&halting_sid), Step::Echo("never".into())],
+                    catch_errors: true,
+                    ..Plan::default()
+                },
+            )
+            .await;
+            (
+                result_of(&main).await,
+                result_of(&refused).await,
+                result_of(&stopped).await,
+            )
+        })
+        .await;
+    assert_eq!(
+        outcome(done).results,
+        ["fetched 200", "handoff:Some(Allow)", "after"]
+    );
+
+    let events = h.events_of(&wid).await;
+    let types = event_types_start_sorted(&events);
+    assert_eq!(
+        types,
+        [
+            "WorkflowStarted",
+            "SignalReceived",
+            "ActivityStarted",
+            "hook:ActivityStarted",
+            "hook:ActivityStarted",
+            "ActivityCompleted",
+            "ActivityStarted",
+            "ActivityCompleted",
+            "WorkflowCompleted"
+        ]
+    );
+    for e in &events {
+        assert_eq!(
+            e.body["multi_agent_session_id"],
+            sid,
+            "{:?} carries the session",
+            e.event_type()
+        );
+    }
+    let handoffs: Vec<Value> = h
+        .core
+        .log()
+        .await
+        .into_iter()
+        .filter(|e| e.event_type() == Some("Handoff"))
+        .map(|e| e.body)
+        .collect();
+    let ours: Vec<&Value> = handoffs
+        .iter()
+        .filter(|b| b["multi_agent_session_id"] == sid)
+        .collect();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(
+        keys(ours[0]),
+        set(&[
+            "event_type",
+            "from_agent_did",
+            "multi_agent_session_id",
+            "source",
+            "timestamp"
+        ])
+    );
+    assert_eq!(ours[0]["from_agent_did"], "did:aip:triage");
+    let history = openbox_tests::history::history_json(&h.env.temporal, &wid);
+    assert!(
+        history.contains("openbox-multi-agent-session-id"),
+        "the activities get the session in a header"
+    );
+
+    assert_eq!(
+        outcome(refused).results,
+        ["ERR:handoff:Governance blocked: not to billing", "instead"],
+        "a refused handoff is the workflow's to handle"
+    );
+    let error = stopped.unwrap_err();
+    assert_eq!(failure_types(&error), ["GovernanceHalt"]);
+    assert_eq!(runs_of(&halted, "echo"), 0, "a HALT ends the run");
+}
+
+/// A worker whose requests are signed runs a workflow — workflow events, activity events and an
+/// HTTP call's hook evaluations — against a Core that accepts only that agent's signatures;
+/// a worker with another key does not start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signing_worker_passes_a_verifying_core_and_a_wrong_key_does_not_start() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use openbox::{AgentIdentity, OpenBoxError, OpenBoxPlugin};
+    use openbox_tests::core::{TestCore, config_builder_for};
+    use openbox_tests::http_server::TestHttpServer;
+
+    const DID: &str = "did:aip:9b2c4e1a-3f5d-4a7b-8c6e-1d2f3a4b5c6d";
+    let seed = STANDARD.encode([21u8; 32]);
+    let public = AgentIdentity::new(DID, &seed).unwrap().public_key_base64();
+    let server = TestHttpServer::start().await;
+    let h = Harness::with_core(TestCore::start_signed(DID, &public).await).await;
+    let plugin_with = |key: String| {
+        let config = config_builder_for(
+            &h.core.core.url(),
+            ErrorPolicy::FailClosed,
+            Duration::from_secs(5),
+        )
+        .agent_identity(DID, key)
+        .build()
+        .unwrap();
+        async move { OpenBoxPlugin::builder().config(config).build().await }
+    };
+    match plugin_with(STANDARD.encode([22u8; 32])).await {
+        Err(OpenBoxError::SignatureRejected { rejection, .. }) => {
+            assert_eq!(rejection.code(), "signature_invalid")
+        }
+        other => panic!("a wrong key must not start: {other:?}"),
+    }
+    let plugin = plugin_with(seed.clone())
+        .await
+        .expect("the right key starts");
+    let wid = unique("signed");
+    let result = h
+        .run(Some(plugin), async {
+            let plan = Plan {
+                steps: vec![
+                    Step::Echo("signed".into()),
+                    Step::Fetch(format!("{}/page", server.url)),
+                ],
+                ..Plan::default()
+            };
+            result_of(&h.start_plan(&wid, plan).await).await
+        })
+        .await;
+    assert_eq!(outcome(result).results, ["signed", "fetched 200"]);
+    let events = h.events_of(&wid).await;
+    assert_eq!(
+        event_types(&events),
+        [
+            "WorkflowStarted",
+            "ActivityStarted",
+            "ActivityCompleted",
+            "ActivityStarted",
+            "hook:ActivityStarted",
+            "hook:ActivityStarted",
+            "ActivityCompleted",
+            "WorkflowCompleted"
+        ]
+    );
+    assert!(events.iter().all(|e| e.status == 200
+        && e.headers.get("x-openbox-agent-did").map(String::as_str) == Some(DID)));
+    h.assert_no_key_in_histories(std::slice::from_ref(&wid));
+    let history = openbox_tests::history::history_json(&h.env.temporal, &wid);
+    assert!(
+        !history.contains(&seed),
+        "the private key is not in the history"
+    );
 }

@@ -45,6 +45,7 @@ pub(crate) fn event() -> LifecycleEvent {
     LifecycleEvent::ActivityStarted(ActivityStarted {
         source: WorkflowTelemetry,
         activity: Arc::new(ActivityIdentity {
+            multi_agent_session_id: None,
             workflow_id: "bench-throughput".into(),
             run_id: "0b7c4a52-5d0e-4a39-9a7e-6f3b1c2d9e10".into(),
             workflow_type: "BenchChain".into(),

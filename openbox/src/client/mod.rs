@@ -22,6 +22,7 @@
 mod breaker;
 mod policy;
 mod replay;
+pub mod signing;
 mod spool;
 mod transport;
 
@@ -50,7 +51,7 @@ pub mod spool_metrics {
 pub(crate) use transport::error_chain;
 
 use crate::config::OpenBoxConfig;
-use crate::error::{GovernanceApiError, OpenBoxError};
+use crate::error::{GovernanceApiError, OpenBoxError, SigningRejection};
 use crate::secrets::SensitiveNames;
 use crate::wire::{
     ApprovalAnswer, ApprovalRequest, ApprovalStatus, EvaluateBody, EvaluateResponse, ResponseError,
@@ -166,15 +167,25 @@ impl CoreClient {
     /// 200 → `Ok`; 401/403 → [`OpenBoxError::Auth`]; anything else → [`OpenBoxError::Network`].
     pub async fn validate(&self) -> Result<(), OpenBoxError> {
         let url = self.config().url().to_owned();
-        let result = self
-            .send(self.inner.http.get(self.inner.validate_url.clone()))
-            .await;
-        match result {
+        let mut request = self.inner.http.get(self.inner.validate_url.clone());
+        if let Some(identity) = self.config().agent_identity() {
+            for (name, value) in identity.sign("GET", self.inner.validate_url.path(), b"") {
+                request = request.header(name, value);
+            }
+        }
+        match self.send(request).await {
             Ok((200, _)) => Ok(()),
-            Ok((status @ (401 | 403), _)) => Err(OpenBoxError::Auth { url, status }),
+            Ok((status @ (401 | 403), body)) => match self.signing_rejection(&body) {
+                Some(rejection) => Err(OpenBoxError::SignatureRejected {
+                    url,
+                    status,
+                    rejection,
+                }),
+                None => Err(OpenBoxError::Auth { url, status }),
+            },
             Ok((status, body)) => Err(OpenBoxError::Network {
                 url,
-                source: status_error(status, &body),
+                source: self.status_error(status, &body),
             }),
             Err(source) => Err(OpenBoxError::Network { url, source }),
         }
@@ -211,7 +222,7 @@ impl CoreClient {
         marks: Marks<'_>,
     ) -> Result<EvaluateResponse, GovernanceApiError> {
         let (status, bytes) = self.post(&self.inner.evaluate_url, json, marks).await?;
-        check_status(status, &bytes)?;
+        self.check_status(status, &bytes)?;
         Ok(EvaluateResponse::from_slice(&bytes)?)
     }
 
@@ -305,7 +316,7 @@ impl CoreClient {
         let (status, bytes) = self
             .post(&self.inner.approval_url, json.into(), Marks::default())
             .await?;
-        check_status(status, &bytes)?;
+        self.check_status(status, &bytes)?;
         match ApprovalAnswer::from_slice(&bytes, SystemTime::now()) {
             Ok(answer) => Ok(answer),
             Err(e) => {
@@ -329,7 +340,14 @@ impl CoreClient {
             breaker: &self.inner.breaker,
             admission: Some(self.inner.breaker.admit()?),
         };
-        let mut request = self.inner.http.post(url.clone()).body(json);
+        let mut request = self.inner.http.post(url.clone());
+        if let Some(identity) = self.config().agent_identity() {
+            // Signed now, so that a retry or a late delivery carries a fresh nonce and time.
+            for (name, value) in identity.sign("POST", url.path(), &json) {
+                request = request.header(name, value);
+            }
+        }
+        let mut request = request.body(json);
         if marks.observe {
             request = request.header(ENFORCEMENT_HEADER, "observe");
         }
@@ -341,7 +359,7 @@ impl CoreClient {
         }
         let result = self.send(request).await;
         let outcome = match &result {
-            Ok((status, body)) => check_status(*status, body).map(|_| ()),
+            Ok((status, body)) => self.check_status(*status, body).map(|_| ()),
             Err(e) => Err(e.clone()),
         };
         if outcome.is_ok() {
@@ -349,6 +367,41 @@ impl CoreClient {
         }
         admitted.record(outcome.as_ref().map(|_| ()));
         result
+    }
+
+    fn check_status(&self, status: u16, body: &[u8]) -> Result<(), GovernanceApiError> {
+        match status {
+            200..=299 => Ok(()),
+            _ => Err(self.status_error(status, body)),
+        }
+    }
+
+    /// The error of a non-2xx answer: a refused key or signature for 401/403.
+    fn status_error(&self, status: u16, body: &[u8]) -> GovernanceApiError {
+        match status {
+            401 | 403 => match self.signing_rejection(body) {
+                Some(rejection) => GovernanceApiError::SignatureRejected { status, rejection },
+                None => GovernanceApiError::Unauthorized { status },
+            },
+            _ => GovernanceApiError::Status {
+                status,
+                body: String::from_utf8_lossy(body)
+                    .chars()
+                    .take(ERROR_BODY_CHARS)
+                    .collect(),
+            },
+        }
+    }
+
+    /// The reason a 401/403 body gives for refusing a signed request (`reason_code`, `code` or
+    /// `reason`); `None` when requests are not signed or the body names none.
+    fn signing_rejection(&self, body: &[u8]) -> Option<SigningRejection> {
+        self.config().agent_identity()?;
+        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+        ["reason_code", "code", "reason"]
+            .iter()
+            .find_map(|k| value.get(*k)?.as_str().filter(|c| !c.is_empty()))
+            .map(SigningRejection::from_code)
     }
 
     /// Sends with the per-call timeout covering connect, request and the whole body.
@@ -415,27 +468,6 @@ impl Drop for Admitted<'_> {
         if let Some(admission) = self.admission.take() {
             self.breaker.abandon(admission);
         }
-    }
-}
-
-fn check_status(status: u16, body: &[u8]) -> Result<(), GovernanceApiError> {
-    match status {
-        200..=299 => Ok(()),
-        _ => Err(status_error(status, body)),
-    }
-}
-
-/// The error of a non-2xx answer (401/403 apart: a rejected key).
-fn status_error(status: u16, body: &[u8]) -> GovernanceApiError {
-    match status {
-        401 | 403 => GovernanceApiError::Unauthorized { status },
-        _ => GovernanceApiError::Status {
-            status,
-            body: String::from_utf8_lossy(body)
-                .chars()
-                .take(ERROR_BODY_CHARS)
-                .collect(),
-        },
     }
 }
 

@@ -271,11 +271,9 @@ impl<'a> ApprovalContext<'a> {
                 self.markers.clear(&key);
                 return PreCheck::Stop(GovernanceFailure::approval_expired(self.activity));
             }
-            Err(GovernanceApiError::Unauthorized { status }) => {
+            Err(e) if e.is_unauthorized() => {
                 self.markers.clear(&key);
-                return PreCheck::Stop(GovernanceFailure::core_unavailable(
-                    &GovernanceApiError::Unauthorized { status },
-                ));
+                return PreCheck::Stop(GovernanceFailure::core_unavailable(&e));
             }
             Ok(ApprovalStatus::Pending { .. }) => {
                 self.markers.poll_answered(&key);
@@ -368,10 +366,8 @@ impl<'a> ApprovalContext<'a> {
                 Ok(ApprovalStatus::Expired { .. }) => {
                     return Err(GovernanceFailure::approval_expired(self.activity));
                 }
-                Err(GovernanceApiError::Unauthorized { status }) => {
-                    return Err(GovernanceFailure::core_unavailable(
-                        &GovernanceApiError::Unauthorized { status },
-                    ));
+                Err(e) if e.is_unauthorized() => {
+                    return Err(GovernanceFailure::core_unavailable(&e));
                 }
                 Ok(_) => failures = 0,
                 Err(e) => {

@@ -17,11 +17,16 @@ use temporalio_sdk::interceptors::{
 use super::codec::{self, InputCodec};
 use super::errors::{IntoTemporal, activity_failure_info, panic_error};
 use super::registry::activity_decl;
+use super::session::session_from_headers;
 use crate::governance::activity::{Attempt, AttemptInfo, BodyOutcome};
 use crate::governance::failure::GovernanceFailure;
 use crate::governance::scope::ActivityScope;
 use crate::governance::{ActivitySettings, Governor};
 use crate::wire::ActivityIdentity;
+
+/// An activity's Temporal headers.
+pub(crate) type Headers =
+    HashMap<String, temporalio_common::protos::temporal::api::common::v1::Payload>;
 
 /// Codecs given on the plugin builder, by activity type.
 pub(crate) type DescribedCodecs = Arc<HashMap<String, InputCodec>>;
@@ -104,9 +109,10 @@ impl Drop for InterceptedGuard {
 }
 
 /// The identity of an attempt as sent to Core (workflow fields are empty for standalone
-/// activities).
-pub(crate) fn identity_of(info: &ActivityInfo) -> ActivityIdentity {
+/// activities), with the multi-agent session its workflow stamped on its headers.
+pub(crate) fn identity_of(info: &ActivityInfo, headers: &Headers) -> ActivityIdentity {
     ActivityIdentity {
+        multi_agent_session_id: session_from_headers(headers),
         workflow_id: info.workflow_id.clone().unwrap_or_default(),
         run_id: info.workflow_run_id.clone().unwrap_or_default(),
         workflow_type: info.workflow_type.clone().unwrap_or_default(),
@@ -117,9 +123,9 @@ pub(crate) fn identity_of(info: &ActivityInfo) -> ActivityIdentity {
     }
 }
 
-pub(crate) fn attempt_info(info: &ActivityInfo) -> AttemptInfo {
+pub(crate) fn attempt_info(info: &ActivityInfo, headers: &Headers) -> AttemptInfo {
     AttemptInfo {
-        identity: Arc::new(identity_of(info)),
+        identity: Arc::new(identity_of(info, headers)),
         scheduled_time: info.scheduled_time,
         deadline: info.deadline,
     }
@@ -181,7 +187,7 @@ impl OpenBoxActivityInterceptor {
 
         let (attempt, redacted) = Attempt::begin(
             self.governor.clone(),
-            attempt_info(&info),
+            attempt_info(&info, input.headers()),
             input_json,
             settings,
         )

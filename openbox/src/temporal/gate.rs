@@ -78,10 +78,14 @@ impl ActivityGate {
         let clock = std::time::Instant::now();
         let input = input();
         governor.stats().add_governance_time(clock.elapsed());
-        let (attempt, redacted) =
-            Attempt::begin(governor, attempt_info(info), input, spec.settings)
-                .await
-                .map_err(|f| f.to_activity_error())?;
+        let (attempt, redacted) = Attempt::begin(
+            governor,
+            attempt_info(info, ctx.headers()),
+            input,
+            spec.settings,
+        )
+        .await
+        .map_err(|f| f.to_activity_error())?;
         Ok(ActivityGate {
             state: GateState::Governed(attempt, redacted),
         })

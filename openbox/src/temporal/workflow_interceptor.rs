@@ -14,99 +14,52 @@
 //! even if the workflow code catches the activity error. WorkflowFailed never masks the original
 //! error. REQUIRE_APPROVAL on workflow events is logged and proceeds, as in the reference.
 //!
+//! A BLOCK with a patch, answered to any of these events, to an activity or an operation inside
+//! one, or to a handoff, stops the run the same way and continues it as new with the patched
+//! input (see [`OpenBoxWorkflowInterceptor`]'s restart rules in the README); a HALT wins over it.
+//!
 //! A signal delivered together with the start is handled in the same activation as the run,
 //! so its SignalReceived and the WorkflowStarted are sent concurrently and may reach Core in
 //! either order (as with the reference SDK). A signal handler cannot wait for WorkflowStarted:
 //! the SDK fails a workflow task whose interceptor waits on anything but a Temporal operation.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::task::Poll;
-use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::Value;
-use temporalio_common::RetryPolicy;
 use temporalio_common::protos::coresdk::workflow_commands::ContinueAsNewWorkflowExecution;
 use temporalio_common::protos::temporal::api::common::v1::Payload;
+use temporalio_sdk::WorkflowContextView;
 use temporalio_sdk::workflow_interceptors::{
     CancellableWorkflowOutboundFuture, ExecuteWorkflowInput, ExecuteWorkflowResult,
     HandleSignalInput, HandleSignalResult, ScheduleActivityInput, ScheduleActivityResult,
     ScheduleLocalActivityInput, WorkflowInterceptor, WorkflowInterceptorConstructor,
     WorkflowInterceptorContext, WorkflowInterceptorFuture, WorkflowNext,
 };
-use temporalio_sdk::{
-    ActivityOptions, LocalActivityOptions, WorkflowCancellationToken, WorkflowContextView,
-};
 use temporalio_workflow::WorkflowTermination;
 
-use super::carrier::{CarrierInput, CarrierOutcome, GovernanceActivities};
+use super::carrier::CarrierOutcome;
 use super::codec::{json_payload, payload_to_json};
 use super::errors::{
     IntoTemporal, failed, governance_error_info, halt_message, patch_request_of,
     workflow_error_info,
 };
 use super::registry::{WorkflowDecl, workflow_decl};
+use super::run::{Judgement, RunHandle, RunKey, RunState, judge, send, timestamp};
+use super::session::{session_from_memo, stamp};
 use super::signal_codec::signal_args;
-use crate::config::ErrorPolicy;
 use crate::governance::Governor;
 use crate::governance::failure::GovernanceFailure;
-use crate::governance::options::{CARRIER_ACTIVITY, CarrierMode};
-use crate::wire::time::format_timestamp;
+use crate::governance::options::CARRIER_ACTIVITY;
 use crate::wire::{
-    LifecycleEvent, PatchRequest, SignalReceived, Verdict, WorkflowCompleted, WorkflowFailed,
+    LifecycleEvent, PatchRequest, SignalReceived, WorkflowCompleted, WorkflowFailed,
     WorkflowStarted, WorkflowTelemetry,
 };
 
 /// The memo key of a chain's restart count: the reference's, so a chain keeps its count
 /// whichever SDK's worker restarts it.
 pub const PATCH_RESTART_COUNT_MEMO_KEY: &str = "openbox_retryable_block_restart_count";
-
-/// Extra time the carrier gets beyond the Core call timeout.
-const CARRIER_SLACK: Duration = Duration::from_secs(5);
-
-/// Per-run state shared by the inbound and outbound methods of one interceptor instance.
-struct RunState {
-    /// Cancelled when the run must stop: a HALT, or a restart Core asked for.
-    halt: WorkflowCancellationToken,
-    failure: RefCell<Option<GovernanceFailure>>,
-    /// The first restart asked for (a BLOCK with a patch); a HALT still wins over it.
-    restart: RefCell<Option<PatchRequest>>,
-}
-
-impl RunState {
-    fn halt(&self, failure: GovernanceFailure) {
-        self.failure.borrow_mut().get_or_insert(failure);
-        self.halt.cancel();
-    }
-
-    fn restart(&self, request: PatchRequest) {
-        self.restart.borrow_mut().get_or_insert(request);
-        self.halt.cancel();
-    }
-
-    fn halted(&self) -> bool {
-        self.failure.borrow().is_some()
-    }
-
-    fn halt_failure(&self) -> GovernanceFailure {
-        self.failure
-            .borrow()
-            .clone()
-            .unwrap_or_else(|| GovernanceFailure::halted(None))
-    }
-}
-
-/// What a workflow-side decision means for the run.
-enum Judgement {
-    Proceed,
-    Block(Option<String>),
-    /// Guardrails refused the event: stopped like a BLOCK, with `GuardrailsValidationFailed`.
-    Refused(GovernanceFailure),
-    Halt(GovernanceFailure),
-    /// A BLOCK with a patch: the run continues as new with the patched input.
-    Restart(PatchRequest),
-}
 
 /// Governs the workflow runs of a worker. Created per run by
 /// [`OpenBoxWorkflowInterceptor::constructor`].
@@ -119,6 +72,8 @@ pub struct OpenBoxWorkflowInterceptor {
     arguments: Vec<Payload>,
     /// The run's memo as recorded at its start (copied into a restart, with the count).
     memo: HashMap<String, Payload>,
+    /// The multi-agent session named in the memo, stamped on every event and activity.
+    session: Option<String>,
 }
 
 impl OpenBoxWorkflowInterceptor {
@@ -142,22 +97,20 @@ impl OpenBoxWorkflowInterceptor {
         let governed = options.governs_workflow_type(view.workflow_type())
             && (options.govern_all() || decl.is_some())
             && started_in_scope;
+        let memo: HashMap<String, Payload> = view
+            .raw()
+            .memo
+            .as_ref()
+            .map(|m| m.fields.clone())
+            .unwrap_or_default();
         OpenBoxWorkflowInterceptor {
+            session: session_from_memo(&memo),
+            memo,
             governor,
             governed,
             decl,
-            run: Rc::new(RunState {
-                halt: WorkflowCancellationToken::new(),
-                failure: RefCell::new(None),
-                restart: RefCell::new(None),
-            }),
+            run: Rc::new(RunState::new()),
             arguments: view.raw().arguments.clone(),
-            memo: view
-                .raw()
-                .memo
-                .as_ref()
-                .map(|m| m.fields.clone())
-                .unwrap_or_default(),
         }
     }
 
@@ -166,86 +119,15 @@ impl OpenBoxWorkflowInterceptor {
         self.governed
     }
 
-    fn timestamp(ctx: &WorkflowInterceptorContext) -> String {
-        format_timestamp(ctx.workflow_time().unwrap_or(UNIX_EPOCH))
-    }
-
     async fn send(
         &self,
         ctx: &WorkflowInterceptorContext,
         event: LifecycleEvent,
     ) -> CarrierOutcome {
-        let input = CarrierInput { payload: event };
-        let timeout = self.governor.client().config().timeout() + CARRIER_SLACK;
-        let retry = RetryPolicy::builder().maximum_attempts(3).build();
-        // A detached token: the event is still sent when the workflow is being cancelled.
-        let token = WorkflowCancellationToken::new();
-        let result = match self.governor.options().carrier() {
-            CarrierMode::Local => {
-                let opts = LocalActivityOptions::builder()
-                    .start_to_close_timeout(timeout)
-                    .retry_policy(retry)
-                    .cancellation_token(token)
-                    .build();
-                ctx.execute_local_activity(GovernanceActivities::send_governance_event, input, opts)
-                    .await
-            }
-            CarrierMode::Regular => {
-                let opts = ActivityOptions::with_start_to_close_timeout(timeout)
-                    .retry_policy(retry)
-                    .cancellation_token(token)
-                    .build();
-                ctx.execute_activity(GovernanceActivities::send_governance_event, input, opts)
-                    .await
-            }
-        };
-        result.unwrap_or_else(|e| {
-            let stop = self.governor.client().config().error_policy() == ErrorPolicy::FailClosed;
-            CarrierOutcome::no_verdict(
-                format!("Governance API error: the carrier activity failed: {e}"),
-                stop,
-            )
-        })
+        send(ctx, &self.governor, event).await
     }
 
-    fn judge(outcome: &CarrierOutcome, event_type: &str) -> Judgement {
-        if outcome.stop {
-            let error = outcome
-                .core_error
-                .as_deref()
-                .unwrap_or("Governance API error");
-            return Judgement::Halt(GovernanceFailure::halted(Some(error)));
-        }
-        if let (Some(Verdict::Block), Some(patch)) = (outcome.verdict, &outcome.patch) {
-            return Judgement::Restart(patch.clone());
-        }
-        let reason = outcome.reason.as_deref();
-        match outcome.verdict {
-            Some(Verdict::Halt) => Judgement::Halt(GovernanceFailure::halted(reason)),
-
-            Some(Verdict::Block) => Judgement::Block(reason.map(str::to_owned)),
-            Some(_) if outcome.guardrails_failed.is_some() => {
-                let reasons = outcome.guardrails_failed.as_deref().unwrap_or_default();
-                let reasons: Vec<&str> = reasons.iter().map(String::as_str).collect();
-                Judgement::Refused(GovernanceFailure::guardrails(&reasons, false))
-            }
-            Some(Verdict::RequireApproval) => {
-                tracing::warn!(
-                    event_type,
-                    ?reason,
-                    "REQUIRE_APPROVAL on a workflow event has no approval flow; proceeding"
-                );
-                Judgement::Proceed
-            }
-            Some(Verdict::Constrain) => {
-                tracing::info!(event_type, ?reason, "Governance constraint applied");
-                Judgement::Proceed
-            }
-            Some(Verdict::Allow) | None => Judgement::Proceed,
-        }
-    }
-
-    fn fail(failure: &GovernanceFailure) -> WorkflowTermination {
+    pub(crate) fn fail(failure: &GovernanceFailure) -> WorkflowTermination {
         WorkflowTermination::failed_application(failure.to_application_failure())
     }
 
@@ -257,14 +139,15 @@ impl OpenBoxWorkflowInterceptor {
         error: crate::wire::WorkflowErrorInfo,
     ) -> Option<PatchRequest> {
         let event = LifecycleEvent::WorkflowFailed(WorkflowFailed {
+            multi_agent_session_id: self.session.clone(),
             error,
             run_id: ctx.run_id().to_owned(),
             source: WorkflowTelemetry,
             workflow_id: ctx.workflow_id().to_owned(),
             workflow_type: ctx.workflow_type().to_owned(),
-            timestamp: Self::timestamp(ctx),
+            timestamp: timestamp(ctx),
         });
-        match Self::judge(&self.send(ctx, event).await, "WorkflowFailed") {
+        match judge(&self.send(ctx, event).await, "WorkflowFailed") {
             Judgement::Restart(request) => Some(request),
             _ => None,
         }
@@ -353,8 +236,7 @@ impl OpenBoxWorkflowInterceptor {
 
     /// How a run stopped by [`RunState`] ends: a HALT fails it, a restart continues it as new.
     async fn stopped(&self, ctx: &WorkflowInterceptorContext) -> ExecuteWorkflowResult {
-        let restart = self.run.restart.borrow().clone();
-        match restart {
+        match self.run.restart_request() {
             Some(request) if !self.run.halted() => self.continue_as_new(ctx, &request).await,
             _ => Err(Self::fail(&self.run.halt_failure())),
         }
@@ -372,16 +254,17 @@ impl OpenBoxWorkflowInterceptor {
     ) -> ExecuteWorkflowResult {
         if self.governor.options().send_start_event() {
             let event = LifecycleEvent::WorkflowStarted(WorkflowStarted {
+                multi_agent_session_id: self.session.clone(),
                 activity_input: Some(self.arguments.iter().map(payload_to_json).collect()),
                 run_id: ctx.run_id().to_owned(),
                 source: WorkflowTelemetry,
                 task_queue: ctx.task_queue().to_owned(),
                 workflow_id: ctx.workflow_id().to_owned(),
                 workflow_type: ctx.workflow_type().to_owned(),
-                timestamp: Self::timestamp(&ctx),
+                timestamp: timestamp(&ctx),
             });
             let outcome = self.send(&ctx, event).await;
-            let stop = match Self::judge(&outcome, "WorkflowStarted") {
+            let stop = match judge(&outcome, "WorkflowStarted") {
                 Judgement::Proceed => None,
                 Judgement::Restart(request) => return self.continue_as_new(&ctx, &request).await,
                 Judgement::Block(reason) => Some(GovernanceFailure::blocked(reason.as_deref())),
@@ -391,7 +274,7 @@ impl OpenBoxWorkflowInterceptor {
                 return self.stop_with(&ctx, &failure).await;
             }
         }
-        let result = match self.run_until_halt(next.run(input)).await {
+        let result = match self.run_until_halt(self.body(&ctx, next.run(input))).await {
             Some(result) => result,
             None => {
                 if self.run.halted() {
@@ -410,15 +293,16 @@ impl OpenBoxWorkflowInterceptor {
                     .and_then(|s| serde_json::to_value(s).ok())
                     .unwrap_or(Value::Null);
                 let event = LifecycleEvent::WorkflowCompleted(WorkflowCompleted {
+                    multi_agent_session_id: self.session.clone(),
                     run_id: ctx.run_id().to_owned(),
                     source: WorkflowTelemetry,
                     workflow_id: ctx.workflow_id().to_owned(),
                     workflow_output,
                     workflow_type: ctx.workflow_type().to_owned(),
-                    timestamp: Self::timestamp(&ctx),
+                    timestamp: timestamp(&ctx),
                 });
                 let outcome = self.send(&ctx, event).await;
-                match Self::judge(&outcome, "WorkflowCompleted") {
+                match judge(&outcome, "WorkflowCompleted") {
                     Judgement::Proceed => result,
                     Judgement::Restart(request) => self.continue_as_new(&ctx, &request).await,
                     Judgement::Block(reason) => {
@@ -441,6 +325,21 @@ impl OpenBoxWorkflowInterceptor {
         }
     }
 
+    /// The run body with this run reachable from the workflow's own code ([`crate::handoff`]).
+    fn body<F: Future<Output = ExecuteWorkflowResult>>(
+        &self,
+        ctx: &WorkflowInterceptorContext,
+        run: F,
+    ) -> impl Future<Output = ExecuteWorkflowResult> {
+        let handle = RunHandle {
+            ctx: ctx.clone(),
+            governor: self.governor.clone(),
+            run: self.run.clone(),
+            governed: self.governed,
+        };
+        ctx.with_context_value::<RunKey, F>(handle, run)
+    }
+
     /// Runs the workflow body until it finishes (`Some`) or the run is stopped (`None`: a HALT
     /// or a restart, see [`RunState`]).
     ///
@@ -450,7 +349,7 @@ impl OpenBoxWorkflowInterceptor {
     /// One waker is enough because the run is always polled by the same executor task.
     async fn run_until_halt(
         &self,
-        run: WorkflowInterceptorFuture<'_, ExecuteWorkflowResult>,
+        run: impl Future<Output = ExecuteWorkflowResult>,
     ) -> Option<ExecuteWorkflowResult> {
         let halt = &self.run.halt;
         let mut run = std::pin::pin!(run);
@@ -520,7 +419,7 @@ impl WorkflowInterceptor for OpenBoxWorkflowInterceptor {
         if !self.governed {
             // Not reported to Core, but a HALT or a restart from its activities still applies.
             return WorkflowInterceptorFuture::new(async move {
-                match self.run_until_halt(next.run(input)).await {
+                match self.run_until_halt(self.body(&ctx, next.run(input))).await {
                     Some(result) => result,
                     None => self.stopped(&ctx).await,
                 }
@@ -544,6 +443,7 @@ impl WorkflowInterceptor for OpenBoxWorkflowInterceptor {
         }
         WorkflowInterceptorFuture::new(async move {
             let event = LifecycleEvent::SignalReceived(SignalReceived {
+                multi_agent_session_id: self.session.clone(),
                 run_id: ctx.run_id().to_owned(),
                 signal_args: signal_args(self.decl, &input),
                 signal_name: input.name().to_owned(),
@@ -551,10 +451,10 @@ impl WorkflowInterceptor for OpenBoxWorkflowInterceptor {
                 task_queue: ctx.task_queue().to_owned(),
                 workflow_id: ctx.workflow_id().to_owned(),
                 workflow_type: ctx.workflow_type().to_owned(),
-                timestamp: Self::timestamp(&ctx),
+                timestamp: timestamp(&ctx),
             });
             let outcome = self.send(&ctx, event).await;
-            match Self::judge(&outcome, "SignalReceived") {
+            match judge(&outcome, "SignalReceived") {
                 Judgement::Proceed => next.run(input).await,
                 Judgement::Block(reason) => {
                     let failure = GovernanceFailure::signal_blocked(reason.as_deref());
@@ -585,13 +485,16 @@ impl WorkflowInterceptor for OpenBoxWorkflowInterceptor {
     fn schedule_activity(
         &self,
         _ctx: WorkflowInterceptorContext,
-        input: ScheduleActivityInput,
+        mut input: ScheduleActivityInput,
         next: WorkflowNext<
             'static,
             ScheduleActivityInput,
             CancellableWorkflowOutboundFuture<ScheduleActivityResult>,
         >,
     ) -> CancellableWorkflowOutboundFuture<ScheduleActivityResult> {
+        if let Some(session) = &self.session {
+            stamp(input.headers_mut(), session);
+        }
         let activity_type = input.activity_type().to_owned();
         self.watch_for_halt(&activity_type, next.run(input))
     }
@@ -599,13 +502,16 @@ impl WorkflowInterceptor for OpenBoxWorkflowInterceptor {
     fn schedule_local_activity(
         &self,
         _ctx: WorkflowInterceptorContext,
-        input: ScheduleLocalActivityInput,
+        mut input: ScheduleLocalActivityInput,
         next: WorkflowNext<
             'static,
             ScheduleLocalActivityInput,
             CancellableWorkflowOutboundFuture<ScheduleActivityResult>,
         >,
     ) -> CancellableWorkflowOutboundFuture<ScheduleActivityResult> {
+        if let Some(session) = &self.session {
+            stamp(input.headers_mut(), session);
+        }
         let activity_type = input.activity_type().to_owned();
         self.watch_for_halt(&activity_type, next.run(input))
     }

@@ -187,6 +187,7 @@ fn example_values_land_in_the_right_fields() {
 fn rust_built_bodies_have_the_reference_key_sets() {
     use std::sync::Arc;
     let activity = Arc::new(ActivityIdentity {
+        multi_agent_session_id: None,
         workflow_id: "w".into(),
         run_id: "r".into(),
         workflow_type: "W".into(),

@@ -29,6 +29,9 @@ pub struct ActivityIdentity {
     pub task_queue: String,
     /// 1-based Temporal attempt number.
     pub attempt: u32,
+    /// The multi-agent session the workflow belongs to (omitted when it has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_agent_session_id: Option<String>,
 }
 
 /// Every lifecycle event Core evaluates. Serialized with `event_type` as the tag.
@@ -47,17 +50,20 @@ pub enum LifecycleEvent {
     ActivityStarted(ActivityStarted),
     /// After an activity body finished (successfully or not, design D5).
     ActivityCompleted(ActivityCompleted),
+    /// One agent of a multi-agent session hands the work to the next (sent from workflow code).
+    Handoff(Handoff),
 }
 
 impl LifecycleEvent {
     /// Every `event_type` a lifecycle event is sent with.
-    pub const EVENT_TYPES: [&'static str; 6] = [
+    pub const EVENT_TYPES: [&'static str; 7] = [
         "WorkflowStarted",
         "WorkflowCompleted",
         "WorkflowFailed",
         "SignalReceived",
         "ActivityStarted",
         "ActivityCompleted",
+        "Handoff",
     ];
 
     /// The `event_type` string this event is sent with (one of [`Self::EVENT_TYPES`]).
@@ -69,8 +75,23 @@ impl LifecycleEvent {
             LifecycleEvent::SignalReceived(_) => "SignalReceived",
             LifecycleEvent::ActivityStarted(_) => "ActivityStarted",
             LifecycleEvent::ActivityCompleted(_) => "ActivityCompleted",
+            LifecycleEvent::Handoff(_) => "Handoff",
         }
     }
+}
+
+/// `Handoff`: exactly the reference's body — no workflow or run id (Core groups by session) and
+/// no receiving agent (Core knows it from the signed identity of whoever evaluates next).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// The DID of the agent handing off.
+    pub from_agent_did: String,
+    /// The session the agents share.
+    pub multi_agent_session_id: String,
+    /// Always `workflow-telemetry`.
+    pub source: WorkflowTelemetry,
+    /// When the event happened (design §1.4 format).
+    pub timestamp: String,
 }
 
 /// `WorkflowStarted`: the run's identity and its arguments; no parent id.
@@ -90,6 +111,9 @@ pub struct WorkflowStarted {
     pub workflow_id: String,
     /// Workflow type name.
     pub workflow_type: String,
+    /// The multi-agent session the workflow belongs to (omitted when it has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_agent_session_id: Option<String>,
     /// When the event happened (design §1.4 format).
     pub timestamp: String,
 }
@@ -107,6 +131,9 @@ pub struct WorkflowCompleted {
     pub workflow_output: Value,
     /// Workflow type name.
     pub workflow_type: String,
+    /// The multi-agent session the workflow belongs to (omitted when it has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_agent_session_id: Option<String>,
     /// When the event happened (design §1.4 format).
     pub timestamp: String,
 }
@@ -124,6 +151,9 @@ pub struct WorkflowFailed {
     pub workflow_id: String,
     /// Workflow type name.
     pub workflow_type: String,
+    /// The multi-agent session the workflow belongs to (omitted when it has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_agent_session_id: Option<String>,
     /// When the event happened (design §1.4 format).
     pub timestamp: String,
 }
@@ -183,6 +213,9 @@ pub struct SignalReceived {
     pub workflow_id: String,
     /// Workflow type name.
     pub workflow_type: String,
+    /// The multi-agent session the workflow belongs to (omitted when it has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_agent_session_id: Option<String>,
     /// When the event happened (design §1.4 format).
     pub timestamp: String,
 }

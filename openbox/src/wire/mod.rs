@@ -23,7 +23,7 @@ mod properties;
 pub use constant::{ActivityStartedTag, AlwaysNull, HookTrigger, WorkflowTelemetry};
 pub use event::{
     ActivityCompleted, ActivityFailureInfo, ActivityIdentity, ActivityStarted, ActivityStatus,
-    ErrorCause, LifecycleEvent, SignalReceived, WorkflowCompleted, WorkflowErrorInfo,
+    ErrorCause, Handoff, LifecycleEvent, SignalReceived, WorkflowCompleted, WorkflowErrorInfo,
     WorkflowFailed, WorkflowStarted,
 };
 pub use patch::{PATCH_SCHEMA_VERSION, Patch, PatchRequest};
