@@ -83,7 +83,7 @@ pub use config::{ApiKey, ErrorPolicy, OpenBoxConfig, OpenBoxConfigBuilder};
 pub use error::{ConfigError, GovernanceApiError, OpenBoxError, SigningRejection};
 pub use governance::failure::{FailureKind, GovernanceFailure};
 pub use governance::options::{
-    CarrierMode, Enforcement, GovernanceOptions, GovernanceOptionsBuilder, HookKind,
+    CarrierMode, Enforcement, GovernanceOptions, GovernanceOptionsBuilder, HookCompletion, HookKind,
 };
 pub use governance::scope::{ActivityScope, spawn};
 pub use governance::{ActivitySettings, GovernanceStats, Governor, StatsSnapshot};

@@ -33,6 +33,14 @@ pub const FILE_CONTENT: &str = "file-content-never-sent-9999";
 /// One operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum HookStep {
+    /// A GET through the middleware, then — only if it returned a response (`?` on its error) —
+    /// a GET with a plain, ungoverned client. The result is both statuses.
+    HttpThen {
+        /// The first URL.
+        first: String,
+        /// The second URL.
+        second: String,
+    },
     /// An HTTP request through the middleware.
     Http {
         method: String,
@@ -142,6 +150,14 @@ pub fn double(x: i64) -> i64 {
 
 async fn run_step(step: HookStep) -> anyhow::Result<String> {
     Ok(match step {
+        HookStep::HttpThen { first, second } => {
+            let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                .with(OpenBoxMiddleware::default())
+                .build();
+            let a = client.get(&first).send().await?.status().as_u16();
+            let b = reqwest::get(&second).await?.status().as_u16();
+            format!("{a} then {b}")
+        }
         HookStep::Http { method, url, body } => {
             let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
                 .with(OpenBoxMiddleware::default())

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use openbox::ErrorPolicy;
 use openbox_dev::LoggedRequest;
-use openbox_tests::harness::{Harness, result_of};
+use openbox_tests::harness::{Harness, event_types, result_of};
 use openbox_tests::history::{failure_types, root_message};
 use openbox_tests::hook_fixtures::{
     BOUND_SECRET, CLIENT_AUTHORIZATION, CLIENT_COOKIE, FILE_CONTENT, HookStep, HookWorkflow,
@@ -1001,4 +1001,88 @@ async fn hook_ids_line_up_with_opentelemetry() {
         done["span_id"], op_span,
         "ActivityCompleted reports the same span"
     );
+}
+
+/// `HookCompletion::Deferred`: an operation returns as soon as it finished, and a BLOCK on its
+/// `completed` evaluation fails the activity when the body returns — the body went on meanwhile
+/// (its next request was made) and returned while Core was still answering (every answer is
+/// delayed 300 ms), ActivityCompleted comes after the evaluation answered. With the default
+/// (`Wait`), the caller gets the BLOCK at once and the next request is never made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_completion_keeps_the_verdict_and_frees_the_caller() {
+    let server = TestHttpServer::start().await;
+    let url = &server.url;
+    let rules = stage_rule(
+        "refuse the answer of /late",
+        "completed",
+        "http_url",
+        &format!("{url}/late"),
+    );
+    let h = Harness::new(&rules).await;
+    let delay = openbox_dev::Faults {
+        delay_ms: 300,
+        ..Default::default()
+    };
+    let step = |next: &str| {
+        (
+            false,
+            HookStep::HttpThen {
+                first: format!("{url}/late"),
+                second: format!("{url}/{next}"),
+            },
+        )
+    };
+    let mut outcomes = Vec::new();
+    for (mode, next) in [
+        (openbox::HookCompletion::Deferred, "after-deferred"),
+        (openbox::HookCompletion::Wait, "after-wait"),
+    ] {
+        let plugin = h
+            .plugin(ErrorPolicy::FailClosed, |b| {
+                b.options(|o| o.hook_completion(mode))
+            })
+            .await;
+        h.core.core.set_faults(delay.clone()).unwrap();
+        let wid = unique("deferred");
+        let results = h
+            .run(Some(plugin), async {
+                h.run_hooks(&wid, vec![step(next)]).await
+            })
+            .await;
+        outcomes.push((wid, results));
+    }
+    for (_, results) in &outcomes {
+        assert_eq!(
+            results[0], "ERR:GovernanceBlock:Hook governance block: refuse the answer of /late",
+            "the BLOCK fails the activity in both modes"
+        );
+    }
+    assert_eq!(
+        server.received("/after-deferred").len(),
+        1,
+        "deferred: the body went on"
+    );
+    assert!(
+        server.received("/after-wait").is_empty(),
+        "wait: the caller got the BLOCK before going on"
+    );
+    let events = h.events_of(&outcomes[0].0).await;
+    let types = event_types(&events);
+    let refused = events
+        .iter()
+        .position(|e| {
+            e.is_hook()
+                && e.body["spans"][0]["stage"] == "completed"
+                && e.body["spans"][0]["http_url"] == format!("{url}/late")
+        })
+        .expect("the completed evaluation of /late");
+    let done = types.iter().position(|t| t == "ActivityCompleted").unwrap();
+    assert!(
+        refused < done,
+        "ActivityCompleted waits for the deferred evaluation: {types:?}"
+    );
+    let done = &completed(&events)[0];
+    assert_eq!(done["status"], "failed");
+    assert_eq!(done["error"]["type"], "GovernanceBlock");
+    assert_eq!(done["span_count"], 1);
 }

@@ -303,6 +303,8 @@ impl Attempt {
         gov: &Governor,
         outcome: BodyOutcome,
     ) -> Result<Option<Value>, GovernanceFailure> {
+        // Deferred `completed` evaluations answer first: their verdicts decide the attempt.
+        self.scope.settle().await;
         let hook_stop = self.scope.take_hook_stop();
         let end = SystemTime::now();
         let (start_s, end_s) = (unix_seconds(self.started_at), unix_seconds(end));

@@ -77,6 +77,24 @@ pub enum CarrierMode {
     Regular,
 }
 
+/// When the `completed` evaluation of an operation inside an activity is waited for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HookCompletion {
+    /// The operation returns to its caller after Core answered its `completed` evaluation, and a
+    /// BLOCK or HALT there is the caller's `HookError` (default): nothing Core refuses reaches
+    /// the caller's code — an HTTP response Core blocks is never read by the activity. Two Core
+    /// round trips per operation.
+    #[default]
+    Wait,
+    /// The operation returns as soon as it finished; its `completed` evaluation runs
+    /// concurrently, and a BLOCK or HALT from it fails the activity when the body returns
+    /// (ActivityCompleted is sent after every pending evaluation answered, and carries them). One
+    /// Core round trip per operation on the caller's path; the caller may act on a result Core
+    /// later refuses.
+    Deferred,
+}
+
 /// Default of [`GovernanceOptionsBuilder::max_patch_restarts`].
 pub const DEFAULT_MAX_PATCH_RESTARTS: u32 = 3;
 
@@ -101,6 +119,7 @@ pub struct GovernanceOptions {
     pub(crate) observed_activity_types: HashSet<String>,
     pub(crate) observed_hooks: HashSet<&'static str>,
     pub(crate) max_patch_restarts: u32,
+    pub(crate) hook_completion: HookCompletion,
 }
 
 impl Default for GovernanceOptions {
@@ -124,6 +143,7 @@ impl Default for GovernanceOptions {
             observed_activity_types: HashSet::new(),
             observed_hooks: HashSet::new(),
             max_patch_restarts: DEFAULT_MAX_PATCH_RESTARTS,
+            hook_completion: HookCompletion::Wait,
         }
     }
 }
@@ -238,6 +258,11 @@ impl GovernanceOptions {
     /// patch fails the run with `GovernancePatchLimitExceeded`.
     pub fn max_patch_restarts(&self) -> u32 {
         self.max_patch_restarts
+    }
+
+    /// When an operation's `completed` evaluation is waited for.
+    pub fn hook_completion(&self) -> HookCompletion {
+        self.hook_completion
     }
 }
 
@@ -402,6 +427,14 @@ impl GovernanceOptionsBuilder {
     /// instead. 0 turns every BLOCK with a patch into that failure.
     pub fn max_patch_restarts(mut self, restarts: u32) -> Self {
         self.options.max_patch_restarts = restarts;
+        self
+    }
+
+    /// When an operation's `completed` evaluation is waited for (default
+    /// [`HookCompletion::Wait`]; see [`HookCompletion::Deferred`] for one round trip per
+    /// operation).
+    pub fn hook_completion(mut self, mode: HookCompletion) -> Self {
+        self.options.hook_completion = mode;
         self
     }
 

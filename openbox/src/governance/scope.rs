@@ -47,6 +47,9 @@ pub struct ActivityScope {
     input: RwLock<Arc<Vec<Value>>>,
     spans: Mutex<SpanBuffer>,
     hook_stop: Mutex<Option<GovernanceFailure>>,
+    /// `completed` evaluations running in the background, which the attempt waits for before
+    /// it reports its end.
+    pending: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 #[derive(Debug, Default)]
@@ -74,6 +77,7 @@ impl ActivityScope {
             input: RwLock::new(input),
             spans: Mutex::new(SpanBuffer::default()),
             hook_stop: Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
         }
     }
 
@@ -142,6 +146,35 @@ impl ActivityScope {
             );
         }
         std::mem::take(&mut buf.spans)
+    }
+
+    /// Runs `evaluation` in the background; the attempt waits for it before ActivityCompleted
+    /// (see [`ActivityScope::settle`]). Without a Tokio runtime it is not run.
+    pub(crate) fn defer(&self, evaluation: impl Future<Output = ()> + Send + 'static) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let handle = runtime.spawn(evaluation);
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(handle);
+        true
+    }
+
+    /// Waits until every deferred evaluation answered (including ones started meanwhile), so
+    /// that their verdicts and spans are in before the attempt ends.
+    pub(crate) async fn settle(&self) {
+        loop {
+            let pending =
+                std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+            if pending.is_empty() {
+                return;
+            }
+            for handle in pending {
+                let _ = handle.await;
+            }
+        }
     }
 
     /// Remembers that a hook stopped the activity (a `completed`-stage BLOCK or HALT): the

@@ -78,6 +78,7 @@ impl From<HookError> for std::io::Error {
 }
 
 /// One governed operation: its ids, its start, and the activity it belongs to.
+#[derive(Clone)]
 pub(crate) struct HookCall {
     scope: Arc<ActivityScope>,
     ids: SpanIds,
@@ -257,7 +258,28 @@ impl HookCall {
         // Recorded before the call: if the activity is cancelled while Core answers, this
         // future is dropped, and the operation still happened.
         self.scope.record_span(span.clone());
+        if self.deferred() && self.evaluate_later(&span) {
+            return Ok(());
+        }
         self.evaluate(span).await.0
+    }
+
+    /// Starts the evaluation of a recorded `completed` span in the background; `false` when
+    /// there is no runtime to run it on (then it is evaluated in place).
+    fn evaluate_later(&self, span: &Span) -> bool {
+        let call = self.clone();
+        let span = span.clone();
+        self.scope.defer(async move {
+            let _ = call.evaluate(span).await;
+        })
+    }
+
+    /// Whether `completed` evaluations run in the background ([`HookCompletion::Deferred`]).
+    ///
+    /// [`HookCompletion::Deferred`]: crate::HookCompletion::Deferred
+    fn deferred(&self) -> bool {
+        self.scope.governor().options().hook_completion()
+            == crate::governance::options::HookCompletion::Deferred
     }
 
     /// [`HookCall::started`] from sync code.
@@ -272,6 +294,14 @@ impl HookCall {
     /// [`HookCall::completed`] from sync code (which cannot be dropped halfway, so the span is
     /// recorded after the call, without a copy).
     pub(crate) fn completed_blocking(&self, hook: HookSpan) -> Result<(), HookError> {
+        if self.deferred() {
+            let span = self.span(HookStage::Completed, hook);
+            self.scope.record_span(span.clone());
+            if self.evaluate_later(&span) {
+                return Ok(());
+            }
+            return self.evaluate_blocking(span).0;
+        }
         let (result, span) = self.evaluate_blocking(self.span(HookStage::Completed, hook));
         self.scope.record_span(span);
         result
@@ -297,15 +327,15 @@ impl HookCall {
     }
 
     /// Reports a `completed` span without waiting for a verdict (a file closed by `Drop`): the
-    /// evaluation runs in the background when a runtime is available.
+    /// evaluation runs in the background when a runtime is available, and the activity waits
+    /// for it before it reports its end, so its verdict still counts.
     pub(crate) fn completed_detached(self, hook: HookSpan) {
         let span = self.span(HookStage::Completed, hook);
         self.scope.record_span(span.clone());
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                let _ = self.evaluate(span).await;
-            });
-        }
+        let scope = self.scope.clone();
+        scope.defer(async move {
+            let _ = self.evaluate(span).await;
+        });
     }
 }
 
