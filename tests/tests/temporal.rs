@@ -139,7 +139,11 @@ async fn six_events_with_the_reference_key_sets_and_no_key_in_history() {
         "timestamp",
     ];
     let with = |extra: &[&str]| set(&[&common[..], extra].concat());
-    assert_eq!(keys(&lifecycle("WorkflowStarted")), with(&["task_queue"]));
+    // 2.0.0's key set: WorkflowStarted carries the run's arguments.
+    assert_eq!(
+        keys(&lifecycle("WorkflowStarted")),
+        with(&["task_queue", "activity_input"])
+    );
     assert_eq!(
         keys(&lifecycle("SignalReceived")),
         with(&["task_queue", "signal_args", "signal_name"])
