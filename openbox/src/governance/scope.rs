@@ -148,18 +148,18 @@ impl ActivityScope {
         std::mem::take(&mut buf.spans)
     }
 
-    /// Runs `evaluation` in the background; the attempt waits for it before ActivityCompleted
-    /// (see [`ActivityScope::settle`]). Without a Tokio runtime it is not run.
-    pub(crate) fn defer(&self, evaluation: impl Future<Output = ()> + Send + 'static) -> bool {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return false;
-        };
+    /// Runs `evaluation` on `runtime`; the attempt waits for it before ActivityCompleted (see
+    /// [`ActivityScope::settle`]).
+    pub(crate) fn defer_on(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        evaluation: impl Future<Output = ()> + Send + 'static,
+    ) {
         let handle = runtime.spawn(evaluation);
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(handle);
-        true
     }
 
     /// Waits until every deferred evaluation answered (including ones started meanwhile), so

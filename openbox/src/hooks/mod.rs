@@ -258,20 +258,26 @@ impl HookCall {
         // Recorded before the call: if the activity is cancelled while Core answers, this
         // future is dropped, and the operation still happened.
         self.scope.record_span(span.clone());
-        if self.deferred() && self.evaluate_later(&span) {
-            return Ok(());
+        if !self.deferred() {
+            return self.evaluate(span).await.0;
         }
-        self.evaluate(span).await.0
+        match self.evaluate_later(span) {
+            None => Ok(()),
+            Some(span) => self.evaluate(span).await.0,
+        }
     }
 
-    /// Starts the evaluation of a recorded `completed` span in the background; `false` when
-    /// there is no runtime to run it on (then it is evaluated in place).
-    fn evaluate_later(&self, span: &Span) -> bool {
+    /// Starts the evaluation of a recorded `completed` span in the background; hands the span
+    /// back when there is no runtime to run it on (then it is evaluated in place).
+    fn evaluate_later(&self, span: Span) -> Option<Span> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Some(span);
+        };
         let call = self.clone();
-        let span = span.clone();
-        self.scope.defer(async move {
+        self.scope.defer_on(&runtime, async move {
             let _ = call.evaluate(span).await;
-        })
+        });
+        None
     }
 
     /// Whether `completed` evaluations run in the background ([`HookCompletion::Deferred`]).
@@ -297,10 +303,10 @@ impl HookCall {
         if self.deferred() {
             let span = self.span(HookStage::Completed, hook);
             self.scope.record_span(span.clone());
-            if self.evaluate_later(&span) {
-                return Ok(());
-            }
-            return self.evaluate_blocking(span).0;
+            return match self.evaluate_later(span) {
+                None => Ok(()),
+                Some(span) => self.evaluate_blocking(span).0,
+            };
         }
         let (result, span) = self.evaluate_blocking(self.span(HookStage::Completed, hook));
         self.scope.record_span(span);
@@ -332,10 +338,7 @@ impl HookCall {
     pub(crate) fn completed_detached(self, hook: HookSpan) {
         let span = self.span(HookStage::Completed, hook);
         self.scope.record_span(span.clone());
-        let scope = self.scope.clone();
-        scope.defer(async move {
-            let _ = self.evaluate(span).await;
-        });
+        let _ = self.evaluate_later(span);
     }
 }
 

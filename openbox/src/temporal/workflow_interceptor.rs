@@ -127,7 +127,7 @@ impl OpenBoxWorkflowInterceptor {
         send(ctx, &self.governor, event).await
     }
 
-    pub(crate) fn fail(failure: &GovernanceFailure) -> WorkflowTermination {
+    fn fail(failure: &GovernanceFailure) -> WorkflowTermination {
         WorkflowTermination::failed_application(failure.to_application_failure())
     }
 
