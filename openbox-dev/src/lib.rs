@@ -17,7 +17,7 @@
 //!     match = { event_type = "ActivityStarted", activity_type = "charge" }
 //! "#, "inline")?;
 //! let core = DevCore::builder().rules(rules).event_log("events.jsonl").start().await?;
-//! println!("OPENBOX_URL={}", core.url());
+//! println!("OPENBOX_API_URL={}", core.url());
 //! // … run a governed worker against core.url() …
 //! for event in core.read_event_log().await? {
 //!     println!("{} {:?} -> {:?}", event.path, event.event_type(), event.verdict());
@@ -317,7 +317,7 @@ impl DevCore {
         self.addr
     }
 
-    /// `http://<addr>`: the value for `OPENBOX_URL`.
+    /// `http://<addr>`: the value for `OPENBOX_API_URL`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -101,7 +101,7 @@ struct Serve {
 
 #[derive(Args)]
 struct Server {
-    /// The running dev Core [default: $OPENBOX_URL or http://127.0.0.1:8086].
+    /// The running dev Core [default: $OPENBOX_API_URL, $OPENBOX_URL or http://127.0.0.1:8086].
     #[arg(long)]
     url: Option<String>,
     /// Its admin key, when it was started with one.
@@ -124,6 +124,7 @@ impl Server {
     fn url(&self) -> String {
         self.url
             .clone()
+            .or_else(|| std::env::var("OPENBOX_API_URL").ok())
             .or_else(|| std::env::var("OPENBOX_URL").ok())
             .unwrap_or_else(|| "http://127.0.0.1:8086".into())
             .trim_end_matches('/')
@@ -229,7 +230,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "openbox-dev listening on {}", core.url());
-        let _ = writeln!(out, "  OPENBOX_URL={}", core.url());
+        let _ = writeln!(out, "  OPENBOX_API_URL={}", core.url());
         let _ = writeln!(out, "  web page: {}/", core.url());
         if let Some(path) = &args.events {
             let _ = writeln!(out, "  event log: {}", path.display());

@@ -126,12 +126,36 @@ impl std::fmt::Display for SigningRejection {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// No URL on the builder and no `OPENBOX_URL`.
-    #[error("no OpenBox Core URL: set it on the builder or in OPENBOX_URL")]
+    /// No URL on the builder and none in the environment.
+    #[error(
+        "no OpenBox Core URL: set it on the builder or in OPENBOX_API_URL (OPENBOX_TEMPORAL_API_URL for this SDK alone)"
+    )]
     MissingUrl,
-    /// No key on the builder and no `OPENBOX_API_KEY`.
-    #[error("no OpenBox API key: set it on the builder or in OPENBOX_API_KEY")]
+    /// No key on the builder and none in the environment.
+    #[error(
+        "no OpenBox API key: set it on the builder or in OPENBOX_API_KEY (OPENBOX_TEMPORAL_API_KEY for this SDK alone)"
+    )]
     MissingApiKey,
+    /// Two environment variables for the same setting disagree (a global name and the older
+    /// name it replaced).
+    #[error(
+        "environment variables {first} and {second} set the same setting differently: keep one"
+    )]
+    ConflictingEnv {
+        /// The current name.
+        first: String,
+        /// The older one.
+        second: String,
+    },
+    /// A value read from the environment is invalid; the source says why.
+    #[error("invalid value in environment variable {variable}")]
+    InvalidEnv {
+        /// The variable.
+        variable: String,
+        /// What is wrong with its value.
+        #[source]
+        source: Box<ConfigError>,
+    },
     /// The URL does not parse or has parts a Core URL cannot have.
     #[error("invalid OpenBox Core URL {url:?}: {reason}")]
     InvalidUrl {

@@ -15,7 +15,7 @@
 //! use temporalio_sdk::WorkerOptions;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! // OPENBOX_URL, OPENBOX_API_KEY, OPENBOX_GOVERNANCE_TIMEOUT, OPENBOX_GOVERNANCE_POLICY
+//! // OPENBOX_API_URL, OPENBOX_API_KEY, OPENBOX_TIMEOUT_SECONDS, OPENBOX_ON_API_ERROR
 //! let plugin = OpenBoxPlugin::builder().config(OpenBoxConfig::builder().build()?).build().await?;
 //! let options = WorkerOptions::new("payments")
 //!     .worker_plugin(plugin)

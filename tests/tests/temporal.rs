@@ -1212,6 +1212,50 @@ async fn skip_lists_extend_the_defaults() {
     h.assert_no_key_in_histories(std::slice::from_ref(&wid));
 }
 
+/// `enforce_task_queues`: a worker whose queue is not named sends nothing; naming it governs
+/// the same plan fully.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_enforced_task_queues_are_governed() {
+    let h = Harness::new("").await;
+    let plan = || Plan {
+        steps: vec![Step::Echo("x".into())],
+        ..Plan::default()
+    };
+    let (elsewhere, here) = (unique("queues-elsewhere"), unique("queues-here"));
+    let plugin = h
+        .plugin(ErrorPolicy::FailClosed, |b| {
+            b.options(|o| o.enforce_task_queues(["some-other-queue"]))
+        })
+        .await;
+    h.run(Some(plugin), async {
+        outcome(result_of(&h.start_plan(&elsewhere, plan()).await).await);
+    })
+    .await;
+    let queue = h.task_queue.clone();
+    let plugin = h
+        .plugin(ErrorPolicy::FailClosed, |b| {
+            b.options(|o| o.enforce_task_queues(["some-other-queue", queue.as_str()]))
+        })
+        .await;
+    h.run(Some(plugin), async {
+        outcome(result_of(&h.start_plan(&here, plan()).await).await);
+    })
+    .await;
+    assert!(
+        h.events_of(&elsewhere).await.is_empty(),
+        "a worker on a queue that is not enforced sends nothing"
+    );
+    assert_eq!(
+        event_types(&h.events_of(&here).await),
+        [
+            "WorkflowStarted",
+            "ActivityStarted",
+            "ActivityCompleted",
+            "WorkflowCompleted"
+        ]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn governed_activity_governs_itself_without_the_plugin() {
     let (unconfigured, governed) = (unique("bank-unconfigured"), unique("bank-standalone"));

@@ -6,7 +6,7 @@
 //! use openbox::wire::ApprovalRequest;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = CoreClient::new(OpenBoxConfig::builder().build()?)?; // OPENBOX_URL, OPENBOX_API_KEY
+//! let client = CoreClient::new(OpenBoxConfig::builder().build()?)?; // OPENBOX_API_URL, OPENBOX_API_KEY
 //! client.validate().await?;                                         // GET /api/v1/auth/validate
 //! let answer = client
 //!     .poll_approval(&ApprovalRequest {
@@ -25,6 +25,7 @@ mod replay;
 pub mod signing;
 mod spool;
 mod transport;
+mod wire_log;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -173,7 +174,8 @@ impl CoreClient {
                 request = request.header(name, value);
             }
         }
-        match self.send(request).await {
+        let path = self.inner.validate_url.path();
+        match self.send_logged(path, Marks::default(), b"", request).await {
             Ok((200, _)) => Ok(()),
             Ok((status @ (401 | 403), body)) => match self.signing_rejection(&body) {
                 Some(rejection) => Err(OpenBoxError::SignatureRejected {
@@ -347,7 +349,7 @@ impl CoreClient {
                 request = request.header(name, value);
             }
         }
-        let mut request = request.body(json);
+        let mut request = request.body(json.clone());
         if marks.observe {
             request = request.header(ENFORCEMENT_HEADER, "observe");
         }
@@ -357,7 +359,7 @@ impl CoreClient {
         if marks.late {
             request = request.header(DELIVERY_HEADER, "late");
         }
-        let result = self.send(request).await;
+        let result = self.send_logged(url.path(), marks, &json, request).await;
         let outcome = match &result {
             Ok((status, body)) => self.check_status(*status, body).map(|_| ()),
             Err(e) => Err(e.clone()),
@@ -404,6 +406,25 @@ impl CoreClient {
             .map(SigningRejection::from_code)
     }
 
+    /// [`send`](Self::send), with the request and its answer in the debug log when it is on.
+    async fn send_logged(
+        &self,
+        path: &str,
+        marks: Marks<'_>,
+        body: &[u8],
+        request: reqwest::RequestBuilder,
+    ) -> Result<(u16, Bytes), GovernanceApiError> {
+        if !self.config().debug() {
+            return self.send(request).await;
+        }
+        let names = self.config().sensitive_names();
+        wire_log::request(path, &marks.describe(), body, names);
+        let started = std::time::Instant::now();
+        let result = self.send(request).await;
+        wire_log::answer(path, started.elapsed(), &result, names);
+        result
+    }
+
     /// Sends with the per-call timeout covering connect, request and the whole body.
     async fn send(
         &self,
@@ -446,6 +467,23 @@ struct Marks<'a> {
     event_id: Option<&'a str>,
     /// A spooled event delivered after an outage.
     late: bool,
+}
+
+impl Marks<'_> {
+    /// For the debug log: which marks the request carries.
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.observe {
+            parts.push("observe".to_owned());
+        }
+        if let Some(id) = self.event_id {
+            parts.push(format!("event_id={id}"));
+        }
+        if self.late {
+            parts.push("late".to_owned());
+        }
+        parts.join(",")
+    }
 }
 
 /// An admitted call; a probe dropped before its answer (a cancelled activity) gives the next

@@ -106,6 +106,7 @@ pub struct GovernanceOptions {
     pub(crate) skip_workflow_types: HashSet<String>,
     pub(crate) skip_activity_types: HashSet<String>,
     pub(crate) skip_signals: HashSet<String>,
+    pub(crate) enforce_task_queues: Option<HashSet<String>>,
     pub(crate) hitl_enabled: bool,
     pub(crate) skip_hitl_activity_types: HashSet<String>,
     pub(crate) approval_poll_interval: Duration,
@@ -130,6 +131,7 @@ impl Default for GovernanceOptions {
             skip_workflow_types: HashSet::new(),
             skip_activity_types: HashSet::from([CARRIER_ACTIVITY.to_owned()]),
             skip_signals: HashSet::new(),
+            enforce_task_queues: None,
             hitl_enabled: true,
             skip_hitl_activity_types: HashSet::new(),
             approval_poll_interval: DEFAULT_APPROVAL_POLL_INTERVAL,
@@ -162,6 +164,19 @@ impl GovernanceOptions {
     /// Whether ActivityStarted is sent (and with it its verdict, approval and redaction).
     pub fn send_activity_start_event(&self) -> bool {
         self.send_activity_start_event
+    }
+
+    /// Whether workflows and activities on this task queue are governed (all are, unless
+    /// [`GovernanceOptionsBuilder::enforce_task_queues`] names some).
+    pub fn governs_task_queue(&self, task_queue: &str) -> bool {
+        self.enforce_task_queues
+            .as_ref()
+            .is_none_or(|queues| queues.contains(task_queue))
+    }
+
+    /// Whether an activity of this type on this task queue is governed by option.
+    pub fn governs_activity(&self, activity_type: &str, task_queue: &str) -> bool {
+        self.governs_activity_type(activity_type) && self.governs_task_queue(task_queue)
     }
 
     /// Whether workflows of this type are governed by option (the run may still be excluded by
@@ -315,6 +330,21 @@ impl GovernanceOptionsBuilder {
         self
     }
 
+    /// Govern only workflows and activities on these task queues (default: every queue).
+    /// Elsewhere nothing is sent to Core and nothing is enforced, as for a skipped type — a
+    /// plugin shared by workers of several queues then governs only the named ones. Calls
+    /// extend the set; an empty set is refused by [`build`](Self::build).
+    pub fn enforce_task_queues(
+        mut self,
+        queues: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.options
+            .enforce_task_queues
+            .get_or_insert_with(HashSet::new)
+            .extend(queues.into_iter().map(Into::into));
+        self
+    }
+
     /// Signals that emit no SignalReceived.
     pub fn skip_signals(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.options
@@ -453,6 +483,15 @@ impl GovernanceOptionsBuilder {
                 reason: "must be at least the approval poll interval".into(),
             });
         }
+        if o.enforce_task_queues
+            .as_ref()
+            .is_some_and(HashSet::is_empty)
+        {
+            return Err(ConfigError::InvalidOption {
+                option: "enforce_task_queues",
+                reason: "no task queue named: nothing would be governed".into(),
+            });
+        }
         Ok(o)
     }
 }
@@ -460,6 +499,30 @@ impl GovernanceOptionsBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enforced_task_queues_limit_what_is_governed() {
+        let all = GovernanceOptions::default();
+        assert!(all.governs_task_queue("any") && all.governs_activity("charge", "any"));
+        let some = GovernanceOptions::builder()
+            .enforce_task_queues(["payments"])
+            .enforce_task_queues(["refunds"])
+            .build()
+            .unwrap();
+        assert!(some.governs_task_queue("payments") && some.governs_task_queue("refunds"));
+        assert!(!some.governs_task_queue("reports"));
+        assert!(!some.governs_activity("charge", "reports"));
+        assert!(!some.governs_activity(CARRIER_ACTIVITY, "payments"));
+        assert!(matches!(
+            GovernanceOptions::builder()
+                .enforce_task_queues(Vec::<String>::new())
+                .build(),
+            Err(ConfigError::InvalidOption {
+                option: "enforce_task_queues",
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn skip_lists_extend_the_defaults() {

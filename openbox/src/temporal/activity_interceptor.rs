@@ -275,7 +275,7 @@ impl ActivityInboundInterceptor for OpenBoxActivityInterceptor {
     ) -> ExecuteActivityOutput<'a> {
         let info = input.activity_info();
         let options = self.governor.options();
-        let skipped = !options.governs_activity_type(&info.activity_type);
+        let skipped = !options.governs_activity(&info.activity_type, &info.task_queue);
         if skipped
             || (!options.govern_all() && activity_decl(&info.activity_type, &input).is_none())
         {

@@ -69,7 +69,7 @@ impl ActivityGate {
         };
         if !governor
             .options()
-            .governs_activity_type(&info.activity_type)
+            .governs_activity(&info.activity_type, &info.task_queue)
         {
             return Ok(ActivityGate {
                 state: GateState::Ungoverned,

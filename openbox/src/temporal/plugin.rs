@@ -29,7 +29,7 @@ use crate::governance::options::GovernanceOptionsBuilder;
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let plugin = OpenBoxPlugin::builder()
-///     .config(OpenBoxConfig::builder().build()?)  // OPENBOX_URL, OPENBOX_API_KEY, …
+///     .config(OpenBoxConfig::builder().build()?)  // OPENBOX_API_URL, OPENBOX_API_KEY, …
 ///     .options(|o| o.skip_activity_types(["heartbeat_only"]))
 ///     .build()                                    // checks the key with Core
 ///     .await?;

@@ -95,6 +95,7 @@ impl OpenBoxWorkflowInterceptor {
             Some(cutoff) => view.start_time().is_some_and(|t| t >= cutoff),
         };
         let governed = options.governs_workflow_type(view.workflow_type())
+            && options.governs_task_queue(view.task_queue())
             && (options.govern_all() || decl.is_some())
             && started_in_scope;
         let memo: HashMap<String, Payload> = view

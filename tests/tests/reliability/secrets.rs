@@ -2,11 +2,12 @@
 //! a cookie and bound SQL parameters, under a distinctive API key. Afterwards none of those
 //! values may appear in the workflow histories (`temporal workflow show --output json`), in
 //! anything the process logged (this project's crates at `trace`), or in the dev Core's event
-//! log file.
+//! log file. The worker runs with the debug log of Core traffic on (`OPENBOX_DEBUG`), so
+//! that every request and answer body is in the captured logs too.
 
 use openbox::ErrorPolicy;
 use openbox_tests::TempDir;
-use openbox_tests::core::TEST_KEY;
+use openbox_tests::core::{TEST_KEY, config_builder_for};
 use openbox_tests::fixtures::{ChargeReq, Plan, Step};
 use openbox_tests::harness::{Harness, outcome, result_of};
 use openbox_tests::history::history_json;
@@ -55,7 +56,17 @@ async fn no_secret_in_histories_logs_or_the_event_log() {
          match = {{ \"spans.0.stage\" = \"started\", \"spans.0.http_url\" = \"{url}/blocked\" }}\n"
     );
     let h = Harness::new(&rules).await;
-    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let debug_config = config_builder_for(
+        &h.core.core.url(),
+        ErrorPolicy::FailClosed,
+        std::time::Duration::from_secs(5),
+    )
+    .debug(true)
+    .build()
+    .unwrap();
+    let plugin = h
+        .plugin(ErrorPolicy::FailClosed, |b| b.config(debug_config))
+        .await;
 
     let dir = TempDir::new("obx-secrets");
     let file = dir.path().join("notes.db").display().to_string();
@@ -154,6 +165,25 @@ async fn no_secret_in_histories_logs_or_the_event_log() {
         logs.matches("OpenBox Core evaluation").count() >= 2 * step_count
             && logs.contains("no posts"),
         "the captured logs hold the SDK's output, the block reason included"
+    );
+    // The debug log holds every hook request and its answer, bodies included.
+    let wire = |message: &str| {
+        logs.lines()
+            .filter(|l| l.contains("openbox::wire") && l.contains(message))
+            .count()
+    };
+    assert!(
+        wire("OpenBox Core request") >= 2 * step_count
+            && wire("OpenBox Core answer") >= 2 * step_count,
+        "{} requests and {} answers in the debug log",
+        wire("OpenBox Core request"),
+        wire("OpenBox Core answer")
+    );
+    assert!(
+        logs.lines().any(|l| l.contains("openbox::wire")
+            && l.contains(&hooks_wid)
+            && l.contains("[REDACTED]")),
+        "the debug log shows the request bodies, with what was masked"
     );
     assert_free_of_secrets("the process's logs", &logs);
 }

@@ -1,15 +1,20 @@
 //! Connection settings for OpenBox Core: URL, API key, timeout, error policy, TLS roots.
 //!
 //! Built with [`OpenBoxConfig::builder`]. Anything not set explicitly is read from the
-//! environment (design D13), and explicit values win:
+//! environment, and explicit values win. Each setting is read from this SDK's own layer
+//! (`OPENBOX_TEMPORAL_…`, or the prefix given to
+//! [`env_prefix`](OpenBoxConfigBuilder::env_prefix)) first, then from the global `OPENBOX_…`
+//! layer that every OpenBox SDK reads; the older global names in brackets still count there,
+//! and must agree with the new one when both are set:
 //!
-//! | Variable | Meaning | Default |
-//! |---|---|---|
-//! | `OPENBOX_URL` | Core base URL | — (required) |
-//! | `OPENBOX_API_KEY` | `obx_live_…` / `obx_test_…` | — (required) |
-//! | `OPENBOX_GOVERNANCE_TIMEOUT` | per-call timeout, seconds (float) | `30` |
-//! | `OPENBOX_GOVERNANCE_POLICY` | `fail_open` or `fail_closed` | `fail_open` |
-//! | `OPENBOX_AGENT_DID`, `OPENBOX_AGENT_PRIVATE_KEY` | sign requests as this agent (both or neither) | unsigned |
+//! | Global variable | SDK layer | Meaning | Default |
+//! |---|---|---|---|
+//! | `OPENBOX_API_URL` (`OPENBOX_URL`) | `OPENBOX_TEMPORAL_API_URL` | Core base URL | — (required) |
+//! | `OPENBOX_API_KEY` | `OPENBOX_TEMPORAL_API_KEY` | `obx_live_…` / `obx_test_…` | — (required) |
+//! | `OPENBOX_TIMEOUT_SECONDS` (`OPENBOX_GOVERNANCE_TIMEOUT`) | `OPENBOX_TEMPORAL_TIMEOUT_SECONDS` | per-call timeout, seconds (float) | `30` |
+//! | `OPENBOX_ON_API_ERROR` (`OPENBOX_GOVERNANCE_POLICY`) | `OPENBOX_TEMPORAL_ON_API_ERROR` | `fail_open`, `fail_closed` or `fail_closed_destructive` | `fail_open` |
+//! | `OPENBOX_AGENT_DID`, `OPENBOX_AGENT_PRIVATE_KEY` | `OPENBOX_TEMPORAL_AGENT_DID`, `…_AGENT_PRIVATE_KEY` | sign requests as this agent (both or neither) | unsigned |
+//! | `OPENBOX_DEBUG` | `OPENBOX_TEMPORAL_DEBUG` | log every Core request and answer at debug level, secrets masked (`1`/`0`) | off |
 //!
 //! ```
 //! use std::time::Duration;
@@ -31,23 +36,32 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod env;
+
+pub use env::{DEFAULT_ENV_PREFIX, GLOBAL_ENV_PREFIX};
+
 use crate::client::signing::AgentIdentity;
 use crate::client::{BreakerSettings, SpoolSettings};
 use crate::error::ConfigError;
 use crate::secrets::SensitiveNames;
 
-/// Environment variable for the Core URL.
-pub const ENV_URL: &str = "OPENBOX_URL";
-/// Environment variable for the API key.
+/// Global environment variable for the Core URL (`OPENBOX_URL` is read too).
+pub const ENV_URL: &str = "OPENBOX_API_URL";
+/// Global environment variable for the API key.
 pub const ENV_API_KEY: &str = "OPENBOX_API_KEY";
-/// Environment variable for the per-call timeout in seconds.
-pub const ENV_TIMEOUT: &str = "OPENBOX_GOVERNANCE_TIMEOUT";
-/// Environment variable for the error policy.
-pub const ENV_POLICY: &str = "OPENBOX_GOVERNANCE_POLICY";
-/// Environment variable: the agent DID of signed requests (with [`ENV_AGENT_PRIVATE_KEY`]).
+/// Global environment variable for the per-call timeout in seconds
+/// (`OPENBOX_GOVERNANCE_TIMEOUT` is read too).
+pub const ENV_TIMEOUT: &str = "OPENBOX_TIMEOUT_SECONDS";
+/// Global environment variable for the error policy (`OPENBOX_GOVERNANCE_POLICY` is read too).
+pub const ENV_POLICY: &str = "OPENBOX_ON_API_ERROR";
+/// Global environment variable: the agent DID of signed requests (with
+/// [`ENV_AGENT_PRIVATE_KEY`]).
 pub const ENV_AGENT_DID: &str = "OPENBOX_AGENT_DID";
-/// Environment variable: the agent's Ed25519 seed, standard base64 (with [`ENV_AGENT_DID`]).
+/// Global environment variable: the agent's Ed25519 seed, standard base64 (with
+/// [`ENV_AGENT_DID`]).
 pub const ENV_AGENT_PRIVATE_KEY: &str = "OPENBOX_AGENT_PRIVATE_KEY";
+/// Global environment variable: log Core requests and answers at debug level.
+pub const ENV_DEBUG: &str = "OPENBOX_DEBUG";
 
 /// Default per-call timeout (the reference's `governance_timeout`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -164,10 +178,12 @@ pub struct OpenBoxConfig {
     circuit_breaker: BreakerSettings,
     spool: Option<SpoolSettings>,
     agent_identity: Option<AgentIdentity>,
+    debug: bool,
 }
 
 impl OpenBoxConfig {
-    /// Starts a builder that falls back to the `OPENBOX_*` environment variables.
+    /// Starts a builder that falls back to the `OPENBOX_TEMPORAL_*` and `OPENBOX_*`
+    /// environment variables.
     pub fn builder() -> OpenBoxConfigBuilder {
         OpenBoxConfigBuilder::default()
     }
@@ -222,6 +238,11 @@ impl OpenBoxConfig {
     pub fn sensitive_names(&self) -> &SensitiveNames {
         &self.sensitive_names
     }
+
+    /// Whether every Core request and answer is logged at debug level.
+    pub fn debug(&self) -> bool {
+        self.debug
+    }
 }
 
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -239,7 +260,9 @@ pub struct OpenBoxConfigBuilder {
     circuit_breaker: Option<BreakerSettings>,
     spool: Option<SpoolSettings>,
     agent_identity: Option<(String, String)>,
+    debug: Option<bool>,
     ignore_env: bool,
+    env_prefix: Option<String>,
     env: Option<EnvLookup>,
 }
 
@@ -258,7 +281,9 @@ impl fmt::Debug for OpenBoxConfigBuilder {
                 "agent_identity",
                 &self.agent_identity.as_ref().map(|(did, _)| (did, "****")),
             )
+            .field("debug", &self.debug)
             .field("ignore_env", &self.ignore_env)
+            .field("env_prefix", &self.env_prefix)
             .finish_non_exhaustive()
     }
 }
@@ -349,9 +374,27 @@ impl OpenBoxConfigBuilder {
         self
     }
 
-    /// Do not read `OPENBOX_*` environment variables.
+    /// Logs every Core request and answer at debug level, target `openbox::wire` (default
+    /// off; environment `OPENBOX_DEBUG=1`). Bodies are logged with the values of sensitive
+    /// names masked (the rule of [`crate::secrets`] plus `redact_keys`) and cut at 4 KiB; the
+    /// API key and signature headers never appear.
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = Some(on);
+        self
+    }
+
+    /// Do not read environment variables at all.
     pub fn ignore_env(mut self) -> Self {
         self.ignore_env = true;
+        self
+    }
+
+    /// The prefix of this SDK's own environment layer, read before the global `OPENBOX_*`
+    /// one (default [`DEFAULT_ENV_PREFIX`], `OPENBOX_TEMPORAL`): with `"OPENBOX_PAYMENTS"`,
+    /// `OPENBOX_PAYMENTS_API_KEY` wins over `OPENBOX_API_KEY`. Upper-case letters, digits and
+    /// `_`; checked by [`build`](Self::build).
+    pub fn env_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.env_prefix = Some(prefix.into());
         self
     }
 
@@ -365,32 +408,41 @@ impl OpenBoxConfigBuilder {
         self
     }
 
-    fn env_value(&self, name: &str) -> Option<String> {
+    fn env_var(&self, name: &str) -> Option<String> {
         if self.ignore_env {
             return None;
         }
-        let value = match &self.env {
+        match &self.env {
             Some(lookup) => lookup(name),
             None => std::env::var(name).ok(),
-        };
-        value.filter(|v| !v.trim().is_empty())
+        }
     }
 
-    /// Validates everything and returns the config. Errors name the setting at fault and never
-    /// contain the API key.
+    /// Validates everything and returns the config. Errors name the setting at fault (and the
+    /// environment variable it came from) and never contain the API key.
     pub fn build(self) -> Result<OpenBoxConfig, ConfigError> {
-        let url = match self.url.clone().or_else(|| self.env_value(ENV_URL)) {
-            Some(url) => validate_url(&url)?,
-            None => return Err(ConfigError::MissingUrl),
+        let prefix = self.env_prefix.as_deref().unwrap_or(DEFAULT_ENV_PREFIX);
+        env::validate_prefix(prefix)?;
+        let lookup = |name: &str| self.env_var(name);
+        let layers = env::EnvLayers::new(prefix, &lookup);
+        let url = match &self.url {
+            Some(url) => validate_url(url)?,
+            None => match layers.get(env::URL)? {
+                Some(v) => validate_url(&v.value).map_err(|e| v.error(e))?,
+                None => return Err(ConfigError::MissingUrl),
+            },
         };
-        let api_key = match self.api_key.clone().or_else(|| self.env_value(ENV_API_KEY)) {
+        let api_key = match &self.api_key {
             Some(key) => ApiKey::new(key.trim())?,
-            None => return Err(ConfigError::MissingApiKey),
+            None => match layers.get(env::API_KEY)? {
+                Some(v) => ApiKey::new(v.value.trim()).map_err(|e| v.error(e))?,
+                None => return Err(ConfigError::MissingApiKey),
+            },
         };
         let timeout = match self.timeout {
             Some(t) => t,
-            None => match self.env_value(ENV_TIMEOUT) {
-                Some(raw) => parse_timeout_secs(&raw)?,
+            None => match layers.get(env::TIMEOUT)? {
+                Some(v) => parse_timeout_secs(&v.value).map_err(|e| v.error(e))?,
                 None => DEFAULT_TIMEOUT,
             },
         };
@@ -401,9 +453,16 @@ impl OpenBoxConfigBuilder {
         }
         let error_policy = match self.error_policy {
             Some(p) => p,
-            None => match self.env_value(ENV_POLICY) {
-                Some(raw) => raw.parse()?,
+            None => match layers.get(env::ERROR_POLICY)? {
+                Some(v) => v.value.parse().map_err(|e| v.error(e))?,
                 None => ErrorPolicy::default(),
+            },
+        };
+        let debug = match self.debug {
+            Some(on) => on,
+            None => match layers.get(env::DEBUG)? {
+                Some(v) => env::parse_flag(&v.value).map_err(|e| v.error(e))?,
+                None => false,
             },
         };
         let idle_connection_timeout = self
@@ -424,16 +483,21 @@ impl OpenBoxConfigBuilder {
         let agent_identity = match self.agent_identity.clone() {
             Some((did, key)) => Some(AgentIdentity::new(&did, &key)?),
             None => match (
-                self.env_value(ENV_AGENT_DID),
-                self.env_value(ENV_AGENT_PRIVATE_KEY),
+                layers.get(env::AGENT_DID)?,
+                layers.get(env::AGENT_PRIVATE_KEY)?,
             ) {
-                (Some(did), Some(key)) => Some(AgentIdentity::new(&did, &key)?),
+                (Some(did), Some(key)) => {
+                    Some(AgentIdentity::new(&did.value, &key.value).map_err(|e| did.error(e))?)
+                }
                 (None, None) => None,
-                _ => {
+                (Some(set), None) | (None, Some(set)) => {
                     return Err(ConfigError::InvalidOption {
                         option: "agent_identity",
                         reason: format!(
-                            "{ENV_AGENT_DID} and {ENV_AGENT_PRIVATE_KEY} are set together or not at all"
+                            "{} is set without its pair: the agent DID and private key (`…_{}`, `…_{}`) are set together or not at all",
+                            set.variable,
+                            env::AGENT_DID.suffix,
+                            env::AGENT_PRIVATE_KEY.suffix
                         ),
                     });
                 }
@@ -450,6 +514,7 @@ impl OpenBoxConfigBuilder {
             sensitive_names: SensitiveNames::with_keys(self.redact_keys),
             circuit_breaker: self.circuit_breaker.unwrap_or_default(),
             spool: self.spool,
+            debug,
         })
     }
 }
@@ -563,6 +628,79 @@ mod tests {
     }
 
     #[test]
+    fn older_names_and_the_sdk_layer_are_read() {
+        let legacy = [
+            ("OPENBOX_URL", "https://core.example.com"),
+            ("OPENBOX_API_KEY", "obx_live_abc"),
+            ("OPENBOX_GOVERNANCE_TIMEOUT", "3"),
+            ("OPENBOX_GOVERNANCE_POLICY", "fail_closed"),
+        ];
+        let c = OpenBoxConfig::builder()
+            .env_lookup(env(&legacy))
+            .build()
+            .unwrap();
+        assert_eq!(c.url(), "https://core.example.com");
+        assert_eq!(c.timeout(), Duration::from_secs(3));
+        assert_eq!(c.error_policy(), ErrorPolicy::FailClosed);
+        assert!(!c.debug());
+
+        let mut layered = legacy.to_vec();
+        layered.extend([
+            ("OPENBOX_TEMPORAL_API_URL", "https://temporal.example.com"),
+            ("OPENBOX_TEMPORAL_TIMEOUT_SECONDS", "4"),
+            ("OPENBOX_TEMPORAL_DEBUG", "1"),
+        ]);
+        let c = OpenBoxConfig::builder()
+            .env_lookup(env(&layered))
+            .build()
+            .unwrap();
+        assert_eq!(c.url(), "https://temporal.example.com");
+        assert_eq!(c.timeout(), Duration::from_secs(4));
+        assert!(c.debug());
+        assert!(
+            !OpenBoxConfig::builder()
+                .env_lookup(env(&layered))
+                .debug(false)
+                .build()
+                .unwrap()
+                .debug()
+        );
+        // Another prefix: the Temporal layer is not read, the global one is.
+        let c = OpenBoxConfig::builder()
+            .env_lookup(env(&layered))
+            .env_prefix("OPENBOX_PAYMENTS")
+            .build()
+            .unwrap();
+        assert_eq!(c.url(), "https://core.example.com");
+        assert!(matches!(
+            OpenBoxConfig::builder().env_prefix("openbox").build(),
+            Err(ConfigError::InvalidOption {
+                option: "env_prefix",
+                ..
+            })
+        ));
+
+        let mut conflicting = legacy.to_vec();
+        conflicting.push((ENV_POLICY, "fail_open"));
+        let r = OpenBoxConfig::builder()
+            .env_lookup(env(&conflicting))
+            .build();
+        assert!(
+            matches!(&r, Err(ConfigError::ConflictingEnv { first, second })
+                if first == ENV_POLICY && second == "OPENBOX_GOVERNANCE_POLICY"),
+            "{r:?}"
+        );
+        let r = OpenBoxConfig::builder()
+            .env_lookup(env(&[("OPENBOX_DEBUG", "maybe")]))
+            .url("http://localhost")
+            .api_key("obx_test_1")
+            .build();
+        assert!(
+            matches!(&r, Err(ConfigError::InvalidEnv { variable, .. }) if variable == ENV_DEBUG)
+        );
+    }
+
+    #[test]
     fn missing_and_malformed_settings_are_named() {
         let b = || OpenBoxConfig::builder().env_lookup(env(&[]));
         assert!(matches!(b().build(), Err(ConfigError::MissingUrl)));
@@ -578,8 +716,9 @@ mod tests {
                 .api_key("obx_test_1")
                 .build();
             assert!(
-                matches!(r, Err(ConfigError::InvalidTimeout { .. })),
-                "{bad}"
+                matches!(&r, Err(ConfigError::InvalidEnv { variable, source })
+                    if variable == ENV_TIMEOUT && matches!(**source, ConfigError::InvalidTimeout { .. })),
+                "{bad}: {r:?}"
             );
         }
         assert!(matches!(
@@ -602,7 +741,8 @@ mod tests {
             .url("http://localhost")
             .api_key("obx_test_1")
             .build();
-        assert!(matches!(r, Err(ConfigError::InvalidErrorPolicy { .. })));
+        assert!(matches!(&r, Err(ConfigError::InvalidEnv { source, .. })
+            if matches!(**source, ConfigError::InvalidErrorPolicy { .. })));
         assert_eq!(
             "FAIL-CLOSED".parse::<ErrorPolicy>().unwrap(),
             ErrorPolicy::FailClosed
