@@ -41,6 +41,17 @@ pub enum HookStep {
         /// The second URL.
         second: String,
     },
+    /// A GET through the middleware whose body is read chunk by chunk: `chunks` of them at
+    /// most, then the response is dropped. With `max_heap_growth`, the live heap is checked after
+    /// every chunk and the result ends with the largest growth seen, in MiB.
+    HttpChunks {
+        /// The URL.
+        url: String,
+        /// Chunks read at most (`u32::MAX`: to the end).
+        chunks: u32,
+        /// Whether to measure the heap (the test binary must count it).
+        measure_heap: bool,
+    },
     /// An HTTP request through the middleware.
     Http {
         method: String,
@@ -157,6 +168,38 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
             let a = client.get(&first).send().await?.status().as_u16();
             let b = reqwest::get(&second).await?.status().as_u16();
             format!("{a} then {b}")
+        }
+        HookStep::HttpChunks {
+            url,
+            chunks,
+            measure_heap,
+        } => {
+            let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                .with(OpenBoxMiddleware::default())
+                .build();
+            let before = openbox_heap_counter::live_bytes();
+            let mut resp = client.get(&url).send().await?;
+            let status = resp.status().as_u16();
+            let (mut kept, mut total, mut read, mut peak) = (Vec::new(), 0u64, 0u32, 0i64);
+            while read < chunks {
+                let Some(chunk) = resp.chunk().await? else {
+                    break;
+                };
+                read += 1;
+                total += chunk.len() as u64;
+                if kept.len() < 4096 {
+                    kept.extend_from_slice(&chunk[..chunk.len().min(4096 - kept.len())]);
+                }
+                if measure_heap {
+                    peak = peak.max(openbox_heap_counter::live_bytes() - before);
+                }
+            }
+            drop(resp);
+            let mut out = format!("{status} {total} bytes: {}", String::from_utf8_lossy(&kept));
+            if measure_heap {
+                out = format!("{out} | heap growth {} MiB", peak >> 20);
+            }
+            out
         }
         HookStep::Http { method, url, body } => {
             let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())

@@ -82,7 +82,8 @@ pub struct TestHttpServer {
 
 impl TestHttpServer {
     /// Starts on a free port of 127.0.0.1. `/page` answers HTML, `/json` echoes JSON, `/stream`
-    /// answers without a length, `/missing` 404, `/token` a JSON body with an `access_token`,
+    /// answers without a length (`/stream-long`: 2000 lines; `/sse`: events that never end;
+    /// `/download?mib=<n>`: binary data, `&text=1` text), `/missing` 404, `/token` a JSON body with an `access_token`,
     /// `/redirect?to=<url>` a 302 to `<url>` (`/redirect307?to=` a 307), anything else `ok`.
     pub async fn start() -> Self {
         Self::start_on("127.0.0.1:0".parse().unwrap())
@@ -161,6 +162,56 @@ async fn handle(State(log): State<Log>, req: Request) -> Response {
             );
             Response::builder()
                 .header("content-type", "text/plain")
+                .body(Body::from_stream(chunks))
+                .unwrap()
+        }
+        "/stream-long" => {
+            // 2000 lines, no length: read to the end, the whole text is captured.
+            let chunks = futures::stream::iter(
+                (0..2000).map(|i| Ok::<_, std::io::Error>(Bytes::from(format!("line {i:04}\n")))),
+            );
+            Response::builder()
+                .header("content-type", "text/plain")
+                .body(Body::from_stream(chunks))
+                .unwrap()
+        }
+        "/sse" => {
+            // Server-sent events that never end: one every 20 ms.
+            let events = futures::stream::unfold(0u64, |i| async move {
+                if i > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Some((
+                    Ok::<_, std::io::Error>(Bytes::from(format!("data: {i}\n\n"))),
+                    i + 1,
+                ))
+            });
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(Body::from_stream(events))
+                .unwrap()
+        }
+        "/download" => {
+            // `?mib=<n>` MiB in 64 KiB chunks, no length: binary data, or text with `&text=1`.
+            let query: Vec<&str> = parts.uri.query().unwrap_or("").split('&').collect();
+            let mib: u64 = query
+                .iter()
+                .find_map(|p| p.strip_prefix("mib=")?.parse().ok())
+                .unwrap_or(1);
+            let text = query.contains(&"text=1");
+            let chunk = Bytes::from(vec![if text { b'a' } else { 0xA5u8 }; 64 << 10]);
+            let chunks = futures::stream::iter(
+                (0..mib * 16).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+            );
+            Response::builder()
+                .header(
+                    "content-type",
+                    if text {
+                        "text/plain"
+                    } else {
+                        "application/octet-stream"
+                    },
+                )
                 .body(Body::from_stream(chunks))
                 .unwrap()
         }

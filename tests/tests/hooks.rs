@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use openbox::ErrorPolicy;
+use openbox::hooks::http::PARTIAL_ATTRIBUTE;
 use openbox_dev::LoggedRequest;
 use openbox_tests::harness::{Harness, event_types, result_of};
 use openbox_tests::history::{failure_types, root_message};
@@ -131,6 +132,104 @@ fn stage_rule(name: &str, stage: &str, key: &str, value: &str) -> String {
     )
 }
 
+/// Streamed answers: `completed` is sent when the caller has read the last chunk (with the
+/// whole text), or when it drops the body early (partial, with what it read); binary bodies are
+/// not captured; a BLOCK at `completed` fails the read of the last chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_answers_are_governed_at_their_end() {
+    let server = TestHttpServer::start().await;
+    let url = &server.url;
+    let blocked = format!("{url}/stream-long?refused=1");
+    let h = Harness::new(&stage_rule(
+        "refuse the streamed answer",
+        "completed",
+        "http_url",
+        &blocked,
+    ))
+    .await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("http-streams");
+    let chunks = |path: &str, chunks: u32| {
+        (
+            false,
+            HookStep::HttpChunks {
+                url: format!("{url}{path}"),
+                chunks,
+                measure_heap: false,
+            },
+        )
+    };
+    let results = h
+        .run(Some(plugin), async {
+            h.run_hooks(
+                &wid,
+                vec![
+                    chunks("/stream-long", u32::MAX),
+                    chunks("/sse", 2),
+                    chunks("/download?mib=2", u32::MAX),
+                    chunks("/stream-long?refused=1", u32::MAX),
+                ],
+            )
+            .await
+        })
+        .await;
+    let whole: String = (0..2000).map(|i| format!("line {i:04}\n")).collect();
+    assert!(
+        results[0].starts_with("200 20000 bytes: line 0000"),
+        "{}",
+        results[0]
+    );
+    assert!(
+        results[1].starts_with("200 ") && results[1].contains("data: 0"),
+        "{}",
+        results[1]
+    );
+    assert!(
+        results[2].starts_with("200 2097152 bytes"),
+        "{}",
+        results[2]
+    );
+    assert_eq!(
+        results[3],
+        "ERR:GovernanceBlock:Hook governance block: refuse the streamed answer"
+    );
+
+    let events = h.events_of(&wid).await;
+    let done = |u: &str| {
+        let stages = hooks_where(&events, "http_url", u);
+        assert_eq!(stages.len(), 2, "{u}: started and completed");
+        stages[1]["spans"][0].clone()
+    };
+    let long = done(&format!("{url}/stream-long"));
+    assert_eq!(long["stage"], "completed");
+    assert!(
+        long["response_body"].as_str() == Some(whole.as_str()),
+        "the whole text, read at the end: {:.200}",
+        long["response_body"]
+    );
+    assert_eq!(long["attributes"][PARTIAL_ATTRIBUTE], false);
+    let sse = done(&format!("{url}/sse"));
+    assert_eq!(
+        sse["attributes"][PARTIAL_ATTRIBUTE], true,
+        "dropped early: {sse}"
+    );
+    let text = sse["response_body"].as_str().unwrap_or_default();
+    assert!(
+        text.starts_with("data: 0\n\n"),
+        "what the caller read: {text:?}"
+    );
+    let download = done(&format!("{url}/download?mib=2"));
+    assert!(
+        download["response_body"].is_null(),
+        "binary bodies are not captured"
+    );
+    assert_eq!(download["attributes"][PARTIAL_ATTRIBUTE], false);
+    assert_eq!(download["http_status_code"], 200);
+    assert_eq!(done(&blocked)["attributes"][PARTIAL_ATTRIBUTE], false);
+    let done_events = completed(&events);
+    assert_eq!(done_events[3]["error"]["type"], "GovernanceBlock");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_hooks() {
     let server = TestHttpServer::start().await;
@@ -235,7 +334,11 @@ async fn http_hooks() {
     let json_started = &hooks_where(&events, "http_url", &format!("{url}/json"))[0]["spans"][0];
     assert_eq!(json_started["request_body"], r#"{"amount":12}"#);
     let stream_done = &hooks_where(&events, "http_url", &format!("{url}/stream"))[1]["spans"][0];
-    assert!(stream_done["response_body"].is_null());
+    assert_eq!(
+        stream_done["response_body"], "abc",
+        "a streamed body is captured as the caller reads it"
+    );
+    assert_eq!(stream_done["attributes"][PARTIAL_ATTRIBUTE], false);
     let missing_done = &hooks_where(&events, "http_url", &format!("{url}/missing"))[1]["spans"][0];
     assert_eq!(missing_done["error"], "HTTP 404");
     assert_eq!(

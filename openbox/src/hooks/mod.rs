@@ -332,6 +332,21 @@ impl HookCall {
         (self.conclude(decision, span.stage, clock), span)
     }
 
+    /// Lets a `completed` evaluation its caller stopped waiting for run to its end in the
+    /// background; the activity waits for it before it reports its end, as for a deferred one.
+    /// (Without a runtime it is dropped: its span is recorded already, its verdict is lost.)
+    #[cfg(feature = "http")]
+    pub(crate) fn keep_running(
+        &self,
+        evaluation: futures::future::BoxFuture<'static, Result<(), HookError>>,
+    ) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.scope.defer_on(&runtime, async move {
+                let _ = evaluation.await;
+            });
+        }
+    }
+
     /// Reports a `completed` span without waiting for a verdict (a file closed by `Drop`): the
     /// evaluation runs in the background when a runtime is available, and the activity waits
     /// for it before it reports its end, so its verdict still counts.

@@ -18,6 +18,8 @@ use openbox::{ErrorPolicy, OpenBoxPlugin};
 use openbox_heap_counter::live_bytes;
 use openbox_tests::core::{TestCore, config_builder_for};
 use openbox_tests::harness::{Harness, result_of};
+use openbox_tests::hook_fixtures::HookStep;
+use openbox_tests::http_server::TestHttpServer;
 use openbox_tests::observe::Observer;
 use openbox_tests::swarm::{Ending, Swarm, SwarmWorkflow};
 use temporalio_client::WorkflowStartOptions;
@@ -218,5 +220,61 @@ async fn governed_rounds_keep_no_more_heap_than_plain_rounds() {
         MEMORY_ROUND * PER_WORKFLOW,
         median(&governed) / 1024,
         median(&plain) / 1024
+    );
+}
+
+/// A 1 GiB text download read through the middleware inside a governed activity: the body
+/// passes through as it arrives and only a bounded prefix is kept for `completed`, so the live
+/// heap stays far below the download's size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_gibibyte_passes_through_without_being_buffered() {
+    let server = TestHttpServer::start().await;
+    let h = Harness::new("").await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = openbox_tests::unique("download");
+    let url = format!("{}/download?mib=1024&text=1", server.url);
+    let results = h
+        .run(Some(plugin), async {
+            h.run_hooks(
+                &wid,
+                vec![(
+                    false,
+                    HookStep::HttpChunks {
+                        url: url.clone(),
+                        chunks: u32::MAX,
+                        measure_heap: true,
+                    },
+                )],
+            )
+            .await
+        })
+        .await;
+    let result = &results[0];
+    assert!(result.starts_with("200 1073741824 bytes"), "{result}");
+    let growth_mib: i64 = result
+        .rsplit("heap growth ")
+        .next()
+        .and_then(|s| s.strip_suffix(" MiB"))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no heap figure in {result}"));
+    assert!(
+        growth_mib < 64,
+        "the live heap grew by {growth_mib} MiB while 1024 MiB streamed through"
+    );
+    let log = h.core.log().await;
+    let done = log
+        .iter()
+        .find(|e| {
+            e.body["spans"][0]["stage"] == "completed"
+                && e.body["spans"][0]["http_url"] == url.as_str()
+        })
+        .expect("the download's completed evaluation");
+    let body = done.body["spans"][0]["response_body"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        body.starts_with("aaaa") && body.len() < 70_000,
+        "a bounded prefix of the text: {} bytes",
+        body.len()
     );
 }

@@ -12,9 +12,14 @@
 //!
 //! `started` carries the method, URL, request headers and request body; `completed` adds the
 //! status, response headers and the response body. Bodies are text (invalid UTF-8 replaced) cut
-//! to 65 536 characters. A response body is read for text-like content types (`text/*`, JSON,
-//! XML, JavaScript, form data, or none) with a `Content-Length` of at most 1 MiB; streamed and
-//! larger responses are left untouched (`response_body: null`), so streaming keeps working.
+//! to 65 536 characters, and only for text-like content types (`text/*`, JSON, XML,
+//! JavaScript, form data, or none). A response with a `Content-Length` of at most 1 MiB is read
+//! whole before the caller gets it. Any other — streamed, chunked, server-sent events, large
+//! downloads — reaches the caller at once and is never buffered: its chunks pass through as they
+//! arrive while the first 65 536 characters of a text body are kept on the side, and `completed`
+//! is sent when the caller has read the last chunk, when it drops the body early (then with the
+//! attribute [`PARTIAL_ATTRIBUTE`] set to `true`), or when reading fails. A BLOCK/HALT then
+//! fails the read of the last chunk (and the activity, even if that error is swallowed).
 //!
 //! **Secrets** never reach Core: header values, query parameters and form or JSON body fields
 //! whose names are sensitive (see [`crate::secrets`]: `Authorization`, `X-Auth-Key`,
@@ -34,6 +39,7 @@
 
 mod origin;
 mod redact;
+mod stream;
 
 use std::collections::HashSet;
 
@@ -53,6 +59,7 @@ use origin::UrlPrefix;
 use redact::{BodyKind, HeaderRule};
 
 pub use crate::secrets::REDACTED;
+pub use stream::PARTIAL_ATTRIBUTE;
 
 /// Longest body text sent to Core, in characters (design §7).
 pub const MAX_BODY_CHARS: usize = 65_536;
@@ -174,6 +181,40 @@ impl OpenBoxMiddleware {
             || self.skip.iter().any(|p| p.contains(url))
     }
 
+    /// Hands `response` over with its body wrapped: its `completed` evaluation is sent when
+    /// the caller has read the body, or drops it (see [`stream`]).
+    fn govern_as_streamed(
+        &self,
+        response: Response,
+        call: HookCall,
+        detail: HttpRequestSpan,
+        names: SensitiveNames,
+    ) -> reqwest_middleware::Result<Response> {
+        let capture_text = self.capture_bodies && text_like(response.headers());
+        let kind = BodyKind::of(response.headers());
+        let url = response.url().clone();
+        let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+        let completion = stream::StreamedCompletion {
+            call,
+            detail,
+            kind,
+            names,
+            max_body_chars: self.max_body_chars,
+        };
+        let body = reqwest::Body::wrap(stream::GovernedBody::new(body, completion, capture_text));
+        let mut builder = http::Response::builder()
+            .status(parts.status)
+            .version(parts.version)
+            .url(url);
+        if let Some(h) = builder.headers_mut() {
+            *h = parts.headers;
+        }
+        builder
+            .body(body)
+            .map(Response::from)
+            .map_err(|e| reqwest_middleware::Error::Middleware(e.into()))
+    }
+
     /// One request, governed: `started`, the exchange, `completed`. Returns the answer.
     async fn governed_hop(
         &self,
@@ -242,6 +283,9 @@ impl OpenBoxMiddleware {
             && response
                 .content_length()
                 .is_some_and(|n| n <= MAX_CAPTURED_RESPONSE_BYTES);
+        if !capture && answered_by.is_none() && streams(&response, &method) {
+            return self.govern_as_streamed(response, call, detail, names);
+        }
         let response = if capture {
             let (status_code, version, response_url, headers) = (
                 response.status(),
@@ -292,6 +336,17 @@ impl OpenBoxMiddleware {
             .map_err(blocked)?;
         Ok(response)
     }
+}
+
+/// Whether the body of `response` is governed as the caller reads it (completed at its end),
+/// rather than at once: not for redirects (the middleware follows them and drops their body)
+/// nor for answers known to have no body.
+fn streams(response: &Response, method: &str) -> bool {
+    let status = response.status();
+    !(status.is_redirection()
+        || status == StatusCode::NO_CONTENT
+        || method == Method::HEAD.as_str()
+        || response.content_length() == Some(0))
 }
 
 /// The request for the next hop of a redirect answer, as browsers and reqwest build it:

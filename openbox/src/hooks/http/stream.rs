@@ -1,0 +1,212 @@
+//! A response body the caller reads as it arrives, governed at its end.
+//!
+//! A response that is not captured whole (no `Content-Length`, more than 1 MiB, or not text)
+//! is handed to the caller with its body wrapped: chunks pass through as they come, never
+//! buffered; a bounded prefix of a text body is kept on the side; and the `completed`
+//! evaluation is sent when the caller has read the last chunk, or when it drops the body
+//! before that (attribute `openbox.http.response_body.partial` = `true`), or when reading
+//! fails. Binary bodies are not captured at all.
+//!
+//! At the end of the body the caller's read waits for the verdict as for any other operation
+//! (with deferred completion it does not), and a BLOCK/HALT turns into an error of that read; a
+//! body dropped early cannot be answered, so its evaluation runs in the background and the
+//! activity waits for it before it reports its end: the verdict still counts.
+
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use serde_json::Value;
+
+use super::redact::{self, BodyKind};
+use super::{attributes, truncate_body};
+use crate::hooks::{HookCall, HookError};
+use crate::secrets::SensitiveNames;
+use crate::wire::{HookSpan, HttpRequestSpan};
+
+/// The attribute telling Core that the caller stopped reading before the end.
+pub const PARTIAL_ATTRIBUTE: &str = "openbox.http.response_body.partial";
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the `completed` evaluation of a streamed response needs.
+pub(super) struct StreamedCompletion {
+    /// The operation.
+    pub(super) call: HookCall,
+    /// Its span so far: status, headers, no body.
+    pub(super) detail: HttpRequestSpan,
+    /// How the text of a captured body is redacted.
+    pub(super) kind: BodyKind,
+    /// Which names are sensitive.
+    pub(super) names: SensitiveNames,
+    /// Longest body text sent, in characters.
+    pub(super) max_body_chars: usize,
+}
+
+impl StreamedCompletion {
+    /// The `completed` span: the captured text, the partial flag and how reading ended.
+    fn finish(
+        self,
+        captured: Option<&[u8]>,
+        partial: bool,
+        error: Option<String>,
+    ) -> (HookCall, HookSpan) {
+        let mut detail = self.detail;
+        detail.response_body = captured.filter(|b| !b.is_empty()).and_then(|bytes| {
+            let text = String::from_utf8_lossy(bytes);
+            redact::body(&text, self.kind, &self.names)
+                .map(|t| truncate_body(&t, self.max_body_chars))
+        });
+        if let Some(e) = error {
+            detail.error = Some(e);
+        }
+        let mut attrs = attributes(
+            &detail.http_method,
+            &detail.http_url,
+            detail.http_status_code,
+        );
+        attrs.insert(PARTIAL_ATTRIBUTE.into(), Value::Bool(partial));
+        (
+            self.call.with_attributes(attrs),
+            HookSpan::HttpRequest(detail),
+        )
+    }
+}
+
+/// The wrapped body.
+pub(super) struct GovernedBody {
+    inner: reqwest::Body,
+    /// The text prefix kept so far, `None` for a body that is not captured.
+    captured: Option<Vec<u8>>,
+    /// Bytes kept at most.
+    capture_limit: usize,
+    /// Until the evaluation has started.
+    completion: Option<StreamedCompletion>,
+    /// The operation, for an end-of-body evaluation the reader stops waiting for.
+    call: HookCall,
+    /// The end-of-body evaluation in flight (in a `Mutex` only so that the body is `Sync`, as
+    /// reqwest requires; it is never locked, `get_mut` reaches it).
+    finishing: Mutex<Option<BoxFuture<'static, Result<(), HookError>>>>,
+    done: bool,
+}
+
+impl GovernedBody {
+    /// Wraps `inner`; `capture` says whether its text is kept (text-like and bodies on).
+    pub(super) fn new(inner: reqwest::Body, completion: StreamedCompletion, capture: bool) -> Self {
+        // Enough bytes for the longest text sent (4 bytes per character at most) and one
+        // more character, so that the cut is reported as a cut.
+        let capture_limit = completion
+            .max_body_chars
+            .saturating_add(1)
+            .saturating_mul(4);
+        GovernedBody {
+            call: completion.call.clone(),
+            inner,
+            captured: capture.then(Vec::new),
+            capture_limit,
+            completion: Some(completion),
+            finishing: Mutex::new(None),
+            done: false,
+        }
+    }
+
+    fn keep(&mut self, chunk: &[u8]) {
+        if let Some(captured) = &mut self.captured {
+            let room = self.capture_limit.saturating_sub(captured.len());
+            captured.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+    }
+
+    /// Starts the evaluation at the end of the body, to be awaited by the reader.
+    fn start_finishing(&mut self) {
+        if let Some(completion) = self.completion.take() {
+            let (call, span) = completion.finish(self.captured.as_deref(), false, None);
+            self.captured = None;
+            let future: BoxFuture<'static, Result<(), HookError>> =
+                Box::pin(async move { call.completed(span).await });
+            *self
+                .finishing
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(future);
+        }
+    }
+
+    /// Reports the body as ended early or failed, without waiting for the verdict.
+    fn finish_detached(&mut self, error: Option<String>) {
+        if let Some(completion) = self.completion.take() {
+            let (call, span) = completion.finish(self.captured.as_deref(), true, error);
+            self.captured = None;
+            call.completed_detached(span);
+        }
+    }
+}
+
+impl HttpBody for GovernedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        loop {
+            let finishing = this
+                .finishing
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(future) = finishing.as_mut() {
+                let verdict = ready!(future.as_mut().poll(cx));
+                *finishing = None;
+                this.done = true;
+                return Poll::Ready(verdict.err().map(|e| Err(Box::new(e) as BoxError)));
+            }
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        this.keep(data);
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Some(Err(e)) => {
+                    this.finish_detached(Some(format!("reading the response body failed: {e}")));
+                    this.done = true;
+                    return Poll::Ready(Some(Err(Box::new(e))));
+                }
+                None if this.completion.is_none() => this.done = true,
+                None => this.start_finishing(),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // The end is reported by `poll_frame` once the verdict is in.
+        self.done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for GovernedBody {
+    fn drop(&mut self) {
+        let pending = self
+            .finishing
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match pending {
+            // Read to the end, the verdict not awaited: it still counts.
+            Some(evaluation) => self.call.keep_running(evaluation),
+            // Dropped before the last chunk (does nothing once the body was reported).
+            None => self.finish_detached(None),
+        }
+    }
+}
