@@ -98,9 +98,13 @@ pub struct ProbeReport {
     pub core_rtt: Latency,
     /// The two Core requests of one governed operation (its `started` and `completed` bodies,
     /// as the dev Core logged them) posted raw, back to back: what the operation's two stages
-    /// cost without SDK code. Measured by the `#[traced]` probe only.
+    /// cost without SDK code.
     #[serde(default)]
     pub core_pair: Option<Latency>,
+    /// The operation's `started` request alone, posted raw: the one round trip a governed
+    /// operation waits for when its `completed` evaluation is deferred. HTTP probe only.
+    #[serde(default)]
+    pub core_started: Option<Latency>,
 }
 
 #[workflow_methods]
@@ -218,15 +222,29 @@ impl CoreProbe {
         core_url: &str,
         span_name: &str,
     ) -> Result<[Vec<u8>; 2], anyhow::Error> {
-        let logged = self
-            .client
-            .get(format!("{core_url}/api/dev/events?tail=2"))
-            .send()
-            .await?
-            .error_for_status()?
-            .bytes()
-            .await?;
-        let logged: Vec<serde_json::Value> = serde_json::from_slice(&logged)?;
+        // A deferred `completed` evaluation may reach the dev Core a moment after the call
+        // returned: ask again until the last two requests are the pair.
+        let mut logged: Vec<serde_json::Value> = Vec::new();
+        for _ in 0..50 {
+            let bytes = self
+                .client
+                .get(format!("{core_url}/api/dev/events?tail=2"))
+                .send()
+                .await?
+                .error_for_status()?
+                .bytes()
+                .await?;
+            logged = serde_json::from_slice(&bytes)?;
+            let stage = |i: usize| {
+                logged
+                    .get(i)
+                    .map(|e| e["body"]["spans"][0]["stage"].clone())
+            };
+            if stage(1) == Some(serde_json::Value::from("completed")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let body = |i: usize, stage: &str| -> Result<Vec<u8>, anyhow::Error> {
             let body = &logged.get(i).context("fewer than two logged requests")?["body"];
             let span = &body["spans"][0];
@@ -282,8 +300,20 @@ impl BenchActivities {
             .with(OpenBoxMiddleware::default())
             .build();
         let core = CoreProbe::new(&probe.core_url).map_err(anyhow::Error::from)?;
+        governed
+            .get(&probe.url)
+            .send()
+            .await
+            .map_err(anyhow::Error::from)?
+            .bytes()
+            .await
+            .map_err(anyhow::Error::from)?;
+        let [started, completed] = core.last_hook_pair(&probe.core_url, "GET").await?;
+        let (started, completed) = (bytes::Bytes::from(started), bytes::Bytes::from(completed));
         let n = probe.calls as usize;
-        let (mut plain, mut gov, mut rtt) = (
+        let (mut plain, mut gov, mut rtt, mut pair, mut first) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -295,12 +325,16 @@ impl BenchActivities {
                     .await?,
             );
             rtt.push(core.round_trip().await?);
+            let started_alone = core.post(started.clone()).await?;
+            first.push(started_alone);
+            pair.push(started_alone + core.post(completed.clone()).await?);
         }
         Ok(ProbeReport {
             plain: Latency::of(plain),
             governed: Latency::of(gov),
             core_rtt: Latency::of(rtt),
-            core_pair: None,
+            core_pair: Some(Latency::of(pair)),
+            core_started: Some(Latency::of(first)),
         })
     }
 
@@ -338,6 +372,7 @@ impl BenchActivities {
             governed: Latency::of(traced),
             core_rtt: Latency::of(rtt),
             core_pair: Some(Latency::of(pair)),
+            core_started: None,
         })
     }
 }

@@ -13,11 +13,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use openbox::{GovernanceOptions, Governor, OpenBoxPlugin};
+use openbox::{GovernanceOptions, Governor, HookCompletion, OpenBoxPlugin};
 use openbox_bench::fixtures::{BenchActivities, Chain, ChainActivity, Probe};
 use openbox_bench::measure::Machine;
 use openbox_bench::report::{Report, TracedOutside, with_hand_notes};
 use openbox_bench::scenarios::activity_overhead::{self, Variant};
+use openbox_bench::scenarios::one_round_trip::{self, CORE_DELAY};
 use openbox_bench::scenarios::{idle, memory, outage, probes, throughput};
 use openbox_bench::setup::{self, DevCoreProcess, Temporal};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -65,6 +66,7 @@ struct Sizes {
     throughput_secs: u64,
     memory: memory::Plan,
     outage_calls: usize,
+    one_round_trip: one_round_trip::Plan,
 }
 
 impl Sizes {
@@ -77,6 +79,12 @@ impl Sizes {
                 idle_calls: 10,
                 throughput_secs: 1,
                 outage_calls: 1_000,
+                one_round_trip: one_round_trip::Plan {
+                    calls: 200,
+                    slow_calls: 10,
+                    chain: 10,
+                    runs: 1,
+                },
                 memory: memory::Plan {
                     per_workflow: 10,
                     first_batch: 4,
@@ -94,6 +102,12 @@ impl Sizes {
                 idle_calls: 100,
                 throughput_secs: 3,
                 outage_calls: 100_000,
+                one_round_trip: one_round_trip::Plan {
+                    calls: 10_000,
+                    slow_calls: 300,
+                    chain: 100,
+                    runs: 3,
+                },
                 // 1 000 workflows × 100 activities × 10 evaluations = 1 000 000 evaluations;
                 // the first point is after 10 workflows: 10 000 evaluations.
                 memory: memory::Plan {
@@ -174,6 +188,12 @@ async fn main() -> Result<()> {
 
     let core = DevCoreProcess::start()?;
     eprintln!("bench: dev Core at {}", core.url());
+    let slow_core = DevCoreProcess::start_delayed(CORE_DELAY)?;
+    eprintln!(
+        "bench: dev Core delaying every answer by {} ms at {}",
+        CORE_DELAY.as_millis(),
+        slow_core.url()
+    );
 
     eprintln!("bench: 4. Core client throughput");
     let throughput = throughput::run(
@@ -225,10 +245,46 @@ async fn main() -> Result<()> {
             governor: Some(macro_governor.clone()),
         },
     ];
+    // Section 7: hooks in the deferred mode, against this dev Core and against the slow one
+    // (there the chain's workflow events are off: only the activity's own evaluations count).
+    let deferred_plugin = OpenBoxPlugin::builder()
+        .config(core.config())
+        .options(|o| o.hook_completion(HookCompletion::Deferred))
+        .build()
+        .await?;
+    let slow_plugin = OpenBoxPlugin::builder()
+        .config(slow_core.config())
+        .options(|o| {
+            o.hook_completion(HookCompletion::Deferred)
+                .skip_workflow_types(["BenchChain"])
+        })
+        .build()
+        .await?;
+    let slow_chain = vec![
+        Variant {
+            name: "plain",
+            task_queue: variants[0].task_queue.clone(),
+            kind: ChainActivity::Noop,
+            governor: None,
+        },
+        Variant {
+            name: "governed, Core +20 ms",
+            task_queue: queue("slow"),
+            kind: ChainActivity::Noop,
+            governor: Some(slow_plugin.governor().clone()),
+        },
+    ];
+    let deferred_queue = queue("deferred");
     let mut workers = Vec::new();
-    for (v, p) in variants.iter().zip([None, Some(plugin), None]) {
+    for (task_queue, p) in [
+        (&variants[0].task_queue, None),
+        (&variants[1].task_queue, Some(plugin)),
+        (&variants[2].task_queue, None),
+        (&deferred_queue, Some(deferred_plugin)),
+        (&slow_chain[1].task_queue, Some(slow_plugin)),
+    ] {
         workers.push(
-            Worker::new(&runtime, client.clone(), worker_options(&v.task_queue, p)?)
+            Worker::new(&runtime, client.clone(), worker_options(task_queue, p)?)
                 .context("worker builds")?,
         );
     }
@@ -265,6 +321,20 @@ async fn main() -> Result<()> {
                 probes::traced(&client, governed_queue, &tag, core.url(), sizes.probe_calls)
                     .await?;
             eprintln!("  {traced_inside:?}");
+            eprintln!("bench: 7. one Core round trip per hook (deferred completion)");
+            let one_round_trip = one_round_trip::run(
+                &client,
+                &one_round_trip::Queues {
+                    deferred: &deferred_queue,
+                    slow: &slow_chain[1].task_queue,
+                    chain: &slow_chain,
+                },
+                &http_url,
+                [core.url(), slow_core.url()],
+                sizes.one_round_trip,
+                &tag,
+            )
+            .await?;
             eprintln!("bench: 5. memory (governed, then plain)");
             let memory_plugin = OpenBoxPlugin::builder()
                 .config(core.config())
@@ -287,7 +357,7 @@ async fn main() -> Result<()> {
             )
             .await?;
             let memory = [governed_memory, plain_memory];
-            anyhow::Ok((overhead, idle, http, traced_inside, memory))
+            anyhow::Ok((overhead, idle, http, traced_inside, memory, one_round_trip))
         }
         .await;
         for s in &shutdowns {
@@ -302,7 +372,7 @@ async fn main() -> Result<()> {
     for r in runs {
         r.context("worker run")?;
     }
-    let (overhead, idle, http, traced_inside, memory) = result?;
+    let (overhead, idle, http, traced_inside, memory, one_round_trip) = result?;
 
     let traced_outside = TracedOutside::read(&args.criterion);
     if traced_outside.is_none() {
@@ -323,6 +393,7 @@ async fn main() -> Result<()> {
         throughput,
         memory,
         outage,
+        one_round_trip,
     };
     // A full run replaces the file but keeps its notes written by hand.
     let previous = std::fs::read_to_string(&args.out).ok();

@@ -11,6 +11,7 @@ use crate::measure::{Machine, Spread};
 use crate::scenarios::activity_overhead::Overhead;
 use crate::scenarios::idle::IdleRoundTrips;
 use crate::scenarios::memory::Memory;
+use crate::scenarios::one_round_trip::{self, OneRoundTrip};
 use crate::scenarios::throughput::Throughput;
 
 /// A criterion estimate: mean with its 95 % confidence interval, in ns.
@@ -90,6 +91,8 @@ pub struct Report {
     pub memory: [Memory; 2],
     /// 6.
     pub outage: crate::scenarios::outage::Outage,
+    /// 7.
+    pub one_round_trip: OneRoundTrip,
 }
 
 /// The heading of the part of `BENCHMARKS.md` written by hand; a new run keeps it.
@@ -123,6 +126,11 @@ fn heap_kept_by_governance_kib(gov: &Memory, plain: &Memory) -> i64 {
 fn us(ns: u64) -> f64 {
     ns as f64 / 1e3
 }
+
+/// Targets of the SDK's own time, as multiples of the raw round trips it cannot avoid.
+const ACTIVITY_ROUND_TRIP_RATIO: f64 = 1.3;
+/// A deferred-mode governed GET, over the unwrapped one, in raw round trips.
+const DEFERRED_GET_ROUND_TRIPS: f64 = 1.3;
 
 fn met(ok: bool) -> &'static str {
     if ok { "yes" } else { "**no**" }
@@ -208,8 +216,15 @@ impl Report {
         self.throughput_section(&mut s);
         self.memory_section(&mut s);
         self.outage_section(&mut s);
+        self.one_round_trip_section(&mut s);
         self.dominates_section(&mut s);
         s
+    }
+
+    /// What a governed activity's two lifecycle evaluations cannot beat, in ms: two raw round
+    /// trips after the pause each chain activity follows (section 1).
+    fn activity_round_trips_ms(&self) -> f64 {
+        2.0 * us(self.idle.raw.p50) / 1e3
     }
 
     fn summary(&self, s: &mut String) {
@@ -220,17 +235,18 @@ impl Report {
         );
         let _ = writeln!(s, "|---|---|---|---|---|---|");
         let o = &self.overhead;
+        let two_round_trips = self.activity_round_trips_ms();
         for v in o.variants.iter().skip(1) {
             let own = Spread::of(&v.self_ms);
             let diff = o.difference(v);
             let base = Spread::of(&o.baseline().per_activity_ms);
             let _ = writeln!(
                 s,
-                "| Activity overhead, {} — SDK's own time | {:.3} ms/activity | Python SDK 1.1.1: 5.0 ms | {:.0}× less | ≤ 0.25 ms | {} |",
+                "| Activity overhead, {} — SDK's own time | {:.3} ms/activity | 2 raw Core round trips after a 50 ms pause {two_round_trips:.3} ms | {:.2}× | ≤ {ACTIVITY_ROUND_TRIP_RATIO}× | {} |",
                 v.name,
                 own.mean,
-                5.0 / own.mean.max(1e-9),
-                met(own.mean <= 0.25)
+                own.mean / two_round_trips.max(1e-9),
+                met(own.mean <= ACTIVITY_ROUND_TRIP_RATIO * two_round_trips)
             );
             let _ = writeln!(
                 s,
@@ -274,6 +290,7 @@ impl Report {
             us(self.traced_inside.governed.p50),
             met(extra <= 10.0)
         );
+        self.one_round_trip_summary(s);
         if let (Some(c), Some(a)) = (
             self.throughput.client.last(),
             self.throughput.core_alone.last(),
@@ -439,12 +456,27 @@ impl Report {
         let _ = writeln!(
             s,
             "\nOverhead per stage at p50: ({:.1} − {:.1}) / 2 = **{stage:.1} µs**, {:.2}× the round trip \
-             (target ≤ 2×). At p99: {:.1} µs per stage.\n",
+             (target ≤ 2×). At p99: {:.1} µs per stage.",
             us(h.governed.p50),
             us(h.plain.p50),
             stage / us(h.core_rtt.p50).max(1e-9),
             (us(h.governed.p99) - us(h.plain.p99)) / 2.0
         );
+        match &h.core_pair {
+            Some(pair) => {
+                let _ = writeln!(
+                    s,
+                    " The GET's own two requests (its `started` and `completed` bodies as the dev \
+                     Core logged them), posted raw back to back in the same loop: p50 {:.1} µs; the \
+                     governed GET costs {:+.1} µs beyond them and the unwrapped GET.\n",
+                    us(pair.p50),
+                    us(h.governed.p50) - us(h.plain.p50) - us(pair.p50)
+                );
+            }
+            None => {
+                let _ = writeln!(s);
+            }
+        }
     }
 
     fn traced_section(&self, s: &mut String) {
@@ -610,6 +642,180 @@ impl Report {
         );
     }
 
+    /// Section 7: the deferred GET over the unwrapped one, in µs at p50.
+    fn deferred_get_extra_us(&self) -> f64 {
+        let h = &self.one_round_trip.http;
+        us(h.governed.p50) - us(h.plain.p50)
+    }
+
+    /// Section 7, slow Core: the raw round trip to it at p50, in ms (the delay as the dev Core
+    /// delivers it, plus the loopback).
+    fn slow_round_trip_ms(&self) -> f64 {
+        us(self.one_round_trip.slow_http.core_rtt.p50) / 1e3
+    }
+
+    /// Section 7, slow Core: per governed no-op activity, the SDK's own time and governed −
+    /// plain end to end, in ms; and what the SDK's time may be: its two delayed round trips
+    /// plus 1 ms.
+    fn slow_activity_ms(&self) -> (Spread, Spread, f64) {
+        let chain = &self.one_round_trip.slow_chain;
+        let (own, diff) = chain.variants.get(1).map_or_else(
+            || (Spread::of(&[]), Spread::of(&[])),
+            |v| (Spread::of(&v.self_ms), chain.difference(v)),
+        );
+        (own, diff, 2.0 * self.slow_round_trip_ms() + 1.0)
+    }
+
+    /// Section 7: the one round trip a deferred GET waits for, in µs at p50, and what it is:
+    /// the GET's own `started` request posted raw when measured, else the smallest request.
+    fn deferred_get_round_trip_us(&self) -> (f64, &'static str) {
+        let h = &self.one_round_trip.http;
+        match &h.core_started {
+            Some(started) => (us(started.p50), "its `started` request posted raw"),
+            None => (us(h.core_rtt.p50), "dev Core round trip"),
+        }
+    }
+
+    fn one_round_trip_summary(&self, s: &mut String) {
+        let r = &self.one_round_trip;
+        let extra = self.deferred_get_extra_us();
+        let rtt = us(r.http.core_rtt.p50);
+        let (round_trip, what) = self.deferred_get_round_trip_us();
+        let _ = writeln!(
+            s,
+            "| HTTP hook, deferred completion: governed GET − unwrapped GET, p50 | {extra:.1} µs | {what} p50 {round_trip:.1} µs (smallest request {rtt:.1} µs: {:.2}×) | {:.2}× | ≤ {DEFERRED_GET_ROUND_TRIPS}× | {} |",
+            extra / rtt.max(1e-9),
+            extra / round_trip.max(1e-9),
+            met(extra <= DEFERRED_GET_ROUND_TRIPS * round_trip)
+        );
+        let delay_ms = one_round_trip::CORE_DELAY.as_secs_f64() * 1e3;
+        let get_ms = us(r.slow_http.governed.p50) / 1e3;
+        let rtt_ms = self.slow_round_trip_ms();
+        let _ = writeln!(
+            s,
+            "| Core answering in +{delay_ms:.0} ms: governed GET (deferred), p50 | {get_ms:.2} ms | raw round trip to that Core p50 {rtt_ms:.2} ms (unwrapped GET {:.3} ms) | {:+.2} ms | ≤ 1 round trip + 1 ms ({:.0} ms at exactly {delay_ms:.0} ms) | {} |",
+            us(r.slow_http.plain.p50) / 1e3,
+            get_ms - rtt_ms,
+            delay_ms + 1.0,
+            met(get_ms <= rtt_ms + 1.0)
+        );
+        let (own, diff, limit) = self.slow_activity_ms();
+        let _ = writeln!(
+            s,
+            "| Core answering in +{delay_ms:.0} ms: governed no-op activity — SDK's own time | {:.2} ms/activity (end to end over plain {:+.2}, sd {:.2}) | 2 raw round trips to that Core {:.2} ms | {:+.2} ms | ≤ 2 round trips + 1 ms ({:.0} ms at exactly {delay_ms:.0} ms) | {} |",
+            own.mean,
+            diff.mean,
+            diff.sd,
+            2.0 * rtt_ms,
+            own.mean - 2.0 * rtt_ms,
+            2.0 * delay_ms + 1.0,
+            met(own.mean <= limit)
+        );
+    }
+
+    fn one_round_trip_section(&self, s: &mut String) {
+        let r = &self.one_round_trip;
+        let _ = writeln!(
+            s,
+            "## 7. One Core round trip per hook: deferred completion
+"
+        );
+        let _ = writeln!(
+            s,
+            "Workers whose plugin runs hooks with `HookCompletion::Deferred`: a governed operation \
+             returns when it finished, its `completed` evaluation runs alongside, and the activity \
+             waits for every pending one before ActivityCompleted. Same probe as section 2 ({} \
+             iterations of unwrapped GET, governed GET, raw round trip) on such a worker, against \
+             the same dev Core:\n",
+            r.http.plain.n
+        );
+        let _ = writeln!(s, "| | p50 | p99 | mean |");
+        let _ = writeln!(s, "|---|---|---|---|");
+        let mut rows = vec![
+            ("GET, unwrapped", r.http.plain),
+            ("GET, governed (deferred)", r.http.governed),
+            ("dev Core round trip, smallest request", r.http.core_rtt),
+        ];
+        if let Some(started) = r.http.core_started {
+            rows.push(("its `started` request posted raw", started));
+        }
+        rows.push(("GET, governed (waiting, section 2)", self.http.governed));
+        for (name, l) in rows {
+            let _ = writeln!(
+                s,
+                "| {name} | {:.1} µs | {:.1} µs | {:.1} µs |",
+                us(l.p50),
+                us(l.p99),
+                us(l.mean)
+            );
+        }
+        let extra = self.deferred_get_extra_us();
+        let (round_trip, what) = self.deferred_get_round_trip_us();
+        let _ = writeln!(
+            s,
+            "\nGoverned over unwrapped at p50: **{extra:.1} µs**, {:.2}× {what} ({round_trip:.1} µs: \
+             the GET's own request, with its span, headers and the activity's identity, which the \
+             dev Core also matches against its rules; target ≤ {DEFERRED_GET_ROUND_TRIPS}×) and \
+             {:.2}× the smallest request; waiting for `completed` (section 2) it is {:.1} µs.\n",
+            extra / round_trip.max(1e-9),
+            extra / us(r.http.core_rtt.p50).max(1e-9),
+            us(self.http.governed.p50) - us(self.http.plain.p50)
+        );
+        let delay_ms = one_round_trip::CORE_DELAY.as_secs_f64() * 1e3;
+        let _ = writeln!(
+            s,
+            "A second dev Core process delays every governance answer by {delay_ms:.0} ms (`openbox-dev \
+             serve --fault-delay {delay_ms:.0}ms`; the targets are judged against the raw round trip \
+             to it measured here, which is that delay as delivered plus the loopback). On a \
+             deferred-mode worker governed by it, {} iterations of the same probe: unwrapped GET \
+             p50 {:.3} ms, governed GET p50 **{:.2} ms** (p99 {:.2} ms), raw round trip p50 {:.2} ms.\n",
+            r.slow_http.plain.n,
+            us(r.slow_http.plain.p50) / 1e3,
+            us(r.slow_http.governed.p50) / 1e3,
+            us(r.slow_http.governed.p99) / 1e3,
+            us(r.slow_http.core_rtt.p50) / 1e3
+        );
+        let c = &r.slow_chain;
+        let (own, diff, limit) = self.slow_activity_ms();
+        let _ = writeln!(
+            s,
+            "Chains of N = {} sequential no-op activities, {} measured rounds after a warm-up, \
+             rotated as in section 1: a plain worker and that worker (workflow events off for the \
+             chain, so only the activity's ActivityStarted and ActivityCompleted count; both \
+             verdicts are needed, one before the body and one before the result is returned).\n",
+            c.n, c.runs
+        );
+        let _ = writeln!(
+            s,
+            "| Variant | End to end per activity | − plain, paired per round | SDK's own time per activity |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|");
+        for (i, v) in c.variants.iter().enumerate() {
+            let (d, own) = if i == 0 {
+                ("—".to_owned(), "—".to_owned())
+            } else {
+                (
+                    spread_ms(c.difference(v)),
+                    spread_ms(Spread::of(&v.self_ms)),
+                )
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {d} | {own} |",
+                v.name,
+                spread_ms(Spread::of(&v.per_activity_ms))
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nThe SDK's own time per activity, **{:.2} ms**, against two raw round trips to that Core \
+             plus 1 ms = {limit:.2} ms. End to end the governed activity takes {:+.2} ms more than \
+             the plain one: a plain activity's own turnaround in Temporal (section 1) is not \
+             added to the SDK's time but partly overlaps it, so end to end is shown, not judged.\n",
+            own.mean, diff.mean
+        );
+    }
+
     fn dominates_section(&self, s: &mut String) {
         let _ = writeln!(s, "## What dominates what is left\n");
         let hot_ms = self.http.core_rtt.p50 as f64 / 1e6;
@@ -638,7 +844,7 @@ impl Report {
                 "* **The machine**: a plain-thread echo across two cores costs {:.3} ms after a \
                  pause and {:.3} ms back to back (section 1). An activity's `started` \
                  evaluation meets a quiet Core and its `completed` one follows at once, so one \
-                 echo of each kind, {:.3} ms, is what target (b) cannot go below on this \
+                 echo of each kind, {:.3} ms, is what the activity's two evaluations cannot go below on this \
                  machine whatever the SDK does.",
                 us(f.after_pause.p50) / 1e3,
                 us(f.hot.p50) / 1e3,

@@ -29,9 +29,19 @@ impl DevCoreProcess {
     /// Starts `openbox-dev serve` from the same target directory as this binary: allow-all
     /// rules, no event-log file (the in-memory window only).
     pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// The same, delaying every governance answer by `delay` (the dev Core's fault flag).
+    pub fn start_delayed(delay: Duration) -> Result<Self> {
+        Self::start_with(&["--fault-delay", &format!("{}ms", delay.as_millis())])
+    }
+
+    fn start_with(extra: &[&str]) -> Result<Self> {
         let bin = sibling_binary("openbox-dev")?;
         let mut child = Command::new(&bin)
             .args(["serve", "--port", "0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// The end of a fault delay, slept precisely (see [`FaultInjector::wait`]).
+pub const PRECISE_TAIL: Duration = Duration::from_millis(3);
+
 /// The fault settings. Change them at run time with `PUT /api/dev/faults`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -137,6 +140,21 @@ impl FaultInjector {
             c.store(0, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Waits out a fault delay. The runtime's timer works in whole milliseconds and wakes
+    /// 1–2 ms late, which turned a 20 ms fault into 22 ms; so all but the last
+    /// [`PRECISE_TAIL`] is slept on the timer and the rest on a blocking thread, whose sleep is
+    /// precise to a fraction of a millisecond (and holds that thread only that long).
+    pub async fn wait(delay: Duration) {
+        let deadline = std::time::Instant::now() + delay;
+        if delay > PRECISE_TAIL {
+            tokio::time::sleep(delay - PRECISE_TAIL).await;
+        }
+        let rest = deadline.saturating_duration_since(std::time::Instant::now());
+        if !rest.is_zero() {
+            let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+        }
     }
 
     /// The delay and the action for the next governance request.

@@ -139,7 +139,7 @@ where
     } else {
         let (delay, action) = state.faults.next();
         if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
+            crate::faults::FaultInjector::wait(delay).await;
         }
         match action {
             FaultAction::Reset => {

@@ -4,6 +4,7 @@ pub mod activity_overhead;
 pub mod floor;
 pub mod idle;
 pub mod memory;
+pub mod one_round_trip;
 pub mod outage;
 pub mod probes;
 pub mod throughput;
