@@ -2,14 +2,17 @@
 //!
 //! * `test`  — installs the Temporal CLI (and Chromium for the browser test) if missing, starts
 //!   the database servers if they do not answer, starts a Temporal dev server, runs every test of
-//!   the workspace (nextest + doctests) against it, stops what it started;
+//!   the workspace (nextest + doctests) against it but the macros' compile-error cases, stops
+//!   what it started;
 //! * `demo`  — the same server, then the governed demo workflow against the embedded dev Core;
 //! * `bench` — builds in release mode, runs the criterion benchmark of `#[traced]`, starts a dev
 //!   server and runs every other benchmark against it and the dev Core; writes `BENCHMARKS.md`;
 //! * `lint`  — what a release needs besides passing tests: formatting, clippy with warnings as
 //!   errors (all features, and `openbox` with each feature alone, so every combination a user
 //!   picks builds cleanly; with `rust-version` set, clippy also flags std APIs newer than the
-//!   MSRV), the docs with warnings as errors, and `cargo publish --dry-run` of the three crates;
+//!   MSRV), the docs with warnings as errors, the macros' compile-error cases (trybuild: they
+//!   check the compiler's messages, and compile the dependency graph once more, which doubled
+//!   the time of `test`), and `cargo publish --dry-run` of the three crates;
 //! * `temporal` — starts a dev server and keeps it running until Ctrl-C (for manual work).
 //!
 //! Extra arguments after the task go to the test runner / the demo.
@@ -91,6 +94,9 @@ fn with_server_env(cmd: &mut Command, cli: &TemporalCli, server: &DevServer) {
 /// compiled a second time (as test harnesses) besides the binaries `run_examples` builds and runs.
 const TEST_TARGETS: [&str; 4] = ["--lib", "--bins", "--tests", "--benches"];
 
+/// The trybuild cases: run by `lint`, not `test`.
+const UI_TESTS: &str = "openbox-ui-tests";
+
 fn test(root: &Path, extra: &[String]) -> Result<bool> {
     machine::ensure_browser();
     let databases = machine::ensure_databases();
@@ -98,14 +104,14 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
     let mut ok = true;
     let mut run = if has_nextest() {
         let mut c = cargo();
-        c.args(["nextest", "run", "--workspace"])
+        c.args(["nextest", "run", "--workspace", "--exclude", UI_TESTS])
             .args(TEST_TARGETS)
             .arg("--no-fail-fast");
         c
     } else {
         eprintln!("xtask: cargo-nextest not found; using cargo test");
         let mut c = cargo();
-        c.args(["test", "--workspace"])
+        c.args(["test", "--workspace", "--exclude", UI_TESTS])
             .args(TEST_TARGETS)
             .arg("--no-fail-fast");
         c
@@ -114,7 +120,8 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
     with_server_env(&mut run, &cli, &server);
     ok &= run.status()?.success();
     let mut doc = cargo();
-    doc.current_dir(root).args(["test", "--workspace", "--doc"]);
+    doc.current_dir(root)
+        .args(["test", "--workspace", "--exclude", UI_TESTS, "--doc"]);
     with_server_env(&mut doc, &cli, &server);
     ok &= doc.status()?.success();
     ok &= run_examples(root, &server)?;
@@ -326,6 +333,11 @@ fn lint(root: &Path) -> Result<bool> {
             "--no-deps",
         ],
         &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    ok &= run(
+        "macro compile-error cases (trybuild)",
+        &["test", "-p", UI_TESTS, "--test", "ui"],
+        &[],
     )?;
     ok &= run(
         "publish dry run",
