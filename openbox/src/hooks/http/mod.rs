@@ -202,17 +202,7 @@ impl OpenBoxMiddleware {
             max_body_chars: self.max_body_chars,
         };
         let body = reqwest::Body::wrap(stream::GovernedBody::new(body, completion, capture_text));
-        let mut builder = http::Response::builder()
-            .status(parts.status)
-            .version(parts.version)
-            .url(url);
-        if let Some(h) = builder.headers_mut() {
-            *h = parts.headers;
-        }
-        builder
-            .body(body)
-            .map(Response::from)
-            .map_err(|e| reqwest_middleware::Error::Middleware(e.into()))
+        rebuilt(parts.status, parts.version, url, parts.headers, body)
     }
 
     /// One request, governed: `started`, the exchange, `completed`. Returns the answer.
@@ -306,17 +296,7 @@ impl OpenBoxMiddleware {
                 }
             };
             detail.response_body = self.body_text(&bytes, kind, &names);
-            let mut builder = http::Response::builder()
-                .status(status_code)
-                .version(version)
-                .url(response_url);
-            if let Some(h) = builder.headers_mut() {
-                *h = headers;
-            }
-            builder
-                .body(bytes)
-                .map(Response::from)
-                .map_err(|e| reqwest_middleware::Error::Middleware(e.into()))?
+            rebuilt(status_code, version, response_url, headers, bytes)?
         } else {
             response
         };
@@ -336,6 +316,27 @@ impl OpenBoxMiddleware {
             .map_err(blocked)?;
         Ok(response)
     }
+}
+
+/// A response handed to the caller with its body replaced (read whole, or wrapped).
+fn rebuilt(
+    status: StatusCode,
+    version: http::Version,
+    url: Url,
+    headers: ReqwestHeaders,
+    body: impl Into<reqwest::Body>,
+) -> reqwest_middleware::Result<Response> {
+    let mut builder = http::Response::builder()
+        .status(status)
+        .version(version)
+        .url(url);
+    if let Some(h) = builder.headers_mut() {
+        *h = headers;
+    }
+    builder
+        .body(body.into())
+        .map(Response::from)
+        .map_err(|e| reqwest_middleware::Error::Middleware(e.into()))
 }
 
 /// Whether the body of `response` is governed as the caller reads it (completed at its end),
