@@ -54,17 +54,35 @@ async fn list_approvals(Extract(state): Extract<Shared>) -> Json<Value> {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Decision {
     reason: Option<String>,
     by: Option<String>,
+    /// A rejection's patch: the input the run restarts with.
+    patch: Option<DecisionPatch>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionPatch {
+    /// Required, even as `null` (the same input).
+    new_input: Value,
 }
 
 fn decide(state: &State, id: &str, approve: bool, body: Option<Json<Decision>>) -> Response {
-    let Decision { reason, by } = body.map(|Json(d)| d).unwrap_or_default();
-    match state
-        .approvals
-        .decide(id, approve, by.as_deref().unwrap_or("api"), reason)
-    {
+    let Decision { reason, by, patch } = body.map(|Json(d)| d).unwrap_or_default();
+    let by = by.as_deref().unwrap_or("api");
+    let decided = match (approve, patch) {
+        (true, Some(_)) => {
+            let error = "a patch goes with a rejection: it names the input to restart with";
+            return (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response();
+        }
+        (false, Some(DecisionPatch { new_input })) => {
+            state.approvals.reject_with_patch(id, by, reason, new_input)
+        }
+        (approve, None) => state.approvals.decide(id, approve, by, reason),
+    };
+    match decided {
         Ok(approval) => Json(json!(approval)).into_response(),
         Err(e) => {
             let status = match e {

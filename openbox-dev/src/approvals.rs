@@ -66,6 +66,10 @@ pub enum ApprovalState {
         by: String,
         /// Optional note.
         reason: Option<String>,
+        /// The input the run should restart with instead (`null`: the same input), when the
+        /// rejection carries a patch: polls then answer BLOCK with `patch.new_input`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        new_input: Option<Value>,
     },
 }
 
@@ -119,8 +123,16 @@ impl Approval {
             ApprovalState::Approved { by, reason } => {
                 json!({"verdict": "allow", "reason": reason.clone().unwrap_or_else(|| format!("approved by {by}"))})
             }
-            ApprovalState::Rejected { by, reason } => {
-                json!({"verdict": "block", "reason": reason.clone().unwrap_or_else(|| format!("rejected by {by}"))})
+            ApprovalState::Rejected {
+                by,
+                reason,
+                new_input,
+            } => {
+                let mut answer = json!({"verdict": "block", "reason": reason.clone().unwrap_or_else(|| format!("rejected by {by}"))});
+                if let Some(new_input) = new_input {
+                    answer["patch"] = json!({ "new_input": new_input });
+                }
+                answer
             }
             ApprovalState::Pending => {
                 json!({"verdict": "require_approval", "reason": "awaiting approval"})
@@ -294,6 +306,41 @@ impl Approvals {
         by: &str,
         reason: Option<String>,
     ) -> Result<Approval, DecideError> {
+        let by = by.to_owned();
+        self.settle(
+            id,
+            if approve {
+                ApprovalState::Approved { by, reason }
+            } else {
+                ApprovalState::Rejected {
+                    by,
+                    reason,
+                    new_input: None,
+                }
+            },
+        )
+    }
+
+    /// Rejects request `id` and names the input its run restarts with (`null`: the same input):
+    /// the approval poll then answers BLOCK with a patch.
+    pub fn reject_with_patch(
+        &self,
+        id: &str,
+        by: &str,
+        reason: Option<String>,
+        new_input: Value,
+    ) -> Result<Approval, DecideError> {
+        self.settle(
+            id,
+            ApprovalState::Rejected {
+                by: by.to_owned(),
+                reason,
+                new_input: Some(new_input),
+            },
+        )
+    }
+
+    fn settle(&self, id: &str, decision: ApprovalState) -> Result<Approval, DecideError> {
         let now = SystemTime::now();
         let mut inner = self.lock();
         let approval = inner
@@ -307,17 +354,7 @@ impl Approvals {
         if approval.expired {
             return Err(DecideError::Expired(id.to_owned()));
         }
-        approval.state = if approve {
-            ApprovalState::Approved {
-                by: by.to_owned(),
-                reason,
-            }
-        } else {
-            ApprovalState::Rejected {
-                by: by.to_owned(),
-                reason,
-            }
-        };
+        approval.state = decision;
         let decided = approval.clone();
         drop(inner);
         let _ = self.changes.send(decided.clone());
@@ -360,6 +397,45 @@ mod tests {
             run_id: "r".into(),
             activity_id: a.into(),
         }
+    }
+
+    #[test]
+    fn a_rejection_with_a_patch_answers_block_with_the_new_input() {
+        let approvals = Approvals::default();
+        let body = json!({"activity_type": "draft"});
+        approvals.open(key("1"), "start", &body, "r", None, None);
+        approvals.open(key("2"), "start", &body, "r", None, None);
+        approvals
+            .reject_with_patch(
+                "apr-1",
+                "test",
+                Some("rewrite".into()),
+                json!({"text": "b"}),
+            )
+            .unwrap();
+        let answer = approvals.find(&key("1")).unwrap().poll_response();
+        assert_eq!(answer["verdict"], "block");
+        assert_eq!(answer["reason"], "rewrite");
+        assert_eq!(answer["patch"], json!({"new_input": {"text": "b"}}));
+        approvals
+            .reject_with_patch("apr-2", "test", None, Value::Null)
+            .unwrap();
+        let answer = approvals.find(&key("2")).unwrap().poll_response();
+        assert_eq!(
+            answer["patch"],
+            json!({"new_input": null}),
+            "null: the same input"
+        );
+        assert_eq!(
+            approvals
+                .reject_with_patch("apr-2", "test", None, Value::Null)
+                .unwrap_err(),
+            DecideError::AlreadyDecided("apr-2".into())
+        );
+        approvals.open(key("3"), "start", &body, "r", None, None);
+        approvals.decide("apr-3", false, "test", None).unwrap();
+        let plain = approvals.find(&key("3")).unwrap().poll_response();
+        assert!(plain.get("patch").is_none(), "{plain}");
     }
 
     #[test]

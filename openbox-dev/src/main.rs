@@ -139,6 +139,9 @@ struct Decide {
     /// A note recorded with the decision.
     #[arg(long)]
     reason: Option<String>,
+    /// Reject with a patch: the JSON input the run restarts with (`null`: the same input).
+    #[arg(long, value_name = "JSON")]
+    new_input: Option<String>,
     #[command(flatten)]
     server: Server,
 }
@@ -246,7 +249,15 @@ async fn serve(args: Serve) -> Result<(), String> {
 
 async fn decide(d: Decide, action: &str) -> Result<(), String> {
     let url = format!("{}/api/dev/approvals/{}/{action}", d.server.url(), d.id);
-    let body = json!({"reason": d.reason, "by": "cli"});
+    let mut body = json!({"reason": d.reason, "by": "cli"});
+    if let Some(text) = &d.new_input {
+        if action != "reject" {
+            return Err("--new-input goes with reject".to_owned());
+        }
+        let new_input: Value =
+            serde_json::from_str(text).map_err(|e| format!("--new-input is not JSON: {e}"))?;
+        body["patch"] = json!({ "new_input": new_input });
+    }
     let answer = request(d.server.request(reqwest::Method::POST, &url).json(&body)).await?;
     println!(
         "{} {}: {}",

@@ -92,7 +92,7 @@ fn serve_approve_reject_and_event_log() {
     let (ok, listed) = cli(&["approvals"], &served.url);
     assert!(ok && listed.contains("no approval requests"), "{listed}");
 
-    for activity in ["1", "2"] {
+    for activity in ["1", "2", "3"] {
         let body = format!(
             r#"{{"event_type":"ActivityStarted","workflow_id":"w","run_id":"r","activity_id":"{activity}","activity_type":"pay"}}"#
         );
@@ -130,10 +130,36 @@ fn serve_approve_reject_and_event_log() {
         poll.contains("\"verdict\":\"block\"") && poll.contains("too risky"),
         "{poll}"
     );
+    // A rejection with a patch: the poll answers BLOCK naming the input to restart with.
+    let (ok, out) = cli(&["approve", "apr-3", "--new-input", "1"], &served.url);
+    assert!(!ok && out.contains("--new-input goes with reject"), "{out}");
+    let refused = post(
+        &served.url,
+        "/api/dev/approvals/apr-3/approve",
+        r#"{"patch":{"new_input":1}}"#,
+    );
+    assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+    let (ok, out) = cli(&["reject", "apr-3", "--new-input", "{oops"], &served.url);
+    assert!(!ok && out.contains("--new-input is not JSON"), "{out}");
+    let (ok, out) = cli(
+        &["reject", "apr-3", "--new-input", r#"{"amount":5}"#],
+        &served.url,
+    );
+    assert!(ok && out.contains("apr-3 rejected"), "{out}");
+    let poll = post(
+        &served.url,
+        "/api/v1/governance/approval",
+        r#"{"workflow_id":"w","run_id":"r","activity_id":"3"}"#,
+    );
+    assert!(
+        poll.contains(r#""patch":{"new_input":{"amount":5}}"#)
+            && poll.contains("\"verdict\":\"block\""),
+        "{poll}"
+    );
     // The event log holds every request with the key masked.
     std::thread::sleep(Duration::from_millis(300));
     let log = std::fs::read_to_string(&events).unwrap();
-    assert_eq!(log.lines().count(), 3);
+    assert_eq!(log.lines().count(), 5, "the dev API is not logged");
     assert!(log.contains("Bearer obx_test_****") && !log.contains("obx_test_cli"));
     drop(served);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -291,6 +291,20 @@ impl PlanWorkflow {
     pub fn note(&mut self, _ctx: &mut SyncWorkflowContext<Self>, text: String) {
         self.notes.push(text);
     }
+
+    /// Runs `Shop::echo` on `text` and records its result (or error) as a note: an async
+    /// handler, still running while the workflow goes on.
+    #[signal(name = "work")]
+    pub async fn work(ctx: &mut WorkflowContext<Self>, text: String) {
+        let note = match ctx
+            .execute_activity(Shop::echo, text, activity_options())
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => describe(&e),
+        };
+        ctx.state_mut(|s| s.notes.push(note));
+    }
 }
 
 /// A struct-typed signal argument.

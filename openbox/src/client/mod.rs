@@ -323,10 +323,7 @@ impl CoreClient {
             Ok(answer) => Ok(answer),
             Err(e) => {
                 tracing::warn!(error = %e, "unreadable approval response; treating the approval as pending");
-                Ok(ApprovalAnswer {
-                    status: ApprovalStatus::Pending { reason: None },
-                    approval_id: None,
-                })
+                Ok(ApprovalAnswer::of(ApprovalStatus::Pending { reason: None }))
             }
         }
     }

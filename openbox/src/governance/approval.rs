@@ -11,6 +11,7 @@
 //! | approved, for the request waited on | ActivityStarted is re-sent and its verdict enforced |
 //! | approved, but for another request | still pending: a grant never covers another request |
 //! | rejected | non-retryable `ApprovalRejected` |
+//! | rejected with a patch (an exact BLOCK naming the input to use) | non-retryable `GovernancePatch`: the run restarts with it |
 //! | expired (Core) or older than the approval timeout (SDK) | non-retryable `ApprovalExpired` |
 //! | pending, or the poll failed | `ApprovalPending` again |
 //!
@@ -220,15 +221,15 @@ impl<'a> ApprovalContext<'a> {
     }
 
     /// One approval poll about `asked_for`, counted in the approval-poll metric. An answer
-    /// about another request is reported as pending.
+    /// about another request is reported as pending (and its patch, if any, is not ours).
     async fn poll(
         &self,
         key: &ApprovalRequest,
         asked_for: &AskedFor,
-    ) -> Result<ApprovalStatus, GovernanceApiError> {
+    ) -> Result<ApprovalAnswer, GovernanceApiError> {
         let result = self.client.poll_approval(key).await.map(|answer| {
             if asked_for.answered_by(&answer) {
-                answer.status
+                answer
             } else {
                 tracing::info!(
                     activity_type = %self.activity.activity_type,
@@ -237,14 +238,17 @@ impl<'a> ApprovalContext<'a> {
                     waiting_for = ?asked_for.approval_id,
                     "the approval poll answered about another request; still waiting"
                 );
-                ApprovalStatus::Pending { reason: None }
+                ApprovalAnswer::of(ApprovalStatus::Pending { reason: None })
             }
         });
         super::metrics::record_approval_poll(match &result {
-            Ok(ApprovalStatus::Pending { .. }) => "pending",
-            Ok(ApprovalStatus::Approved { .. }) => "approved",
-            Ok(ApprovalStatus::Rejected { .. }) => "rejected",
-            Ok(ApprovalStatus::Expired { .. }) => "expired",
+            Ok(answer) if answer.patch.is_some() => "patched",
+            Ok(answer) => match answer.status {
+                ApprovalStatus::Pending { .. } => "pending",
+                ApprovalStatus::Approved { .. } => "approved",
+                ApprovalStatus::Rejected { .. } => "rejected",
+                ApprovalStatus::Expired { .. } => "expired",
+            },
             Err(_) => "error",
         });
         result
@@ -257,7 +261,19 @@ impl<'a> ApprovalContext<'a> {
         let Some(asked_for) = self.markers.asked_for(&key) else {
             return PreCheck::Evaluate;
         };
-        let pending = match self.poll(&key, &asked_for).await {
+        let polled = match self.poll(&key, &asked_for).await {
+            // The reviewer refused this input and named another: the run restarts with it.
+            Ok(ApprovalAnswer {
+                patch: Some(request),
+                ..
+            }) => {
+                tracing::info!(activity_type = %self.activity.activity_type, stage = %asked_for.stage, "approval answered with a patch; the run restarts");
+                self.markers.clear(&key);
+                return PreCheck::Stop(GovernanceFailure::patch(request));
+            }
+            other => other.map(|answer| answer.status),
+        };
+        let pending = match polled {
             Ok(ApprovalStatus::Approved { reason }) => {
                 tracing::info!(activity_type = %self.activity.activity_type, stage = %asked_for.stage, ?reason, "approval granted");
                 self.markers.clear(&key);
@@ -358,7 +374,14 @@ impl<'a> ApprovalContext<'a> {
                 ));
             }
             tokio::time::sleep(poll_backoff(self.poll_interval, failures)).await;
-            match self.poll(&key, &asked_for).await {
+            let polled = match self.poll(&key, &asked_for).await {
+                Ok(ApprovalAnswer {
+                    patch: Some(request),
+                    ..
+                }) => return Err(GovernanceFailure::patch(request)),
+                other => other.map(|answer| answer.status),
+            };
+            match polled {
                 Ok(ApprovalStatus::Approved { .. }) => return Ok(()),
                 Ok(ApprovalStatus::Rejected { reason }) => {
                     return Err(GovernanceFailure::approval_rejected(reason.as_deref()));
@@ -438,8 +461,8 @@ mod tests {
     #[test]
     fn a_grant_counts_only_for_the_request_it_names() {
         let answer = |id: Option<&str>| ApprovalAnswer {
-            status: ApprovalStatus::Approved { reason: None },
             approval_id: id.map(str::to_owned),
+            ..ApprovalAnswer::of(ApprovalStatus::Approved { reason: None })
         };
         let waiting = asked(Some("apr-2"));
         assert!(waiting.answered_by(&answer(Some("apr-2"))));

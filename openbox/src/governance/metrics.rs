@@ -19,7 +19,8 @@
 //! `http_status`, `unauthorized`, `invalid_response`, `unknown_verdict`, `missing_verdict`,
 //! `encode`) and is `none` otherwise. An event Core did not get and that proceeded anyway
 //! (`fail_open`) also counts in `openbox_events_lost_total`, with the same kind as `reason`.
-//! Approval polls count `pending`, `approved`, `rejected`, `expired` or `error`.
+//! Approval polls count `pending`, `approved`, `rejected`, `patched` (rejected with a patch: a
+//! restart), `expired` or `error`.
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! how a workflow-side event is sent (through the carrier activity), what its recorded answer
 //! means, and how the run is stopped — by a HALT, or for a restart Core asked for.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -30,6 +30,28 @@ pub(crate) struct RunState {
     failure: RefCell<Option<GovernanceFailure>>,
     /// The first restart asked for (a BLOCK with a patch); a HALT still wins over it.
     restart: RefCell<Option<PatchRequest>>,
+    /// Signal and update handlers of this run that have not finished (their governance round
+    /// trip included).
+    handlers: Cell<usize>,
+    /// Cancelled when the last running handler finishes, while a restart waits for that.
+    handlers_idle: RefCell<Option<WorkflowCancellationToken>>,
+}
+
+/// One running signal or update handler of a run; dropped when it finishes (or is dropped).
+pub(crate) struct HandlerGuard(Rc<RunState>);
+
+impl Drop for HandlerGuard {
+    fn drop(&mut self) {
+        let left = self.0.handlers.get().saturating_sub(1);
+        self.0.handlers.set(left);
+        if left == 0
+            && let Some(idle) = self.0.handlers_idle.borrow_mut().take()
+        {
+            // The SDK's token wakes the waiting run as workflow code may (a waker of our own
+            // would count as a nondeterministic wake).
+            idle.cancel();
+        }
+    }
 }
 
 impl RunState {
@@ -38,6 +60,26 @@ impl RunState {
             halt: WorkflowCancellationToken::new(),
             failure: RefCell::new(None),
             restart: RefCell::new(None),
+            handlers: Cell::new(0),
+            handlers_idle: RefCell::new(None),
+        }
+    }
+
+    /// Counts a signal or update handler as running until the guard is dropped.
+    pub(crate) fn track_handler(self: &Rc<Self>) -> HandlerGuard {
+        self.handlers.set(self.handlers.get() + 1);
+        HandlerGuard(self.clone())
+    }
+
+    /// Returns once no signal or update handler is running. A restart waits for this, as the
+    /// reference does before it continues as new: a handler cut off mid-way (its activity
+    /// scheduled, its signal half applied) would be lost with the run. Handlers that start
+    /// while it waits are waited for too.
+    pub(crate) async fn handlers_finished(&self) {
+        while self.handlers.get() > 0 {
+            let idle = WorkflowCancellationToken::new();
+            *self.handlers_idle.borrow_mut() = Some(idle.clone());
+            idle.cancelled().await;
         }
     }
 

@@ -33,9 +33,10 @@ use temporalio_common::protos::temporal::api::common::v1::Payload;
 use temporalio_sdk::WorkflowContextView;
 use temporalio_sdk::workflow_interceptors::{
     CancellableWorkflowOutboundFuture, ExecuteWorkflowInput, ExecuteWorkflowResult,
-    HandleSignalInput, HandleSignalResult, ScheduleActivityInput, ScheduleActivityResult,
-    ScheduleLocalActivityInput, WorkflowInterceptor, WorkflowInterceptorConstructor,
-    WorkflowInterceptorContext, WorkflowInterceptorFuture, WorkflowNext,
+    HandleSignalInput, HandleSignalResult, HandleUpdateInput, HandleUpdateResult,
+    ScheduleActivityInput, ScheduleActivityResult, ScheduleLocalActivityInput, WorkflowInterceptor,
+    WorkflowInterceptorConstructor, WorkflowInterceptorContext, WorkflowInterceptorFuture,
+    WorkflowNext,
 };
 use temporalio_workflow::WorkflowTermination;
 
@@ -171,11 +172,23 @@ impl OpenBoxWorkflowInterceptor {
     /// input as its one argument (`null`: this run's arguments), this run's memo with the restart
     /// count one higher. Fails the run instead when the chain has used up `max_patch_restarts`,
     /// or when the workflow declares its input type and the patched input is not one.
+    ///
+    /// Running signal and update handlers finish first (continuing as new would drop them
+    /// mid-way); a HALT that comes meanwhile ends the run instead.
     async fn continue_as_new(
         &self,
         ctx: &WorkflowInterceptorContext,
         request: &PatchRequest,
     ) -> ExecuteWorkflowResult {
+        self.run.handlers_finished().await;
+        if self.run.halted() {
+            let halt = self.run.halt_failure();
+            if self.governed {
+                let info = governance_error_info(halt.kind(), halt.message());
+                let _ = self.report_failure(ctx, info).await;
+            }
+            return Err(Self::fail(&halt));
+        }
         match self.restart_command(ctx, request) {
             Ok(command) => {
                 tracing::info!(
@@ -439,10 +452,15 @@ impl WorkflowInterceptor for OpenBoxWorkflowInterceptor {
             WorkflowInterceptorFuture<'a, HandleSignalResult>,
         >,
     ) -> WorkflowInterceptorFuture<'a, HandleSignalResult> {
+        let running = self.run.track_handler();
         if !self.governed || !self.governor.options().governs_signal(input.name()) {
-            return next.run(input);
+            return WorkflowInterceptorFuture::new(async move {
+                let _running = running;
+                next.run(input).await
+            });
         }
         WorkflowInterceptorFuture::new(async move {
+            let _running = running;
             let event = LifecycleEvent::SignalReceived(SignalReceived {
                 multi_agent_session_id: self.session.clone(),
                 run_id: ctx.run_id().to_owned(),
@@ -480,6 +498,24 @@ impl WorkflowInterceptor for OpenBoxWorkflowInterceptor {
                     Ok(())
                 }
             }
+        })
+    }
+
+    fn handle_update<'a>(
+        &'a self,
+        _ctx: WorkflowInterceptorContext,
+        input: HandleUpdateInput,
+        next: WorkflowNext<
+            'a,
+            HandleUpdateInput,
+            WorkflowInterceptorFuture<'a, HandleUpdateResult>,
+        >,
+    ) -> WorkflowInterceptorFuture<'a, HandleUpdateResult> {
+        // Updates are not reported to Core, but a restart waits for them like for signals.
+        let running = self.run.track_handler();
+        WorkflowInterceptorFuture::new(async move {
+            let _running = running;
+            next.run(input).await
         })
     }
 

@@ -152,6 +152,15 @@ fn verdict_of(obj: &Map<String, Value>) -> Result<Option<Verdict>, UnknownVerdic
     Ok(None)
 }
 
+/// The decision of an approval answer: here `action` wins over `verdict` when both are there
+/// (the base package reads approval answers that way; evaluate answers the other way round).
+fn approval_verdict_of(obj: &Map<String, Value>) -> Result<Option<Verdict>, UnknownVerdict> {
+    match obj.get("action") {
+        Some(Value::String(s)) if !s.trim().is_empty() => Verdict::parse(s).map(Some),
+        _ => verdict_of(obj),
+    }
+}
+
 /// A string field; numbers and booleans are rendered, objects/arrays/null are dropped.
 fn text(v: Option<&Value>) -> Option<String> {
     match v? {
@@ -282,22 +291,54 @@ pub struct ApprovalRequest {
 
 /// An approval poll's answer: where the request stands, and which request Core answered about.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ApprovalAnswer {
     /// Where it stands.
     pub status: ApprovalStatus,
     /// The request the answer is about: `approval_id`, or Core's `id` (its evaluation id), when
     /// Core names it. A grant only counts for the request it names.
     pub approval_id: Option<String>,
+    /// The restart Core asks for instead of a plain rejection: an unexpired, exact BLOCK whose
+    /// `patch` has the allowed shape. Its origin is `ActivityStarted`, since an approval gates
+    /// one activity.
+    pub patch: Option<PatchRequest>,
 }
 
 impl ApprovalAnswer {
+    /// An answer that says only `status` (no request named, no patch).
+    pub fn of(status: ApprovalStatus) -> Self {
+        ApprovalAnswer {
+            status,
+            approval_id: None,
+            patch: None,
+        }
+    }
+
     /// Parses an approval response body as of `now`.
     pub fn from_slice(body: &[u8], now: SystemTime) -> Result<Self, ResponseError> {
         let value: Value =
             serde_json::from_slice(body).map_err(|e| ResponseError::NotJson(e.to_string()))?;
+        let status = ApprovalStatus::from_value(&value, now)?;
+        let obj = value.as_object().ok_or(ResponseError::NotObject)?;
+        let patch = match (&status, approval_verdict_of(obj)) {
+            (ApprovalStatus::Rejected { reason }, Ok(Some(Verdict::Block))) => {
+                Patch::from_answer(obj).map(|p| {
+                    let event_id =
+                        text(obj.get("governance_event_id")).or_else(|| text(obj.get("id")));
+                    PatchRequest::new(
+                        &p,
+                        "ActivityStarted",
+                        reason.as_deref(),
+                        event_id.as_deref(),
+                    )
+                })
+            }
+            _ => None,
+        };
         Ok(ApprovalAnswer {
-            status: ApprovalStatus::from_value(&value, now)?,
-            approval_id: text(value.get("approval_id")).or_else(|| text(value.get("id"))),
+            status,
+            approval_id: text(obj.get("approval_id")).or_else(|| text(obj.get("id"))),
+            patch,
         })
     }
 }
@@ -348,7 +389,7 @@ impl ApprovalStatus {
             return Ok(ApprovalStatus::Expired { expiration_time });
         }
         let reason = text(obj.get("reason"));
-        Ok(match verdict_of(obj) {
+        Ok(match approval_verdict_of(obj) {
             Ok(Some(Verdict::Allow)) => ApprovalStatus::Approved { reason },
             Ok(Some(Verdict::Block | Verdict::Halt)) => ApprovalStatus::Rejected { reason },
             // Constrain / require_approval, and — unlike the reference — missing or unknown.
@@ -516,5 +557,52 @@ mod tests {
             (a.status, a.approval_id.as_deref()),
             (ApprovalStatus::Approved { reason: None }, Some("gev-9"))
         );
+        // On an approval answer `action` decides when both are there.
+        assert_eq!(
+            st(json!({"verdict": "allow", "action": "block"})),
+            ApprovalStatus::Rejected { reason: None }
+        );
+        assert_eq!(
+            st(json!({"verdict": "block", "action": " "})),
+            ApprovalStatus::Rejected { reason: None }
+        );
+    }
+
+    #[test]
+    fn an_approval_answer_restarts_only_on_an_unexpired_exact_block_with_a_patch() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_489_117);
+        let patch_of = |v: Value| {
+            ApprovalAnswer::from_slice(v.to_string().as_bytes(), now)
+                .unwrap()
+                .patch
+        };
+        let request = patch_of(json!({
+            "verdict": "block", "reason": "rewrite", "approval_id": "apr-1",
+            "governance_event_id": "gev-7", "patch": {"new_input": {"text": "b"}},
+        }))
+        .expect("a patch");
+        assert_eq!(request.new_input, json!({"text": "b"}));
+        assert_eq!(request.event_type, "ActivityStarted");
+        assert_eq!(request.reason.as_deref(), Some("rewrite"));
+        assert_eq!(request.governance_event_id.as_deref(), Some("gev-7"));
+        let null =
+            patch_of(json!({"action": "block", "id": "gev-8", "patch": {"new_input": null}}))
+                .expect("null reuses the input");
+        assert_eq!(
+            (null.new_input, null.governance_event_id.as_deref()),
+            (Value::Null, Some("gev-8"))
+        );
+        for no_restart in [
+            json!({"verdict": "halt", "patch": {"new_input": 1}}),
+            json!({"verdict": "allow", "patch": {"new_input": 1}}),
+            json!({"verdict": "require_approval", "patch": {"new_input": 1}}),
+            json!({"verdict": "block", "expired": true, "patch": {"new_input": 1}}),
+            json!({"verdict": "block", "patch": {"new_input": true}}),
+            json!({"verdict": "block", "patch": {"new_input": 1, "x": 2}}),
+            json!({"verdict": "block"}),
+            json!({"verdict": "allow", "action": "halt", "patch": {"new_input": 1}}),
+        ] {
+            assert_eq!(patch_of(no_restart.clone()), None, "{no_restart}");
+        }
     }
 }

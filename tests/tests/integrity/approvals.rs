@@ -13,7 +13,7 @@ use openbox_tests::unique;
 use crate::lifecycle;
 
 /// Waits until the dev Core holds `n` approval requests for `wid`; returns the newest.
-async fn nth_approval(h: &Harness, wid: &str, n: usize) -> Approval {
+pub(crate) async fn nth_approval(h: &Harness, wid: &str, n: usize) -> Approval {
     for _ in 0..1200 {
         let all: Vec<Approval> = h
             .core

@@ -4,13 +4,14 @@
 
 use openbox::{ErrorPolicy, OpenBoxPlugin};
 use openbox_tests::core::TestCore;
-use openbox_tests::fixtures::{BankWorkflow, ChargeReq, Plan, Step, runs_of};
+use openbox_tests::fixtures::{BankWorkflow, ChargeReq, Plan, PlanWorkflow, Step, runs_of};
 use openbox_tests::harness::{Harness, outcome, result_of};
 use openbox_tests::history::{failure_types, run_history_json};
 use openbox_tests::unique;
 use serde_json::{Value, json};
 use temporalio_client::WorkflowStartOptions;
 
+use crate::approvals::nth_approval;
 use crate::lifecycle;
 
 fn echo_plan(text: &str) -> Plan {
@@ -192,6 +193,127 @@ async fn a_signal_patch_restarts_a_waiting_run() {
     );
     let starts = h.events_of(&wid).await;
     assert_eq!(lifecycle(&starts, "WorkflowStarted").len(), 2);
+}
+
+/// A reviewer who rejects an approval and names the input to use instead: the run restarts
+/// with that input rather than failing with ApprovalRejected, and the refused input never ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_rejected_with_a_patch_restarts_the_run() {
+    let wid = unique("patch-apr");
+    let reviewed = serde_json::to_value(echo_plan("reviewed draft")).unwrap();
+    let rules = json!({ "rules": [{
+        "name": "drafts need review",
+        "verdict": "require_approval",
+        "match": { "event_type": "ActivityStarted", "workflow_id": wid, "activity_input.0": "original draft" },
+    }]});
+    let h = Harness::with_core(TestCore::start_json(&rules.to_string()).await).await;
+    let plugin = h.plugin(ErrorPolicy::FailOpen, |b| b).await;
+    let result = h
+        .run(Some(plugin), async {
+            let handle = h.start_plan(&wid, echo_plan("original draft")).await;
+            let approval = nth_approval(&h, &wid, 1).await;
+            h.core
+                .core
+                .approvals()
+                .reject_with_patch(
+                    &approval.id,
+                    "test",
+                    Some("use the reviewed draft".into()),
+                    reviewed.clone(),
+                )
+                .unwrap();
+            result_of(&handle).await
+        })
+        .await;
+    assert_eq!(outcome(result).results, ["reviewed draft"]);
+    assert_eq!(runs_of(&wid, "echo"), 1, "the refused input never ran");
+
+    let events = h.events_of(&wid).await;
+    let starts = lifecycle(&events, "WorkflowStarted");
+    assert_eq!(starts.len(), 2, "two runs");
+    assert_eq!(starts[1]["activity_input"], json!([reviewed]));
+    let runs = run_ids(&starts);
+    let first = run_history_json(&h.env.temporal, &wid, Some(&runs[0]));
+    assert!(first.contains("GovernancePatch"), "{first}");
+    assert!(first.contains("EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW"));
+    assert!(!first.contains("ApprovalRejected"));
+}
+
+/// A restart waits for the handlers still running: a signal's async handler whose activity
+/// waits for approval finishes (its activity runs and completes in the first run) before the
+/// run continues as new, though another signal asked for the restart meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_waits_for_running_signal_handlers() {
+    let wid = unique("patch-handlers");
+    let patched = serde_json::to_value(echo_plan("patched")).unwrap();
+    let rules = json!({ "rules": [
+        {
+            "name": "slow work needs review",
+            "verdict": "require_approval",
+            "match": { "event_type": "ActivityStarted", "workflow_id": wid, "activity_input.0": "slow work" },
+        },
+        {
+            "name": "notes restart the run",
+            "verdict": "block",
+            "match": { "event_type": "SignalReceived", "workflow_id": wid, "signal_name": "note" },
+            "response": { "patch": { "new_input": patched } },
+        },
+    ]});
+    let h = Harness::with_core(TestCore::start_json(&rules.to_string()).await).await;
+    let plugin = h.plugin(ErrorPolicy::FailOpen, |b| b).await;
+    let result = h
+        .run(Some(plugin), async {
+            let waiting = Plan {
+                wait_for_signal: true,
+                ..echo_plan("never")
+            };
+            let handle = h.start_plan(&wid, waiting).await;
+            let options = temporalio_client::WorkflowSignalOptions::default;
+            handle
+                .signal(PlanWorkflow::work, "slow work".to_owned(), options())
+                .await
+                .unwrap();
+            let approval = nth_approval(&h, &wid, 1).await;
+            handle
+                .signal(PlanWorkflow::note, "restart now".to_owned(), options())
+                .await
+                .unwrap();
+            // The restart is asked for; the run must still be waiting for the work handler.
+            wait_for_event(&h, &wid, "SignalReceived", 2).await;
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            h.core
+                .core
+                .approvals()
+                .decide(&approval.id, true, "test", None)
+                .unwrap();
+            result_of(&handle).await
+        })
+        .await;
+    assert_eq!(outcome(result).results, ["patched"]);
+
+    let events = h.events_of(&wid).await;
+    let starts = lifecycle(&events, "WorkflowStarted");
+    assert_eq!(starts.len(), 2, "two runs");
+    let runs = run_ids(&starts);
+    let completed = lifecycle(&events, "ActivityCompleted");
+    assert!(
+        completed.iter().any(|c| c["run_id"] == runs[0].as_str()
+            && c["status"] == "completed"
+            && c["activity_input"] == json!(["slow work"])),
+        "the work handler's activity completed in the first run: {completed:#?}"
+    );
+    assert_eq!(runs_of(&wid, "echo"), 2, "slow work, then the patched run");
+}
+
+/// Waits until Core has `n` lifecycle events of `event_type` for `wid`.
+async fn wait_for_event(h: &Harness, wid: &str, event_type: &str, n: usize) {
+    for _ in 0..1200 {
+        if lifecycle(&h.events_of(wid).await, event_type).len() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("Core never got {n} {event_type} events for {wid}");
 }
 
 /// A dev Core answering BLOCK with a patch to `new_input` to requests matching `matches` (JSON
