@@ -8,6 +8,10 @@
 //! * `--command <text>` — the command to name in the report;
 //! * `--quick` — small sizes, for checking that the suite runs (figures are not meaningful;
 //!   written to `target/BENCHMARKS-quick.md` unless `--out` is given).
+//!
+//! With `--quick`, `OPENBOX_BENCH_DEFERRED_CALLS=<n>` sets the iterations of section 7's
+//! deferred-mode probe (default 200): a quick side-by-side of that one figure, or a long loop
+//! to profile (`perf record -p <pid>` while it runs).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -69,6 +73,9 @@ struct Sizes {
     one_round_trip: one_round_trip::Plan,
 }
 
+/// Iterations of section 7's deferred-mode probe in a `--quick` run.
+const DEFERRED_CALLS_ENV: &str = "OPENBOX_BENCH_DEFERRED_CALLS";
+
 impl Sizes {
     fn new(quick: bool) -> Self {
         if quick {
@@ -80,7 +87,10 @@ impl Sizes {
                 throughput_secs: 1,
                 outage_calls: 1_000,
                 one_round_trip: one_round_trip::Plan {
-                    calls: 200,
+                    calls: std::env::var(DEFERRED_CALLS_ENV)
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(200),
                     slow_calls: 10,
                     chain: 10,
                     runs: 1,

@@ -79,6 +79,60 @@ fn words(name: &str) -> impl Iterator<Item = String> + '_ {
     out.into_iter()
 }
 
+/// Common HTTP header names (lower case, as `http` spells them), each with the built-in rule's
+/// verdict on it, computed once.
+static COMMON_NAMES: std::sync::LazyLock<std::collections::HashMap<&'static str, bool>> =
+    std::sync::LazyLock::new(|| {
+        let builtin = SensitiveNames::default();
+        COMMON_HEADER_NAMES
+            .into_iter()
+            .map(|n| (n, builtin.judge(n)))
+            .collect()
+    });
+
+const COMMON_HEADER_NAMES: [&str; 40] = [
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "accept-ranges",
+    "access-control-allow-origin",
+    "age",
+    "authorization",
+    "cache-control",
+    "connection",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "content-length",
+    "content-type",
+    "cookie",
+    "date",
+    "etag",
+    "expires",
+    "host",
+    "if-modified-since",
+    "if-none-match",
+    "keep-alive",
+    "last-modified",
+    "location",
+    "origin",
+    "pragma",
+    "proxy-authorization",
+    "range",
+    "referer",
+    "server",
+    "set-cookie",
+    "strict-transport-security",
+    "transfer-encoding",
+    "user-agent",
+    "vary",
+    "via",
+    "www-authenticate",
+    "x-content-type-options",
+    "x-frame-options",
+    "x-request-id",
+];
+
 /// The rule deciding which names are sensitive: the built-in parts and exact names, plus the
 /// user's `redact_keys`. Cheap to clone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -106,6 +160,15 @@ impl SensitiveNames {
 
     /// Whether `name`'s value must not reach Core.
     pub fn is_sensitive(&self, name: &str) -> bool {
+        // The headers on nearly every HTTP exchange are judged once, not per request.
+        if let Some(&builtin) = COMMON_NAMES.get(name) {
+            return builtin || (!self.extra.is_empty() && self.extra.contains(name));
+        }
+        self.judge(name)
+    }
+
+    /// [`SensitiveNames::is_sensitive`] without the table of common names.
+    fn judge(&self, name: &str) -> bool {
         let lower = name.trim().to_lowercase();
         SENSITIVE_PARTS.iter().any(|p| lower.contains(p))
             || SENSITIVE_EXACT.contains(&lower.as_str())
@@ -152,6 +215,7 @@ impl SensitiveNames {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
     use serde_json::json;
 
     #[test]
@@ -206,6 +270,37 @@ mod tests {
         assert!(n.is_sensitive("x-tenant") && n.is_listed("X-TENANT"));
         assert!(n.is_listed("ssn_last4"));
         assert!(!n.is_listed("authorization"), "the rule is not the list");
+    }
+
+    #[test]
+    fn common_names_are_judged_as_any_other() {
+        let plain = SensitiveNames::default();
+        let listed = SensitiveNames::with_keys(["content-type", "X-Tenant"]);
+        for name in COMMON_HEADER_NAMES {
+            assert_eq!(plain.is_sensitive(name), plain.judge(name), "{name}");
+            assert_eq!(listed.is_sensitive(name), listed.judge(name), "{name}");
+        }
+        assert!(plain.is_sensitive("authorization") && plain.is_sensitive("set-cookie"));
+        assert!(!plain.is_sensitive("content-type") && listed.is_sensitive("content-type"));
+    }
+
+    proptest::proptest! {
+        /// The table of common names changes no verdict: for any name, common or not, in any
+        /// case and with any redact_keys, the answer is the rule's own.
+        #[test]
+        fn the_common_names_table_changes_no_verdict(
+            name in proptest::prop_oneof![
+                proptest::sample::select(COMMON_HEADER_NAMES.to_vec()).prop_map(str::to_owned),
+                "[A-Za-z_ -]{0,16}",
+            ],
+            keys in proptest::collection::vec(proptest::prop_oneof![
+                proptest::sample::select(COMMON_HEADER_NAMES.to_vec()).prop_map(str::to_owned),
+                "[a-z-]{1,8}",
+            ], 0..3),
+        ) {
+            let names = SensitiveNames::with_keys(keys);
+            proptest::prop_assert_eq!(names.is_sensitive(&name), names.judge(&name));
+        }
     }
 
     #[test]

@@ -96,6 +96,8 @@ struct Inner {
     spool: Option<Arc<spool::Spool>>,
     replay: Arc<replay::Replay>,
     // Parsed once: a `&str` would be parsed again on every request.
+    #[cfg(feature = "http")]
+    base_url: reqwest::Url,
     validate_url: reqwest::Url,
     evaluate_url: reqwest::Url,
     approval_url: reqwest::Url,
@@ -128,6 +130,8 @@ impl CoreClient {
         };
         Ok(CoreClient {
             inner: Arc::new(Inner {
+                #[cfg(feature = "http")]
+                base_url: endpoint("")?,
                 validate_url: endpoint(VALIDATE_PATH)?,
                 evaluate_url: endpoint(EVALUATE_PATH)?,
                 approval_url: endpoint(APPROVAL_PATH)?,
@@ -161,6 +165,12 @@ impl CoreClient {
     /// The configuration this client was built from.
     pub fn config(&self) -> &OpenBoxConfig {
         &self.inner.config
+    }
+
+    /// Core's URL, parsed once (the HTTP hook compares every request against it).
+    #[cfg(feature = "http")]
+    pub(crate) fn base_url(&self) -> &reqwest::Url {
+        &self.inner.base_url
     }
 
     /// Checks the API key with `GET /api/v1/auth/validate` (done once at worker start-up).

@@ -127,10 +127,15 @@ impl HookCall {
     }
 
     fn span(&self, stage: HookStage, hook: HookSpan) -> Span {
+        self.span_ended(stage, hook, self.started.elapsed())
+    }
+
+    /// The span at `stage` of an operation that took `took` (for `completed`).
+    fn span_ended(&self, stage: HookStage, hook: HookSpan, took: std::time::Duration) -> Span {
         let (start, end, duration) = match stage {
             HookStage::Started => (unix_nanos(self.started_wall), None, None),
             HookStage::Completed => {
-                let duration = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                let duration = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
                 let start = unix_nanos(self.started_wall);
                 (start, Some(start.saturating_add(duration)), Some(duration))
             }
@@ -245,26 +250,51 @@ impl HookCall {
 
     /// The `started` evaluation. On `Err`, the operation must not happen; its span is reported.
     pub(crate) async fn started(&self, hook: HookSpan) -> Result<(), HookError> {
+        self.started_returning(hook).await.map(drop)
+    }
+
+    /// [`HookCall::started`] handing the operation's details back on `Ok`, so that a caller
+    /// that goes on filling them in for `completed` needs no copy.
+    pub(crate) async fn started_returning(&self, hook: HookSpan) -> Result<HookSpan, HookError> {
         let (result, span) = self.evaluate(self.span(HookStage::Started, hook)).await;
-        if result.is_err() {
-            self.scope.record_span(span);
+        match result {
+            Ok(()) => Ok(span.hook),
+            Err(e) => {
+                self.scope.record_span(span);
+                Err(e)
+            }
         }
-        result
     }
 
     /// The `completed` evaluation; the span goes to ActivityCompleted.
     pub(crate) async fn completed(&self, hook: HookSpan) -> Result<(), HookError> {
+        if self.deferred()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            self.complete_later(&runtime, hook);
+            return Ok(());
+        }
         let span = self.span(HookStage::Completed, hook);
         // Recorded before the call: if the activity is cancelled while Core answers, this
         // future is dropped, and the operation still happened.
         self.scope.record_span(span.clone());
-        if !self.deferred() {
-            return self.evaluate(span).await.0;
-        }
-        match self.evaluate_later(span) {
-            None => Ok(()),
-            Some(span) => self.evaluate(span).await.0,
-        }
+        self.evaluate(span).await.0
+    }
+
+    /// Deferred `completed`: everything but noting the operation's duration happens in the
+    /// background task — building and recording the span, the evaluation — so the caller pays
+    /// only for the spawn. The attempt waits for the task before ActivityCompleted (its span
+    /// is recorded by then).
+    fn complete_later(&self, runtime: &tokio::runtime::Handle, hook: HookSpan) {
+        let took = self.started.elapsed();
+        let call = self.clone();
+        self.scope.defer_on(runtime, async move {
+            let span = call.span_ended(HookStage::Completed, hook, took);
+            call.scope.record_span(span.clone());
+            // Boxed: the task starts small, and the evaluation's own state is allocated on
+            // the thread that runs it.
+            let _ = Box::pin(call.evaluate(span)).await;
+        });
     }
 
     /// Starts the evaluation of a recorded `completed` span in the background; hands the span

@@ -176,8 +176,7 @@ impl OpenBoxMiddleware {
     }
 
     fn skipped(&self, url: &Url, scope: &ActivityScope) -> bool {
-        let core = scope.governor().client().config().url();
-        UrlPrefix::parse(core).is_some_and(|c| c.contains(url))
+        origin::is_under(scope.governor().client().base_url(), url)
             || self.skip.iter().any(|p| p.contains(url))
     }
 
@@ -225,7 +224,7 @@ impl OpenBoxMiddleware {
             return next.run(req, extensions).await;
         };
         let call = call.with_attributes(attributes(&method, &url, None));
-        let mut detail = HttpRequestSpan {
+        let detail = HttpRequestSpan {
             http_method: method.clone(),
             http_url: url.clone(),
             request_body: req
@@ -238,9 +237,13 @@ impl OpenBoxMiddleware {
             http_status_code: None,
             error: None,
         };
-        call.started(HookSpan::HttpRequest(detail.clone()))
+        let HookSpan::HttpRequest(mut detail) = call
+            .started_returning(HookSpan::HttpRequest(detail))
             .await
-            .map_err(blocked)?;
+            .map_err(blocked)?
+        else {
+            unreachable!("started hands back the span it was given")
+        };
 
         let response =
             tracing::Instrument::instrument(next.run(req, extensions), span.clone()).await;

@@ -22,39 +22,69 @@ impl UrlPrefix {
     pub(crate) fn parse(prefix: &str) -> Option<Self> {
         let url = Url::parse(prefix.trim()).ok()?;
         let host = url.host_str()?.to_owned();
-        if !url.username().is_empty()
-            || url.password().is_some()
-            || url.query().is_some()
-            || url.fragment().is_some()
-        {
+        if !usable_as_prefix(&url) {
             return None;
         }
         Some(UrlPrefix {
             scheme: url.scheme().to_owned(),
             host,
             port: url.port_or_known_default(),
-            path: url.path().trim_end_matches('/').to_owned(),
+            path: prefix_path(&url).to_owned(),
         })
     }
 
     /// Whether `url` is under this prefix.
     pub(crate) fn contains(&self, url: &Url) -> bool {
-        if !url.username().is_empty() || url.password().is_some() {
-            return false;
-        }
-        let same_origin = url.scheme() == self.scheme
-            && url.host_str() == Some(self.host.as_str())
-            && url.port_or_known_default() == self.port;
-        if !same_origin {
-            return false;
-        }
-        let path = url.path();
-        self.path.is_empty()
-            || path == self.path
-            || path
-                .strip_prefix(self.path.as_str())
-                .is_some_and(|rest| rest.starts_with('/'))
+        covers((&self.scheme, Some(&self.host), self.port, &self.path), url)
     }
+}
+
+/// Whether `url` is under the already parsed `prefix`, as `UrlPrefix::parse(prefix)` would
+/// judge it, without building the prefix (Core's URL is compared on every request).
+pub(crate) fn is_under(prefix: &Url, url: &Url) -> bool {
+    usable_as_prefix(prefix)
+        && prefix.host_str().is_some()
+        && covers(
+            (
+                prefix.scheme(),
+                prefix.host_str(),
+                prefix.port_or_known_default(),
+                prefix_path(prefix),
+            ),
+            url,
+        )
+}
+
+/// A prefix carries no userinfo, query or fragment.
+fn usable_as_prefix(url: &Url) -> bool {
+    url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none()
+}
+
+/// The path of a prefix, without a trailing `/` (empty: any path).
+fn prefix_path(url: &Url) -> &str {
+    url.path().trim_end_matches('/')
+}
+
+/// Same scheme, host and port, and a path under `path` on a segment boundary; never for a URL
+/// with userinfo.
+fn covers((scheme, host, port, path): (&str, Option<&str>, Option<u16>, &str), url: &Url) -> bool {
+    if !url.username().is_empty() || url.password().is_some() {
+        return false;
+    }
+    let same_origin =
+        url.scheme() == scheme && url.host_str() == host && url.port_or_known_default() == port;
+    if !same_origin {
+        return false;
+    }
+    let target = url.path();
+    path.is_empty()
+        || target == path
+        || target
+            .strip_prefix(path)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 #[cfg(test)]
@@ -105,6 +135,26 @@ mod tests {
                     && u.username().is_empty()
                     && u.password().is_none();
                 prop_assert_eq!(core.contains(&u), expected, "{}", text);
+            }
+        }
+
+        /// Comparing against an already parsed prefix URL judges as parsing it into a prefix
+        /// would, for prefixes with and without paths, userinfo, queries and fragments.
+        #[test]
+        fn a_parsed_prefix_judges_like_its_text(
+            prefix_path in "(/[a-z]{0,4}){0,2}/?",
+            prefix_tail in prop_oneof![Just(""), Just("?q=1"), Just("#f")],
+            prefix_user in prop_oneof![Just(""), Just("u@"), Just("u:p@")],
+            host in prop_oneof![Just("core"), Just("other")],
+            port in prop_oneof![Just(2197u16), Just(80u16)],
+            path in "(/[a-z]{0,4}){0,3}",
+            userinfo in prop_oneof![Just(""), Just("x@")],
+        ) {
+            let text = format!("http://{prefix_user}core:2197{prefix_path}{prefix_tail}");
+            let target = format!("http://{userinfo}{host}:{port}{path}");
+            if let (Ok(prefix), Ok(u)) = (Url::parse(&text), Url::parse(&target)) {
+                let expected = UrlPrefix::parse(&text).is_some_and(|p| p.contains(&u));
+                prop_assert_eq!(is_under(&prefix, &u), expected, "{} under {}", target, text);
             }
         }
     }

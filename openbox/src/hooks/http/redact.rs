@@ -28,13 +28,19 @@ pub(crate) struct HeaderRule {
 
 impl HeaderRule {
     pub(crate) fn is_redacted(&self, name: &str, names: &SensitiveNames) -> bool {
-        let lower = name.to_ascii_lowercase();
-        if self.keep.contains(&lower) {
+        // Header names from `http` are lower case already: no copy for them.
+        let lower: std::borrow::Cow<'_, str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            name.to_ascii_lowercase().into()
+        } else {
+            name.into()
+        };
+        let lower = lower.as_ref();
+        if !self.keep.is_empty() && self.keep.contains(lower) {
             return false;
         }
-        self.redact.contains(&lower)
-            || names.is_listed(&lower)
-            || (self.defaults && names.is_sensitive(&lower))
+        (!self.redact.is_empty() && self.redact.contains(lower))
+            || names.is_listed(lower)
+            || (self.defaults && names.is_sensitive(lower))
     }
 
     /// The headers as sent to Core: repeated names joined with `, `, sensitive values masked.
