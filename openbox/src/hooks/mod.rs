@@ -267,12 +267,12 @@ impl HookCall {
     }
 
     /// The `completed` evaluation; the span goes to ActivityCompleted.
-    pub(crate) async fn completed(&self, hook: HookSpan) -> Result<(), HookError> {
-        if self.deferred()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            self.complete_later(&runtime, hook);
-            return Ok(());
+    pub(crate) async fn completed(&self, mut hook: HookSpan) -> Result<(), HookError> {
+        if self.deferred() {
+            match self.complete_later(hook) {
+                None => return Ok(()),
+                Some(back) => hook = back,
+            }
         }
         let span = self.span(HookStage::Completed, hook);
         // Recorded before the call: if the activity is cancelled while Core answers, this
@@ -284,28 +284,19 @@ impl HookCall {
     /// Deferred `completed`: everything but noting the operation's duration happens in the
     /// background task — building and recording the span, the evaluation — so the caller pays
     /// only for the spawn. The attempt waits for the task before ActivityCompleted (its span
-    /// is recorded by then).
-    fn complete_later(&self, runtime: &tokio::runtime::Handle, hook: HookSpan) {
+    /// is recorded by then). Hands `hook` back when there is no runtime to run the task on.
+    fn complete_later(&self, hook: HookSpan) -> Option<HookSpan> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Some(hook);
+        };
         let took = self.started.elapsed();
         let call = self.clone();
-        self.scope.defer_on(runtime, async move {
+        self.scope.defer_on(&runtime, async move {
             let span = call.span_ended(HookStage::Completed, hook, took);
             call.scope.record_span(span.clone());
             // Boxed: the task starts small, and the evaluation's own state is allocated on
             // the thread that runs it.
             let _ = Box::pin(call.evaluate(span)).await;
-        });
-    }
-
-    /// Starts the evaluation of a recorded `completed` span in the background; hands the span
-    /// back when there is no runtime to run it on (then it is evaluated in place).
-    fn evaluate_later(&self, span: Span) -> Option<Span> {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return Some(span);
-        };
-        let call = self.clone();
-        self.scope.defer_on(&runtime, async move {
-            let _ = call.evaluate(span).await;
         });
         None
     }
@@ -329,14 +320,12 @@ impl HookCall {
 
     /// [`HookCall::completed`] from sync code (which cannot be dropped halfway, so the span is
     /// recorded after the call, without a copy).
-    pub(crate) fn completed_blocking(&self, hook: HookSpan) -> Result<(), HookError> {
+    pub(crate) fn completed_blocking(&self, mut hook: HookSpan) -> Result<(), HookError> {
         if self.deferred() {
-            let span = self.span(HookStage::Completed, hook);
-            self.scope.record_span(span.clone());
-            return match self.evaluate_later(span) {
-                None => Ok(()),
-                Some(span) => self.evaluate_blocking(span).0,
-            };
+            match self.complete_later(hook) {
+                None => return Ok(()),
+                Some(back) => hook = back,
+            }
         }
         let (result, span) = self.evaluate_blocking(self.span(HookStage::Completed, hook));
         self.scope.record_span(span);
@@ -381,9 +370,10 @@ impl HookCall {
     /// evaluation runs in the background when a runtime is available, and the activity waits
     /// for it before it reports its end, so its verdict still counts.
     pub(crate) fn completed_detached(self, hook: HookSpan) {
-        let span = self.span(HookStage::Completed, hook);
-        self.scope.record_span(span.clone());
-        let _ = self.evaluate_later(span);
+        if let Some(hook) = self.complete_later(hook) {
+            self.scope
+                .record_span(self.span(HookStage::Completed, hook));
+        }
     }
 }
 

@@ -452,13 +452,10 @@ impl WorkflowInterceptor for OpenBoxWorkflowInterceptor {
             WorkflowInterceptorFuture<'a, HandleSignalResult>,
         >,
     ) -> WorkflowInterceptorFuture<'a, HandleSignalResult> {
-        let running = self.run.track_handler();
         if !self.governed || !self.governor.options().governs_signal(input.name()) {
-            return WorkflowInterceptorFuture::new(async move {
-                let _running = running;
-                next.run(input).await
-            });
+            return tracked(&self.run, next, input);
         }
+        let running = self.run.track_handler();
         WorkflowInterceptorFuture::new(async move {
             let _running = running;
             let event = LifecycleEvent::SignalReceived(SignalReceived {
@@ -512,11 +509,7 @@ impl WorkflowInterceptor for OpenBoxWorkflowInterceptor {
         >,
     ) -> WorkflowInterceptorFuture<'a, HandleUpdateResult> {
         // Updates are not reported to Core, but a restart waits for them like for signals.
-        let running = self.run.track_handler();
-        WorkflowInterceptorFuture::new(async move {
-            let _running = running;
-            next.run(input).await
-        })
+        tracked(&self.run, next, input)
     }
 
     fn schedule_activity(
@@ -552,4 +545,17 @@ impl WorkflowInterceptor for OpenBoxWorkflowInterceptor {
         let activity_type = input.activity_type().to_owned();
         self.watch_for_halt(&activity_type, next.run(input))
     }
+}
+
+/// `next` run on `input`, counted as a running handler of `run` until it finishes.
+fn tracked<'a, I: 'a, O: 'a>(
+    run: &Rc<RunState>,
+    next: WorkflowNext<'a, I, WorkflowInterceptorFuture<'a, O>>,
+    input: I,
+) -> WorkflowInterceptorFuture<'a, O> {
+    let running = run.track_handler();
+    WorkflowInterceptorFuture::new(async move {
+        let _running = running;
+        next.run(input).await
+    })
 }
