@@ -4,6 +4,7 @@
 
 pub(crate) mod activity;
 pub(crate) mod approval;
+mod deferred;
 pub mod failure;
 pub mod metrics;
 pub mod options;

@@ -91,7 +91,10 @@ pub enum HookCompletion {
     /// concurrently, and a BLOCK or HALT from it fails the activity when the body returns
     /// (ActivityCompleted is sent after every pending evaluation answered, and carries them). One
     /// Core round trip per operation on the caller's path; the caller may act on a result Core
-    /// later refuses.
+    /// later refuses. While the body runs, these evaluations run in the activity's own task
+    /// (no task is spawned per operation): they progress whenever the body awaits something,
+    /// so a body that computes for long without awaiting delays them (their verdicts still
+    /// decide the attempt).
     Deferred,
 }
 

@@ -19,6 +19,7 @@ use crate::wire::{ActivityIdentity, HookSpan, Span};
 
 use super::Governor;
 use super::approval::ApprovalContext;
+use super::deferred::Deferred;
 use super::failure::GovernanceFailure;
 
 /// Most spans kept for one ActivityCompleted; later ones are counted, not kept.
@@ -47,9 +48,9 @@ pub struct ActivityScope {
     input: RwLock<Arc<Vec<Value>>>,
     spans: Mutex<SpanBuffer>,
     hook_stop: Mutex<Option<GovernanceFailure>>,
-    /// `completed` evaluations running in the background, which the attempt waits for before
+    /// `completed` evaluations running while the attempt goes on, which it waits for before
     /// it reports its end.
-    pending: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    deferred: Deferred,
 }
 
 #[derive(Debug, Default)]
@@ -77,7 +78,7 @@ impl ActivityScope {
             input: RwLock::new(input),
             spans: Mutex::new(SpanBuffer::default()),
             hook_stop: Mutex::new(None),
-            pending: Mutex::new(Vec::new()),
+            deferred: Deferred::default(),
         }
     }
 
@@ -148,33 +149,21 @@ impl ActivityScope {
         std::mem::take(&mut buf.spans)
     }
 
-    /// Runs `evaluation` on `runtime`; the attempt waits for it before ActivityCompleted (see
-    /// [`ActivityScope::settle`]).
-    pub(crate) fn defer_on(
-        &self,
-        runtime: &tokio::runtime::Handle,
-        evaluation: impl Future<Output = ()> + Send + 'static,
-    ) {
-        let handle = runtime.spawn(evaluation);
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(handle);
+    /// Whether [`ActivityScope::defer`] can run an evaluation now.
+    pub(crate) fn can_defer(&self) -> bool {
+        self.deferred.can_run()
+    }
+
+    /// Runs `evaluation` while the attempt goes on; the attempt waits for it before
+    /// ActivityCompleted (see [`ActivityScope::settle`]).
+    pub(crate) fn defer(&self, evaluation: impl Future<Output = ()> + Send + 'static) {
+        self.deferred.defer(evaluation);
     }
 
     /// Waits until every deferred evaluation answered (including ones started meanwhile), so
     /// that their verdicts and spans are in before the attempt ends.
     pub(crate) async fn settle(&self) {
-        loop {
-            let pending =
-                std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
-            if pending.is_empty() {
-                return;
-            }
-            for handle in pending {
-                let _ = handle.await;
-            }
-        }
+        self.deferred.settle().await;
     }
 
     /// Remembers that a hook stopped the activity (a `completed`-stage BLOCK or HALT): the
@@ -208,6 +197,13 @@ impl ActivityScope {
     /// Runs `fut` inside this scope.
     pub async fn run<F: Future>(self: Arc<Self>, fut: F) -> F::Output {
         CURRENT.scope(self, fut).await
+    }
+
+    /// Runs the activity body inside this scope, and in the same task the deferred `completed`
+    /// evaluations its operations hand over; returns when both are done.
+    pub(crate) async fn drive<F: Future>(self: Arc<Self>, body: F) -> F::Output {
+        let scoped = CURRENT.scope(self.clone(), body);
+        self.deferred.drive(scoped).await
     }
 
     /// Runs `f` inside this scope on the current thread (sync activity bodies).

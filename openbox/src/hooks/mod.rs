@@ -282,20 +282,20 @@ impl HookCall {
     }
 
     /// Deferred `completed`: everything but noting the operation's duration happens in the
-    /// background task — building and recording the span, the evaluation — so the caller pays
-    /// only for the spawn. The attempt waits for the task before ActivityCompleted (its span
-    /// is recorded by then). Hands `hook` back when there is no runtime to run the task on.
+    /// deferred evaluation — building and recording the span, the evaluation — so the caller
+    /// pays only for handing it over. The attempt waits for it before ActivityCompleted (its
+    /// span is recorded by then). Hands `hook` back when it cannot run (no driver, no runtime).
     fn complete_later(&self, hook: HookSpan) -> Option<HookSpan> {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        if !self.scope.can_defer() {
             return Some(hook);
-        };
+        }
         let took = self.started.elapsed();
         let call = self.clone();
-        self.scope.defer_on(&runtime, async move {
+        self.scope.defer(async move {
             let span = call.span_ended(HookStage::Completed, hook, took);
             call.scope.record_span(span.clone());
-            // Boxed: the task starts small, and the evaluation's own state is allocated on
-            // the thread that runs it.
+            // Boxed: the hand-over stays small, and the evaluation's own state is allocated
+            // when it first runs.
             let _ = Box::pin(call.evaluate(span)).await;
         });
         None
@@ -353,17 +353,15 @@ impl HookCall {
 
     /// Lets a `completed` evaluation its caller stopped waiting for run to its end in the
     /// background; the activity waits for it before it reports its end, as for a deferred one.
-    /// (Without a runtime it is dropped: its span is recorded already, its verdict is lost.)
+    /// (When it cannot run, it is dropped: its span is recorded already, its verdict is lost.)
     #[cfg(feature = "http")]
     pub(crate) fn keep_running(
         &self,
         evaluation: futures::future::BoxFuture<'static, Result<(), HookError>>,
     ) {
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            self.scope.defer_on(&runtime, async move {
-                let _ = evaluation.await;
-            });
-        }
+        self.scope.defer(async move {
+            let _ = evaluation.await;
+        });
     }
 
     /// Reports a `completed` span without waiting for a verdict (a file closed by `Drop`): the

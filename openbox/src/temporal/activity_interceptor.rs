@@ -215,7 +215,7 @@ impl OpenBoxActivityInterceptor {
             InterceptedGuard::register(info.task_token.clone(), registered, &self.governor);
         // A panicking body still gets its ActivityCompleted, and a hook's stop (a `#[traced]`
         // function that cannot return an error panics on BLOCK) still decides the failure.
-        let result = match AssertUnwindSafe(scope.run(next.run(input)))
+        let result = match AssertUnwindSafe(scope.drive(next.run(input)))
             .catch_unwind()
             .await
         {

@@ -157,7 +157,7 @@ impl ActivityGate {
         use futures::FutureExt;
         let caught = match self.scope() {
             Some(scope) => {
-                std::panic::AssertUnwindSafe(scope.run(body))
+                std::panic::AssertUnwindSafe(scope.drive(body))
                     .catch_unwind()
                     .await
             }
