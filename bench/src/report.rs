@@ -723,10 +723,12 @@ impl Report {
         let _ = writeln!(
             s,
             "Workers whose plugin runs hooks with `HookCompletion::Deferred`: a governed operation \
-             returns when it finished, its `completed` evaluation runs alongside, and the activity \
-             waits for every pending one before ActivityCompleted. Same probe as section 2 ({} \
-             iterations of unwrapped GET, governed GET, raw round trip) on such a worker, against \
-             the same dev Core:\n",
+             returns when it finished, its `completed` evaluation runs alongside in the activity's \
+             own task, and the activity waits for every pending one before ActivityCompleted. Same \
+             probe as section 2 ({} iterations of unwrapped GET, governed GET, raw round trip) on \
+             such a worker, against the same dev Core. The deferred evaluation runs while the \
+             activity awaits its next operation: here the smallest request, measured right after \
+             the governed GET, which therefore also meets it at the dev Core and on the CPU:\n",
             r.http.plain.n
         );
         let _ = writeln!(s, "| | p50 | p99 | mean |");
