@@ -85,15 +85,7 @@ impl Deferred {
             }
             return;
         }
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                state.spawned.retain(|h| !h.is_finished());
-                state.spawned.push(runtime.spawn(evaluation));
-            }
-            Err(_) => {
-                tracing::warn!("a deferred OpenBox evaluation had no runtime to run on; it is lost")
-            }
-        }
+        state.spawn(evaluation);
     }
 
     /// Runs `body` and, in the same task, every evaluation handed over meanwhile; returns
@@ -192,15 +184,24 @@ impl Drop for Driver<'_> {
         }
         // Cancelled (or handed over after the last poll): they still run to their end, and a
         // settle still waits for them.
+        state.spawn(futures::future::join_all(left).map(drop));
+    }
+}
+
+impl State {
+    /// Runs `evaluation` on the current Tokio runtime, tracked for [`Deferred::settle`] (the
+    /// handles of finished ones are dropped here); without a runtime it is lost, and logged.
+    fn spawn(&mut self, evaluation: impl Future<Output = ()> + Send + 'static) {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                let rest = runtime.spawn(futures::future::join_all(left).map(drop));
-                state.spawned.push(rest);
+                self.spawned.retain(|h| !h.is_finished());
+                self.spawned.push(runtime.spawn(evaluation));
             }
-            Err(_) => tracing::warn!(
-                count = left.len(),
-                "deferred OpenBox evaluations had no runtime to finish on; they are lost"
-            ),
+            Err(_) => {
+                tracing::warn!(
+                    "deferred OpenBox evaluations had no runtime to run on; they are lost"
+                )
+            }
         }
     }
 }

@@ -365,7 +365,7 @@ impl HookCall {
     }
 
     /// Reports a `completed` span without waiting for a verdict (a file closed by `Drop`): the
-    /// evaluation runs in the background when a runtime is available, and the activity waits
+    /// evaluation is deferred when it can run (a driven body or a runtime), and the activity waits
     /// for it before it reports its end, so its verdict still counts.
     pub(crate) fn completed_detached(self, hook: HookSpan) {
         if let Some(hook) = self.complete_later(hook) {
