@@ -97,6 +97,143 @@ pub enum HookStep {
     TokioPostgresExecute { sql: String },
     /// A raw redis command (`args[0]` is the command), through the governed connection.
     RedisCommand { args: Vec<String> },
+    /// SQL text through one governed wrapper: as a batch (`sqlx::raw_sql`, `batch_execute`,
+    /// `execute_batch`), or as one statement (`sqlx::query`, `execute`) without parameters.
+    /// The result is `ok`, or `driver error <code or message>`.
+    Sql {
+        /// The wrapper.
+        via: SqlVia,
+        /// The text.
+        sql: String,
+        /// Sent as a batch.
+        batch: bool,
+    },
+}
+
+/// A governed SQL wrapper and the database behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SqlVia {
+    /// sqlx on the machine's PostgreSQL.
+    SqlxPostgres,
+    /// sqlx on the machine's MariaDB.
+    SqlxMysql,
+    /// sqlx on a SQLite file.
+    SqlxSqlite { file: String },
+    /// tokio-postgres on the machine's PostgreSQL.
+    TokioPostgres,
+    /// rusqlite on a SQLite file.
+    Rusqlite { file: String },
+}
+
+/// Governed sqlx pools of one connection on the machine's servers.
+async fn postgres_pool() -> sqlx::Result<GovernedPool<sqlx::Postgres>> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(POSTGRES_URL)
+        .await?;
+    Ok(GovernedPool::postgres(pool))
+}
+
+async fn mysql_pool() -> sqlx::Result<GovernedPool<sqlx::MySql>> {
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(1)
+        .connect(MYSQL_URL)
+        .await?;
+    Ok(GovernedPool::mysql(pool))
+}
+
+async fn sqlite_pool(file: &str) -> sqlx::Result<GovernedPool<sqlx::Sqlite>> {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("sqlite://{file}"))
+        .await?;
+    Ok(GovernedPool::sqlite(pool))
+}
+
+/// A governed tokio-postgres client on the machine's PostgreSQL, and its connection's task
+/// (abort it when done).
+async fn tokio_postgres_client() -> Result<
+    (
+        GovernedClient,
+        tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+    ),
+    tokio_postgres::Error,
+> {
+    let (client, connection) = tokio_postgres::connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=test",
+        tokio_postgres::NoTls,
+    )
+    .await?;
+    let conn_task = tokio::spawn(connection);
+    Ok((
+        GovernedClient::new(client, "test", "127.0.0.1", 5432),
+        conn_task,
+    ))
+}
+
+/// Runs `sql` through the wrapper `via` (see [`HookStep::Sql`]).
+async fn run_sql(via: SqlVia, sql: String, batch: bool) -> anyhow::Result<String> {
+    fn driver(e: impl std::fmt::Display) -> String {
+        format!("driver error {e}")
+    }
+    async fn sqlx_run<DB>(
+        db: &GovernedPool<DB>,
+        sql: String,
+        batch: bool,
+    ) -> Result<(), sqlx::Error>
+    where
+        DB: sqlx::Database,
+        for<'a> &'a sqlx::Pool<DB>: sqlx::Executor<'a, Database = DB>,
+        DB::QueryResult: openbox::hooks::db::sqlx::RowsAffected,
+        for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    {
+        if batch {
+            sqlx::raw_sql(AssertSqlSafe(sql)).execute(db).await?;
+        } else {
+            sqlx::query(AssertSqlSafe(sql)).execute(db).await?;
+        }
+        Ok(())
+    }
+    let outcome = match via {
+        SqlVia::SqlxPostgres => sqlx_run(&postgres_pool().await?, sql, batch).await,
+        SqlVia::SqlxMysql => sqlx_run(&mysql_pool().await?, sql, batch).await,
+        SqlVia::SqlxSqlite { file } => sqlx_run(&sqlite_pool(&file).await?, sql, batch).await,
+        SqlVia::TokioPostgres => {
+            let (db, conn_task) = tokio_postgres_client().await?;
+            let result = if batch {
+                db.batch_execute(&sql).await
+            } else {
+                db.execute(&sql, &[]).await.map(drop)
+            };
+            drop(db);
+            conn_task.abort();
+            return Ok(match result {
+                Ok(()) => "ok".into(),
+                Err(openbox::hooks::db::DbError::Driver(e)) => driver(e),
+                Err(e) => return Err(e.into()),
+            });
+        }
+        SqlVia::Rusqlite { file } => {
+            let db = GovernedConnection::open(&file)?;
+            let result = if batch {
+                db.execute_batch(&sql)
+            } else {
+                db.execute(&sql, []).map(drop)
+            };
+            return Ok(match result {
+                Ok(()) => "ok".into(),
+                Err(openbox::hooks::db::DbError::Driver(e)) => driver(e),
+                Err(e) => return Err(e.into()),
+            });
+        }
+    };
+    Ok(match outcome {
+        Ok(()) => "ok".into(),
+        Err(sqlx::Error::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(e.into());
+        }
+        Err(e) => driver(e),
+    })
 }
 
 /// Which client an HTTP step uses (always wrapped with the OpenBox middleware).
@@ -216,11 +353,7 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
             format!("{} {}", resp.status().as_u16(), resp.text().await?)
         }
         HookStep::SqlxPostgres { table } => {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect(POSTGRES_URL)
-                .await?;
-            let db = GovernedPool::postgres(pool);
+            let db = postgres_pool().await?;
             let sql = format!("INSERT INTO {table} (note) VALUES ($1)");
             let r = sqlx::query(AssertSqlSafe(sql))
                 .bind(BOUND_SECRET)
@@ -232,11 +365,7 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
             format!("inserted {} of {n}", r.rows_affected())
         }
         HookStep::SqlxMysql { table } => {
-            let pool = sqlx::mysql::MySqlPoolOptions::new()
-                .max_connections(1)
-                .connect(MYSQL_URL)
-                .await?;
-            let db = GovernedPool::mysql(pool);
+            let db = mysql_pool().await?;
             let sql = format!("INSERT INTO {table} (note) VALUES (?)");
             let r = sqlx::query(AssertSqlSafe(sql))
                 .bind(BOUND_SECRET)
@@ -245,11 +374,7 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
             format!("inserted {}", r.rows_affected())
         }
         HookStep::SqlxSqlite { file, table } => {
-            let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect(&format!("sqlite://{file}"))
-                .await?;
-            let db = GovernedPool::sqlite(pool);
+            let db = sqlite_pool(&file).await?;
             let mut tx = db.pool().begin().await?;
             let sql = format!("INSERT INTO {table} (note) VALUES (?)");
             let r = sqlx::query(AssertSqlSafe(sql))
@@ -260,13 +385,7 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
             format!("inserted {}", r.rows_affected())
         }
         HookStep::TokioPostgres { table } => {
-            let (client, connection) = tokio_postgres::connect(
-                "host=127.0.0.1 port=5432 user=postgres dbname=test",
-                tokio_postgres::NoTls,
-            )
-            .await?;
-            let conn_task = tokio::spawn(connection);
-            let db = GovernedClient::new(client, "test", "127.0.0.1", 5432);
+            let (db, conn_task) = tokio_postgres_client().await?;
             let n = db
                 .execute(
                     &format!("INSERT INTO {table} (note) VALUES ($1)"),
@@ -351,11 +470,7 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
             }
         }
         HookStep::SqlxExecute { sql } => {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect(POSTGRES_URL)
-                .await?;
-            let db = GovernedPool::postgres(pool);
+            let db = postgres_pool().await?;
             match sqlx::query(AssertSqlSafe(sql))
                 .bind(BOUND_SECRET)
                 .execute(&db)
@@ -369,13 +484,7 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
             }
         }
         HookStep::TokioPostgresExecute { sql } => {
-            let (client, connection) = tokio_postgres::connect(
-                "host=127.0.0.1 port=5432 user=postgres dbname=test",
-                tokio_postgres::NoTls,
-            )
-            .await?;
-            let conn_task = tokio::spawn(connection);
-            let db = GovernedClient::new(client, "test", "127.0.0.1", 5432);
+            let (db, conn_task) = tokio_postgres_client().await?;
             let result = db.execute(&sql, &[&BOUND_SECRET]).await;
             drop(db);
             conn_task.abort();
@@ -388,6 +497,7 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
                 Err(e) => return Err(e.into()),
             }
         }
+        HookStep::Sql { via, sql, batch } => run_sql(via, sql, batch).await?,
         HookStep::RedisCommand { args } => {
             let conn = redis::Client::open(REDIS_URL)?
                 .get_multiplexed_async_connection()

@@ -48,10 +48,12 @@ pub fn unique(prefix: &str) -> String {
 pub struct TempDir(std::path::PathBuf);
 
 impl TempDir {
-    /// Creates it.
+    /// Creates it, private to this user (`0700`, as the spool requires of its directory).
     pub fn new(prefix: &str) -> Self {
         let path = std::env::temp_dir().join(unique(prefix));
-        std::fs::create_dir_all(&path).expect("create temp dir");
+        let mut builder = std::fs::DirBuilder::new();
+        std::os::unix::fs::DirBuilderExt::mode(builder.recursive(true), 0o700);
+        builder.create(&path).expect("create temp dir");
         TempDir(path)
     }
 

@@ -168,6 +168,8 @@ async fn streamed_answers_are_governed_at_their_end() {
                     chunks("/sse", 2),
                     chunks("/download?mib=2", u32::MAX),
                     chunks("/stream-long?refused=1", u32::MAX),
+                    chunks("/download?mib=3&text=1", u32::MAX),
+                    chunks("/download?mib=3&text=1&early=1", 20),
                 ],
             )
             .await
@@ -228,6 +230,23 @@ async fn streamed_answers_are_governed_at_their_end() {
     assert_eq!(done(&blocked)["attributes"][PARTIAL_ATTRIBUTE], false);
     let done_events = completed(&events);
     assert_eq!(done_events[3]["error"]["type"], "GovernanceBlock");
+    // A long text is cut where the capture ends, and the cut states the body's true length
+    // (read to its end), or that it is unknown (dropped after 20 chunks of 64 KiB).
+    let long_text = done(&format!("{url}/download?mib=3&text=1"));
+    let shown = long_text["response_body"].as_str().unwrap_or_default();
+    assert!(
+        shown.ends_with("a...[truncated, 3145728 total chars]"),
+        "{}",
+        &shown[shown.len().saturating_sub(80)..]
+    );
+    let early = done(&format!("{url}/download?mib=3&text=1&early=1"));
+    assert_eq!(early["attributes"][PARTIAL_ATTRIBUTE], true);
+    let shown = early["response_body"].as_str().unwrap_or_default();
+    assert!(
+        shown.ends_with("a...[truncated, total length unknown]"),
+        "{}",
+        &shown[shown.len().saturating_sub(80)..]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -843,15 +862,21 @@ async fn file_hooks() {
         ],
         "open+write+close and open+read+close are 4 evaluations each"
     );
-    let file_keys = ["file_path", "file_mode", "file_operation"];
+    // Both byte counts on every file span, null where they do not apply (Core's contract).
+    let file_keys = [
+        "file_path",
+        "file_mode",
+        "file_operation",
+        "bytes_read",
+        "bytes_written",
+    ];
     let ok_hooks = hooks_where(&events, "file_path", &ok);
     assert_span_keys(&ok_hooks[0]["spans"][0], &file_keys);
     assert_eq!(ok_hooks[0]["spans"][0]["file_mode"], "w");
-    assert_span_keys(
-        &ok_hooks[2]["spans"][0],
-        &[&file_keys[..], &["bytes_written"]].concat(),
-    );
+    assert_eq!(ok_hooks[0]["spans"][0]["bytes_read"], Value::Null);
+    assert_span_keys(&ok_hooks[2]["spans"][0], &file_keys);
     assert_eq!(ok_hooks[2]["spans"][0]["bytes_written"], content.len());
+    assert_eq!(ok_hooks[2]["spans"][0]["bytes_read"], Value::Null);
     // Operation spans carry the path and the operation; completed adds the byte count.
     assert_eq!(
         ok_hooks[1]["spans"][0]["attributes"],
@@ -866,14 +891,7 @@ async fn file_hooks() {
         json!({"file.path": ok, "file.operation": "read", "file.bytes": content.len()})
     );
     let close = &ok_hooks[3]["spans"][0];
-    assert_span_keys(
-        close,
-        &[
-            &file_keys[..],
-            &["bytes_read", "bytes_written", "operations"],
-        ]
-        .concat(),
-    );
+    assert_span_keys(close, &[&file_keys[..], &["operations"]].concat());
     assert_eq!(close["operations"], json!(["write"]));
     assert_eq!(
         close["span_id"], ok_hooks[0]["spans"][0]["span_id"],

@@ -1,6 +1,7 @@
 //! Project tasks. `cargo xtask <task>`:
 //!
-//! * `test`  — installs the Temporal CLI (and Chromium for the browser test) if missing, starts
+//! * `test`  — installs the Temporal CLI, OpenBox's Python contract check for hook payloads
+//!   (and Chromium for the browser test) if missing, starts
 //!   the database servers if they do not answer, starts a Temporal dev server, runs every test of
 //!   the workspace (nextest + doctests) against it but the macros' compile-error cases, stops
 //!   what it started;
@@ -100,6 +101,8 @@ const UI_TESTS: &str = "openbox-ui-tests";
 fn test(root: &Path, extra: &[String]) -> Result<bool> {
     machine::ensure_browser();
     let databases = machine::ensure_databases();
+    // Installed once here, not by the test (which would race the other test processes).
+    let conformance = openbox_devserver::conformance_python(root)?;
     let (cli, server) = start_temporal(root)?;
     let mut ok = true;
     let mut run = if has_nextest() {
@@ -116,7 +119,9 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
             .arg("--no-fail-fast");
         c
     };
-    run.current_dir(root).args(extra);
+    run.current_dir(root)
+        .args(extra)
+        .env(openbox_devserver::ENV_CONFORMANCE_PYTHON, &conformance);
     with_server_env(&mut run, &cli, &server);
     ok &= run.status()?.success();
     let mut doc = cargo();

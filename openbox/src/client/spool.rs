@@ -51,8 +51,9 @@ pub struct SpoolSettings {
 }
 
 impl SpoolSettings {
-    /// A spool in `dir` (created if missing, owned by one process at a time), with the default
-    /// bound (64 MiB) and pace of late delivery (20 events per second).
+    /// A spool in `dir` (created with mode `0700` if missing; an existing one must be a
+    /// directory, not a symbolic link, that only its owner can access; owned by one process at a
+    /// time), with the default bound (64 MiB) and pace of late delivery (20 events per second).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         SpoolSettings {
             dir: dir.into(),
@@ -196,6 +197,16 @@ pub enum SpoolError {
         /// The directory.
         dir: PathBuf,
     },
+    /// The directory is a symbolic link, or others than its owner can access it. It holds the
+    /// bodies of governance events (what activities did, with their inputs), so it must be
+    /// private: a directory only its owner can enter (mode `0700`), not a link to elsewhere.
+    #[error("the spool directory {dir} is not private: {reason}")]
+    NotPrivate {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The directory cannot be created, read or written.
     #[error("cannot use the spool directory {dir}")]
     Io {
@@ -207,15 +218,64 @@ pub enum SpoolError {
     },
 }
 
+/// The text of a spool file (not through a symbolic link).
+fn read_to_string(path: &Path) -> io::Result<String> {
+    let mut text = String::new();
+    io::Read::read_to_string(&mut read_options().read(true).open(path)?, &mut text)?;
+    Ok(text)
+}
+
 fn segment_name(seq: u64) -> String {
     format!("{seq:020}{SEGMENT_SUFFIX}")
 }
 
+/// Options for a file of the spool created by this process: readable by its owner only, and
+/// never opened through a symbolic link planted in its place.
 fn create_options() -> OpenOptions {
-    let mut options = OpenOptions::new();
+    let mut options = read_options();
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options
+}
+
+/// Options for any file of the spool: a symbolic link in its place is an error, not followed.
+fn read_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    options
+}
+
+/// Refuses a spool directory that is a symbolic link, not a directory, or open to others
+/// (a directory created here is `0700`; one that existed keeps its mode, so it is checked).
+fn check_private(dir: &Path) -> Result<(), SpoolError> {
+    let refuse = |reason: String| SpoolError::NotPrivate {
+        dir: dir.to_owned(),
+        reason,
+    };
+    let meta = fs::symlink_metadata(dir).map_err(|e| SpoolError::Io {
+        dir: dir.to_owned(),
+        source: std::sync::Arc::new(e),
+    })?;
+    if meta.file_type().is_symlink() {
+        return Err(refuse(
+            "it is a symbolic link; name the directory itself".into(),
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(refuse("it is not a directory".into()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(refuse(format!(
+                "its mode is {mode:04o}, so others can access it; make it 0700 (chmod 700)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Spool {
@@ -231,6 +291,7 @@ impl Spool {
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(&dir).map_err(io_error)?;
+        check_private(&dir)?;
         let lock = create_options()
             .read(true)
             .write(true)
@@ -269,7 +330,7 @@ impl Spool {
             }
         }
         seqs.sort_unstable();
-        let cursor = fs::read_to_string(dir.join(CURSOR_FILE))
+        let cursor = read_to_string(&dir.join(CURSOR_FILE))
             .ok()
             .and_then(|s| {
                 let (seq, offset) = s.trim().split_once(' ')?;
@@ -430,7 +491,11 @@ impl Spool {
             } else {
                 0
             };
-            let mut reader = BufReader::new(File::open(self.dir().join(segment_name(seq)))?);
+            let mut reader = BufReader::new(
+                read_options()
+                    .read(true)
+                    .open(self.dir().join(segment_name(seq)))?,
+            );
             reader.seek(SeekFrom::Start(offset))?;
             let mut line = Vec::new();
             let read = reader.read_until(b'\n', &mut line)? as u64;
@@ -516,11 +581,13 @@ impl Spool {
     /// Writes the cursor atomically (a temporary file renamed over the old one).
     fn write_cursor(&self, at: Position) -> io::Result<()> {
         let tmp = self.dir().join("cursor.tmp");
-        let mut file = create_options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        // Whatever is in its place (a file left by a crash, a planted link) goes first: the
+        // new one is created, never opened.
+        match fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut file = create_options().write(true).create_new(true).open(&tmp)?;
         file.write_all(format!("{} {}\n", at.seq, at.offset).as_bytes())?;
         fs::rename(&tmp, self.dir().join(CURSOR_FILE))
     }
@@ -548,7 +615,7 @@ impl Spool {
 
 /// `(size, complete lines after offset)` of a segment file.
 fn count_lines(path: &Path, from: u64) -> io::Result<(u64, u64)> {
-    let file = File::open(path)?;
+    let file = read_options().read(true).open(path)?;
     let size = file.metadata()?.len();
     let mut reader = BufReader::new(file);
     reader.seek(SeekFrom::Start(from.min(size)))?;
@@ -601,6 +668,13 @@ mod tests {
         ));
         let _ = fs::remove_dir_all(&dir);
         dir
+    }
+
+    /// Creates `dir` as the spool would: `0700`.
+    fn private_dir(dir: &Path) {
+        let mut builder = fs::DirBuilder::new();
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).expect("dir");
     }
 
     fn body(i: usize) -> Vec<u8> {
@@ -712,6 +786,81 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
     }
 
+    #[test]
+    fn a_directory_others_can_reach_is_refused_by_name() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("open");
+        private_dir(&dir);
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let err = Spool::open(SpoolSettings::new(&dir)).expect_err("refused");
+        assert!(matches!(err, SpoolError::NotPrivate { .. }), "{err:?}");
+        let shown = err.to_string();
+        assert!(shown.contains(&dir.display().to_string()), "{shown}");
+        assert!(shown.contains("0755") && shown.contains("0700"), "{shown}");
+        assert!(!dir.join(LOCK_FILE).exists(), "nothing is written into it");
+        // Made private, it is used.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).expect("chmod");
+        drop(Spool::open(SpoolSettings::new(&dir)).expect("opens"));
+
+        // A new directory is created private.
+        let fresh = temp_dir("fresh");
+        drop(Spool::open(SpoolSettings::new(&fresh)).expect("opens"));
+        let mode = fs::metadata(&fresh).expect("dir").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let _ = fs::remove_dir_all(&dir);
+        let _ = fs::remove_dir_all(&fresh);
+    }
+
+    #[test]
+    fn a_symbolic_link_is_refused_as_the_directory() {
+        let real = temp_dir("real");
+        private_dir(&real);
+        let link = temp_dir("link");
+        std::os::unix::fs::symlink(&real, &link).expect("symlink");
+        let err = Spool::open(SpoolSettings::new(&link)).expect_err("refused");
+        assert!(matches!(err, SpoolError::NotPrivate { .. }), "{err:?}");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(!real.join(LOCK_FILE).exists());
+        let _ = fs::remove_file(&link);
+        let _ = fs::remove_dir_all(&real);
+    }
+
+    /// `lock`, `cursor` and the cursor's temporary file are never opened through a link
+    /// planted in their place: the file it points to is left as it was.
+    #[test]
+    fn files_planted_as_symbolic_links_are_not_followed() {
+        let victim_dir = temp_dir("victim");
+        private_dir(&victim_dir);
+        let victim = victim_dir.join("victim.txt");
+        fs::write(&victim, "precious").expect("victim");
+
+        let dir = temp_dir("planted-lock");
+        private_dir(&dir);
+        std::os::unix::fs::symlink(&victim, dir.join(LOCK_FILE)).expect("symlink");
+        assert!(matches!(
+            Spool::open(SpoolSettings::new(&dir)),
+            Err(SpoolError::Io { .. })
+        ));
+
+        let dir2 = temp_dir("planted-cursor");
+        private_dir(&dir2);
+        std::os::unix::fs::symlink(&victim, dir2.join("cursor.tmp")).expect("symlink");
+        std::os::unix::fs::symlink(&victim, dir2.join(CURSOR_FILE)).expect("symlink");
+        let spool = Spool::open(SpoolSettings::new(&dir2)).expect("opens");
+        spool.append("a", &body(0)).expect("appended");
+        let record = spool.next().expect("readable").expect("a record");
+        spool.commit(&record, false).expect("committed");
+        assert_eq!(fs::read_to_string(&victim).expect("victim"), "precious");
+        let cursor = fs::symlink_metadata(dir2.join(CURSOR_FILE)).expect("cursor");
+        assert!(
+            cursor.is_file(),
+            "the link was replaced by the spool's own file"
+        );
+        for d in [&dir, &dir2, &victim_dir] {
+            let _ = fs::remove_dir_all(d);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -720,7 +869,7 @@ mod tests {
         #[test]
         fn any_segment_content_reads_without_panic(content in proptest::collection::vec(any::<u8>(), 0..400)) {
             let dir = temp_dir("prop");
-            fs::create_dir_all(&dir).expect("dir");
+            private_dir(&dir);
             fs::write(dir.join(segment_name(1)), &content).expect("segment");
             let spool = Spool::open(SpoolSettings::new(&dir)).expect("opens");
             let mut n = 0;

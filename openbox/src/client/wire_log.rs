@@ -21,11 +21,33 @@ pub(crate) const TARGET: &str = "openbox::wire";
 /// flood the log.
 pub(crate) const LOGGED_BODY_CHARS: usize = 4096;
 
+/// Keys of the SDK's own bodies (at their root) whose names the rule would mask but whose
+/// values are identifiers, not secrets, and are what a reader of the log looks for.
+const READABLE_ROOT_KEYS: [&str; 1] = ["multi_agent_session_id"];
+
 /// `body` as it may be logged: JSON with sensitive values masked and cut, else its size.
 pub(crate) fn loggable(body: &[u8], names: &SensitiveNames) -> String {
     match serde_json::from_slice::<Value>(body) {
         Ok(mut value) => {
+            let readable: Vec<(&str, Value)> = match value.as_object_mut() {
+                Some(root) => {
+                    let scalar = |v: &Value| !v.is_object() && !v.is_array();
+                    let keys: Vec<&str> = READABLE_ROOT_KEYS
+                        .into_iter()
+                        .filter(|k| root.get(*k).is_some_and(scalar))
+                        .collect();
+                    keys.into_iter()
+                        .filter_map(|k| Some((k, root.remove(k)?)))
+                        .collect()
+                }
+                None => Vec::new(),
+            };
             SensitiveNames::mask_json(&mut value, &|name| names.is_sensitive(name));
+            if let Some(root) = value.as_object_mut() {
+                for (k, v) in readable {
+                    root.insert(k.to_owned(), v);
+                }
+            }
             let text = value.to_string();
             match text.char_indices().nth(LOGGED_BODY_CHARS) {
                 Some((cut, _)) => format!("{}… ({} more bytes)", &text[..cut], text.len() - cut),
@@ -92,6 +114,27 @@ mod tests {
             text.contains(r#""amount":3"#) && text.contains("allow"),
             "{text}"
         );
+    }
+
+    /// The multi-agent session id is an identifier: readable at the root of a body, while
+    /// a secret under a name with "session" in it stays masked, and so does the same key
+    /// anywhere else (an activity's input is the user's).
+    #[test]
+    fn the_session_id_is_readable_and_secrets_stay_masked() {
+        let names = SensitiveNames::default();
+        let body = br#"{"multi_agent_session_id":"sess-4711","activity_input":[{"session_token":"s3cr3t","multi_agent_session_id":"nested-9"}]}"#;
+        let text = loggable(body, &names);
+        assert!(
+            text.contains(r#""multi_agent_session_id":"sess-4711""#),
+            "{text}"
+        );
+        assert!(
+            !text.contains("s3cr3t") && !text.contains("nested-9"),
+            "{text}"
+        );
+        // A value that is not a plain identifier is masked as before.
+        let text = loggable(br#"{"multi_agent_session_id":{"token":"x1y2"}}"#, &names);
+        assert_eq!(text, r#"{"multi_agent_session_id":"[REDACTED]"}"#);
     }
 
     #[test]

@@ -113,7 +113,8 @@ impl Governor {
 
     /// Evaluates `body` and applies the error policy, counting the outcome. Observed
     /// (`mode` is [`Enforcement::Observe`]), what Core decided is logged and counted as what
-    /// would have happened, and the caller gets an ALLOW (or, without a verdict, a `Proceed`).
+    /// would have happened, and the caller gets an ALLOW (or, without a verdict, a `Proceed`,
+    /// counted as an event that went on without Core, never as a halt).
     pub(crate) async fn decide<B: EvaluateBody + ?Sized>(
         &self,
         body: &B,
@@ -133,17 +134,30 @@ impl Governor {
                 "OpenBox Core evaluation"
             );
         }
+        let decision = if observe {
+            self.record_observed(body, &decision);
+            match decision {
+                // Observed, a missing verdict stops nothing: the event went on without Core.
+                Decision::Halt(e) => Decision::Proceed(e),
+                other => other,
+            }
+        } else {
+            decision
+        };
+        // Counted as enforced: a verdict as Core gave it, a missing one by what followed.
         metrics::record_evaluation(body.event_type(), body.is_hook(), &decision, elapsed);
         self.stats().count(&decision);
-        if observe {
-            return self.observed(body, decision);
+        match decision {
+            Decision::Verdict(_) if observe => {
+                Decision::Verdict(crate::wire::EvaluateResponse::allow())
+            }
+            other => other,
         }
-        decision
     }
 
-    /// What an observed evaluation would have done, recorded; what the caller enforces: nothing.
-    fn observed<B: EvaluateBody + ?Sized>(&self, body: &B, decision: Decision) -> Decision {
-        let would_have = match &decision {
+    /// Logs and counts what an observed evaluation would have done (nothing is enforced).
+    fn record_observed<B: EvaluateBody + ?Sized>(&self, body: &B, decision: &Decision) {
+        let would_have = match decision {
             Decision::Verdict(r) => r.would_have(),
             Decision::Halt(_) => "halted_no_verdict",
             Decision::Proceed(_) => "proceeded_no_verdict",
@@ -151,7 +165,7 @@ impl Governor {
         metrics::record_observed(body.event_type(), body.is_hook(), would_have);
         if !matches!(would_have, "allowed" | "proceeded_no_verdict") {
             self.stats().observed_intervention();
-            let reason = match &decision {
+            let reason = match decision {
                 Decision::Verdict(r) => r.reason.clone().unwrap_or_default(),
                 Decision::Halt(e) | Decision::Proceed(e) => e.to_string(),
             };
@@ -162,10 +176,6 @@ impl Governor {
                 %reason,
                 "observe mode: not enforced"
             );
-        }
-        match decision {
-            Decision::Verdict(_) => Decision::Verdict(crate::wire::EvaluateResponse::allow()),
-            Decision::Halt(e) | Decision::Proceed(e) => Decision::Proceed(e),
         }
     }
 

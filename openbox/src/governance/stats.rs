@@ -27,9 +27,11 @@ pub struct GovernanceStats {
 pub struct StatsSnapshot {
     /// Verdicts received: allow, constrain, require_approval, block, halt.
     pub verdicts: [u64; 5],
-    /// Events Core did not get a verdict for and that proceeded (fail_open).
+    /// Events Core did not get a verdict for and that proceeded (fail_open, reads under
+    /// fail_closed_destructive, observe mode).
     pub lost_fail_open: u64,
-    /// Operations stopped because Core gave no verdict (fail_closed, 401/403).
+    /// Operations stopped because Core gave no verdict (fail_closed, 401/403); never one that
+    /// observe mode let through.
     pub halted_no_verdict: u64,
     /// Time spent in governance (Core calls, serialization, redaction), in nanoseconds.
     pub governance_nanos: u64,

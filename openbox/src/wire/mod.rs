@@ -31,6 +31,8 @@ pub use response::{
     ApprovalAnswer, ApprovalRequest, ApprovalStatus, EvaluateResponse, GuardrailReason,
     GuardrailsResult, GuardrailsTarget, ResponseError,
 };
+#[cfg(test)]
+pub(crate) use span::SQL_READ_OPERATIONS;
 pub use span::{
     DbQuerySpan, FileOperationSpan, FunctionCallSpan, HeaderMap, HookEvaluation, HookSpan,
     HookStage, HttpRequestSpan, Span, SpanCountOne, SpanKind, SpanStatus, StatusCode,

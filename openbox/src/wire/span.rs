@@ -198,11 +198,20 @@ pub enum HookSpan {
     FunctionCall(FunctionCallSpan),
 }
 
-/// HTTP methods that only read.
+/// HTTP methods that only read (RFC 9110's safe methods).
 const SAFE_METHODS: [&str; 4] = ["GET", "HEAD", "OPTIONS", "TRACE"];
-/// SQL verbs that change nothing (transaction control commits or undoes what was allowed).
-const READ_VERBS: [&str; 7] = [
-    "SELECT", "EXPLAIN", "SHOW", "DESCRIBE", "BEGIN", "COMMIT", "ROLLBACK",
+/// SQL operations that change nothing (transaction control commits or undoes what was
+/// allowed). Anything else a `db_operation` of SQL says — `UNKNOWN` included — can.
+pub(crate) const SQL_READ_OPERATIONS: [&str; 9] = [
+    "SELECT",
+    "SHOW",
+    "DESCRIBE",
+    "EXPLAIN",
+    "BEGIN",
+    "COMMIT",
+    "ROLLBACK",
+    "SAVEPOINT",
+    "RELEASE",
 ];
 /// Redis commands that only read.
 const REDIS_READS: [&str; 44] = [
@@ -275,15 +284,15 @@ impl HookSpan {
     /// Core gives no verdict. Unknown operations count as destructive.
     pub fn is_destructive(&self) -> bool {
         match self {
-            HookSpan::HttpRequest(h) => {
-                !SAFE_METHODS.contains(&h.http_method.to_ascii_uppercase().as_str())
-            }
+            // Methods are case-sensitive: `get` is not `GET`, and a method not known to be
+            // safe may change something.
+            HookSpan::HttpRequest(h) => !SAFE_METHODS.contains(&h.http_method.as_str()),
             HookSpan::DbQuery(d) => {
                 let op = d.db_operation.to_ascii_uppercase();
                 if d.db_system == "redis" {
                     !REDIS_READS.contains(&op.as_str())
                 } else {
-                    !READ_VERBS.contains(&op.as_str())
+                    !SQL_READ_OPERATIONS.contains(&op.as_str())
                 }
             }
             HookSpan::FileOperation(f) => match f.file_operation.as_str() {
@@ -354,11 +363,13 @@ pub struct FileOperationSpan {
     pub file_operation: String,
     /// The I/O error, if any.
     pub error: Option<String>,
-    /// Bytes read by this operation (or in total, at `close`); only when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Bytes read by this operation (or in total, at `close`); `null` when it reads nothing
+    /// (always sent: Core's contract wants both keys on every file span).
+    #[serde(default)]
     pub bytes_read: Option<u64>,
-    /// Bytes written by this operation (or in total, at `close`); only when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Bytes written by this operation (or in total, at `close`); `null` when it writes
+    /// nothing (always sent).
+    #[serde(default)]
     pub bytes_written: Option<u64>,
     /// Lines read or written by a `*lines` operation; only when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -463,12 +474,18 @@ mod tests {
         };
         for (span, destructive) in [
             (http("GET"), false),
-            (http("head"), false),
+            (http("HEAD"), false),
+            (http("get"), true),
+            (http("head"), true),
+            (http("PROPFIND"), true),
             (http("POST"), true),
             (http("DELETE"), true),
             (db("postgresql", "SELECT"), false),
             (db("postgresql", "INSERT"), true),
             (db("postgresql", "UNKNOWN"), true),
+            (db("postgresql", "SAVEPOINT"), false),
+            (db("postgresql", "LOCK"), true),
+            (db("sqlite", "PRAGMA"), true),
             (db("mysql", "DROP"), true),
             (db("redis", "GET"), false),
             (db("redis", "SET"), true),

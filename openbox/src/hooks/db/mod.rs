@@ -1,11 +1,58 @@
 //! Database hooks: governed handles for sqlx, tokio-postgres, rusqlite and redis.
 //!
-//! `started` carries `db_system`, `db_name`, `db_operation` (the SQL verb or command),
-//! `db_statement` (placeholders only — bound parameter values are never sent; for redis the
-//! command and its key, never values, and only the command name of commands that carry
-//! credentials), `server_address`, `server_port` and `rowcount` (`null` at `started`, so that both stages carry
-//! the same keys, as the reference's do); `completed` fills `rowcount` and `error`.
-//! A BLOCK at `started` means the statement is not sent.
+//! `started` carries `db_system`, `db_name`, `db_operation` (what the SQL text does, or the
+//! redis command), `db_statement` (placeholders only — bound parameter values are never sent;
+//! for redis the command and its key, never values, and only the command name of commands that
+//! carry credentials), `server_address`, `server_port` and `rowcount` (`null` at `started`, so
+//! that both stages carry the same keys, as the reference's do); `completed` fills `rowcount`
+//! and `error`. A BLOCK at `started` means the statement is not sent.
+//!
+//! # How SQL is judged
+//!
+//! SQL text is read by a parser in the connection's dialect (PostgreSQL, MySQL/MariaDB, SQLite),
+//! statement by statement, so that what Core is told is what the server will do:
+//!
+//! * each statement counts as the most consequential thing it does — a data-modifying CTE
+//!   (`WITH d AS (DELETE …) SELECT …`) as `DELETE`, `SELECT … INTO t` as `CREATE` (MySQL: `SET`,
+//!   it sets variables), `EXPLAIN ANALYZE <statement>` as the statement it runs, a `SELECT` of a
+//!   function known to change something (`setval`, `lo_unlink`, `pg_advisory_lock`,
+//!   `set_config`, `dblink_exec`, `GET_LOCK`, `load_extension`, … the list per dialect is
+//!   below) as that change; comments are skipped, MySQL's executable comments (`/*! … */`,
+//!   MariaDB's `/*M! … */`) are read as the server runs them;
+//! * a text of several statements (`batch_execute`, `execute_batch`, `sqlx::raw_sql`) is one
+//!   operation reported as its most consequential statement — `DROP`/`TRUNCATE` > `CREATE`,
+//!   `ALTER`, `GRANT`, `REVOKE`, `RENAME`, `COMMENT` > `DELETE` > `UPDATE`/`MERGE` > `INSERT` >
+//!   other writes (`SET`, `CALL`, `COPY`, `LOCK`, `PRAGMA`, …) > `SELECT`/`SHOW`/`DESCRIBE`/
+//!   `EXPLAIN` > `BEGIN`/`COMMIT`/`ROLLBACK`/`SAVEPOINT`/`RELEASE` — in `db_operation` and the
+//!   span's name, with attribute `db.operations` listing each statement's operation in order
+//!   (and `db.operation.batch.size`), so `BEGIN; DELETE FROM t; COMMIT` reaches Core as `DELETE`;
+//! * text the parser cannot read (a dialect extension it does not know, a PL/pgSQL `DO` block,
+//!   text over 1 MiB) is `UNKNOWN`, which counts as a write — never as a read.
+//!
+//! Under `fail_closed_destructive` a text is stopped when Core gives no verdict unless every
+//! statement in it only reads (the operations of the last two groups above). A user-defined
+//! function is not known to write: what it does is up to its definition, which the SDK cannot
+//! see.
+//!
+//! | Dialect | Functions known to change something | Reported as |
+//! |---|---|---|
+//! | PostgreSQL | `nextval`, `setval`, `lo_put`, `lowrite`, `lo_truncate`, `lo_truncate64` | `UPDATE` |
+//! | PostgreSQL | `lo_import`, `lo_create`, `lo_creat`, `lo_from_bytea`, `pg_logical_emit_message` | `INSERT` |
+//! | PostgreSQL | `lo_unlink`, `pg_file_unlink` | `DELETE` |
+//! | PostgreSQL | `lo_export`, `pg_file_write`, `pg_file_rename` (server files) | `COPY` |
+//! | PostgreSQL | `pg_advisory_lock`, `pg_advisory_xact_lock`, their `_shared` and `pg_try_` forms, `pg_advisory_unlock`, `pg_advisory_unlock_shared`, `pg_advisory_unlock_all` | `LOCK` |
+//! | PostgreSQL | `set_config` | `SET` |
+//! | PostgreSQL | `pg_notify` | `NOTIFY` |
+//! | PostgreSQL | `dblink`, `dblink_exec`, `dblink_connect`, `dblink_connect_u`, `dblink_send_query`, `dblink_open`, `query_to_xml`, `query_to_xmlschema`, `query_to_xml_and_xmlschema` (they run other SQL); `pg_terminate_backend`, `pg_cancel_backend`, `pg_reload_conf`, `pg_rotate_logfile`, `pg_promote`, `pg_switch_wal`, `pg_create_restore_point`, `pg_create_physical_replication_slot`, `pg_create_logical_replication_slot`, `pg_drop_replication_slot`, `pg_backup_start`, `pg_backup_stop`, `pg_stat_reset`, `pg_stat_reset_shared`, `pg_stat_statements_reset` (administration) | `EXECUTE` |
+//! | MySQL, MariaDB | `nextval`, `setval` | `UPDATE` |
+//! | MySQL, MariaDB | `get_lock`, `release_lock`, `release_all_locks` | `LOCK` |
+//! | MySQL, MariaDB | `sys_exec`, `sys_eval` (run shell commands) | `EXECUTE` |
+//! | SQLite | `load_extension`, `fts3_tokenizer` | `EXECUTE` |
+//! | SQLite | `writefile` | `COPY` |
+//!
+//! A PostgreSQL or MySQL text holding a backslash is also read with the other backslash
+//! convention (`standard_conforming_strings = off`, `NO_BACKSLASH_ESCAPES`): a server set that way
+//! would see other statements in it, and the more consequential reading counts.
 //!
 //! `error` is the SQLSTATE (when the driver has one) and the server's message with its quoted
 //! literals replaced by `?`: drivers put bound values in their messages
@@ -25,6 +72,14 @@
     allow(dead_code)
 )]
 
+#[cfg(any(
+    feature = "sqlx-postgres",
+    feature = "sqlx-mysql",
+    feature = "sqlx-sqlite",
+    feature = "tokio-postgres",
+    feature = "rusqlite"
+))]
+pub(crate) mod classify;
 #[cfg(feature = "tokio-postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio-postgres")))]
 pub mod postgres;
@@ -113,16 +168,25 @@ impl DbTarget {
         })
     }
 
-    fn attributes(&self, operation: &str) -> Map<String, Value> {
+    /// `db.system`, `db.name`, `db.operation`; for a text of several statements also
+    /// `db.operations` (each statement's operation, in order) and `db.operation.batch.size`.
+    fn attributes(&self, operation: &str, statements: &[&str]) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert("db.system".into(), self.system.clone().into());
         if let Some(n) = &self.name {
             m.insert("db.name".into(), n.clone().into());
         }
         m.insert("db.operation".into(), operation.into());
+        if statements.len() > 1 {
+            m.insert(BATCH_OPERATIONS_ATTRIBUTE.into(), statements.into());
+            m.insert("db.operation.batch.size".into(), statements.len().into());
+        }
         m
     }
 }
+
+/// The attribute listing the operation of each statement of a text that holds several.
+pub const BATCH_OPERATIONS_ATTRIBUTE: &str = "db.operations";
 
 /// A statement about to run: the hook call (if inside a governed activity) and what it reports.
 pub(crate) struct Statement {
@@ -133,19 +197,22 @@ pub(crate) struct Statement {
 }
 
 impl Statement {
-    /// `None` outside a governed activity. `operation` defaults to the SQL verb of `text`.
-    pub(crate) fn begin(
-        target: &DbTarget,
-        text: &str,
-        operation: Option<&str>,
-    ) -> Option<Statement> {
-        let operation = operation.map_or_else(|| sql_operation(text).to_owned(), str::to_owned);
+    /// `None` outside a governed activity. `command` names the operation of a command that is
+    /// not SQL (redis); without it `text` is SQL, read by a parser in the target's dialect
+    /// ([`classify`]).
+    pub(crate) fn begin(target: &DbTarget, text: &str, command: Option<&str>) -> Option<Statement> {
+        // Outside a governed activity nothing is evaluated: the text is not even parsed.
+        crate::governance::scope::ActivityScope::current()?;
+        let (operation, statements) = match command {
+            Some(name) => (name, Vec::new()),
+            None => sql_operations(text, &target.system),
+        };
         let span = tracing::info_span!("db statement", otel.name = %operation, otel.kind = "client", db.system = %target.system);
-        let call = HookCall::begin(operation.clone(), SpanKind::Client, Some(&span))?;
+        let call = HookCall::begin(operation, SpanKind::Client, Some(&span))?;
         Some(Statement {
-            call: call.with_attributes(target.attributes(&operation)),
+            call: call.with_attributes(target.attributes(operation, &statements)),
             target: target.clone(),
-            operation,
+            operation: operation.to_owned(),
             text: text.to_owned(),
         })
     }
@@ -223,6 +290,31 @@ impl Statement {
     }
 }
 
+/// The operation of a SQL text and each of its statements' (see [`classify`]).
+#[cfg(any(
+    feature = "sqlx-postgres",
+    feature = "sqlx-mysql",
+    feature = "sqlx-sqlite",
+    feature = "tokio-postgres",
+    feature = "rusqlite"
+))]
+fn sql_operations(text: &str, system: &str) -> (&'static str, Vec<&'static str>) {
+    let c = classify::classify(text, classify::Dialect::of_system(system));
+    (c.operation, c.statements)
+}
+
+/// Without a SQL driver there is no SQL text to read.
+#[cfg(not(any(
+    feature = "sqlx-postgres",
+    feature = "sqlx-mysql",
+    feature = "sqlx-sqlite",
+    feature = "tokio-postgres",
+    feature = "rusqlite"
+)))]
+fn sql_operations(_: &str, _: &str) -> (&'static str, Vec<&'static str>) {
+    ("UNKNOWN", Vec::new())
+}
+
 /// How a driver error is reported to Core: its SQLSTATE and its message without values.
 pub(crate) trait ReportedError {
     /// `SQLSTATE 22P02: invalid input syntax for type integer: ?`, or the sanitized message.
@@ -284,7 +376,7 @@ pub(crate) fn report_with_code(code: Option<&str>, message: &str) -> String {
 pub(crate) async fn governed<T, E, F, Fut>(
     target: &DbTarget,
     text: &str,
-    operation: Option<&str>,
+    command: Option<&str>,
     run: F,
     rows: impl FnOnce(&T) -> Option<u64>,
 ) -> Result<Result<T, E>, HookError>
@@ -293,7 +385,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
 {
-    let Some(statement) = Statement::begin(target, text, operation) else {
+    let Some(statement) = Statement::begin(target, text, command) else {
         return Ok(run().await);
     };
     statement.started().await?;
@@ -325,24 +417,6 @@ pub(crate) fn governed_blocking<T, E: ReportedError>(
     };
     statement.completed_blocking(rowcount, error)?;
     Ok(result)
-}
-
-/// The leading SQL verb of a statement, as the reference reports it.
-pub(crate) fn sql_operation(statement: &str) -> &'static str {
-    const VERBS: [&str; 12] = [
-        "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "TRUNCATE", "BEGIN",
-        "COMMIT", "ROLLBACK", "EXPLAIN",
-    ];
-    let head: String = statement
-        .trim_start()
-        .chars()
-        .take(8)
-        .collect::<String>()
-        .to_ascii_uppercase();
-    VERBS
-        .into_iter()
-        .find(|v| head.starts_with(v))
-        .unwrap_or("UNKNOWN")
 }
 
 /// The error of a governed handle: governance stopped the statement, or the driver failed.
@@ -432,16 +506,5 @@ mod tests {
             let shown = report_with_code(Some("23505"), &message);
             proptest::prop_assert!(!shown.contains(&secret), "{} -> {}", message, shown);
         }
-    }
-
-    #[test]
-    fn sql_verbs() {
-        assert_eq!(sql_operation("  insert into t values ($1)"), "INSERT");
-        assert_eq!(sql_operation("SELECT 1"), "SELECT");
-        assert_eq!(
-            sql_operation("with x as (select 1) select * from x"),
-            "UNKNOWN"
-        );
-        assert_eq!(sql_operation(""), "UNKNOWN");
     }
 }

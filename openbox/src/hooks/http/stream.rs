@@ -21,8 +21,8 @@ use futures::future::BoxFuture;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use serde_json::Value;
 
+use super::attributes;
 use super::redact::{self, BodyKind};
-use super::{attributes, truncate_body};
 use crate::hooks::{HookCall, HookError};
 use crate::secrets::SensitiveNames;
 use crate::wire::{HookSpan, HttpRequestSpan};
@@ -48,17 +48,24 @@ pub(super) struct StreamedCompletion {
 
 impl StreamedCompletion {
     /// The `completed` span: the captured text, the partial flag and how reading ended.
+    /// `total_chars` is the whole body's length when it was read to its end.
     fn finish(
         self,
         captured: Option<&[u8]>,
-        partial: bool,
+        total_chars: Option<u64>,
         error: Option<String>,
     ) -> (HookCall, HookSpan) {
+        let partial = total_chars.is_none();
         let mut detail = self.detail;
         detail.response_body = captured.filter(|b| !b.is_empty()).and_then(|bytes| {
             let text = String::from_utf8_lossy(bytes);
-            redact::body(&text, self.kind, &self.names)
-                .map(|t| truncate_body(&t, self.max_body_chars))
+            redact::body(&text, self.kind, &self.names).map(|t| {
+                crate::text::truncate(
+                    &t,
+                    self.max_body_chars,
+                    crate::text::Cut::PrefixOf(total_chars),
+                )
+            })
         });
         if let Some(e) = error {
             detail.error = Some(e);
@@ -81,6 +88,8 @@ pub(super) struct GovernedBody {
     inner: reqwest::Body,
     /// The text prefix kept so far, `None` for a body that is not captured.
     captured: Option<Vec<u8>>,
+    /// Characters of a captured body seen so far (its UTF-8 lead bytes), kept or not.
+    seen_chars: u64,
     /// Bytes kept at most.
     capture_limit: usize,
     /// Until the evaluation has started.
@@ -106,6 +115,7 @@ impl GovernedBody {
             call: completion.call.clone(),
             inner,
             captured: capture.then(Vec::new),
+            seen_chars: 0,
             capture_limit,
             completion: Some(completion),
             finishing: Mutex::new(None),
@@ -117,13 +127,16 @@ impl GovernedBody {
         if let Some(captured) = &mut self.captured {
             let room = self.capture_limit.saturating_sub(captured.len());
             captured.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            // Every byte but a UTF-8 continuation byte (0b10xx_xxxx) starts a character.
+            self.seen_chars += chunk.iter().filter(|&&b| (b as i8) >= -0x40).count() as u64;
         }
     }
 
     /// Starts the evaluation at the end of the body, to be awaited by the reader.
     fn start_finishing(&mut self) {
         if let Some(completion) = self.completion.take() {
-            let (call, span) = completion.finish(self.captured.as_deref(), false, None);
+            let (call, span) =
+                completion.finish(self.captured.as_deref(), Some(self.seen_chars), None);
             self.captured = None;
             let future: BoxFuture<'static, Result<(), HookError>> =
                 Box::pin(async move { call.completed(span).await });
@@ -137,7 +150,7 @@ impl GovernedBody {
     /// Reports the body as ended early or failed, without waiting for the verdict.
     fn finish_detached(&mut self, error: Option<String>) {
         if let Some(completion) = self.completion.take() {
-            let (call, span) = completion.finish(self.captured.as_deref(), true, error);
+            let (call, span) = completion.finish(self.captured.as_deref(), None, error);
             self.captured = None;
             call.completed_detached(span);
         }
