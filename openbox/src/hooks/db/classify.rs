@@ -190,15 +190,24 @@ pub(crate) fn classify(sql: &str, dialect: Dialect) -> Classification {
 }
 
 fn classify_uncached(sql: &str, dialect: Dialect) -> Classification {
-    let primary = parse(sql, dialect, false);
+    let primary = parse_guarded(sql, dialect, false);
     let alternative = match dialect {
-        Dialect::Postgres | Dialect::MySql if sql.contains('\\') => Some(parse(sql, dialect, true)),
+        Dialect::Postgres | Dialect::MySql if sql.contains('\\') => {
+            Some(parse_guarded(sql, dialect, true))
+        }
         _ => None,
     };
     match alternative {
         Some(other) if Tier::of(other.operation) > Tier::of(primary.operation) => other,
         _ => primary,
     }
+}
+
+/// [`parse`], where a panic of the parser (a bug there, on some input) is `UNKNOWN`: the
+/// caller's statement is judged as a write, it does not crash.
+fn parse_guarded(sql: &str, dialect: Dialect, flip_backslashes: bool) -> Classification {
+    std::panic::catch_unwind(|| parse(sql, dialect, flip_backslashes))
+        .unwrap_or_else(|_| Classification::unknown())
 }
 
 /// Parses `sql`; `flip_backslashes` reads backslashes in strings the other way.
@@ -693,7 +702,7 @@ mod tests {
 
     /// Statements that write, in forms the parser reads.
     fn writes() -> impl Strategy<Value = String> {
-        let table = "[a-z][a-z0-9_]{0,8}";
+        let table = "t_[a-z0-9_]{0,8}";
         prop_oneof![
             table.prop_map(|t| format!("DELETE FROM {t}")),
             table.prop_map(|t| format!("UPDATE {t} SET a = 1")),
@@ -706,7 +715,7 @@ mod tests {
 
     /// Statements that only read.
     fn reads() -> impl Strategy<Value = String> {
-        let table = "[a-z][a-z0-9_]{0,8}";
+        let table = "t_[a-z0-9_]{0,8}";
         prop_oneof![
             Just("SELECT 1".to_owned()),
             table.prop_map(|t| format!("SELECT a, count(*) FROM {t} GROUP BY a")),
