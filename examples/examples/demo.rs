@@ -168,24 +168,6 @@ fn describe(e: &LoggedRequest) -> Option<String> {
     Some(format!("  Core ← {what}\n       → {decision}{reason}"))
 }
 
-async fn temporal_address() -> anyhow::Result<(String, Option<openbox_devserver::DevServer>)> {
-    if let Ok(address) = std::env::var("TEMPORAL_ADDRESS") {
-        return Ok((address, None));
-    }
-    let root = openbox_devserver::project_root(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
-    let server =
-        tokio::task::spawn_blocking(move || -> anyhow::Result<openbox_devserver::DevServer> {
-            let cli = openbox_devserver::TemporalCli::locate_or_install(&root)?;
-            Ok(openbox_devserver::DevServer::start(
-                &cli,
-                &root.join(".devenv").join("logs"),
-                Duration::from_secs(90),
-            )?)
-        })
-        .await??;
-    Ok((server.address().to_owned(), Some(server)))
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -243,7 +225,7 @@ async fn main() -> anyhow::Result<()> {
     });
 
     // 3. Temporal and a governed worker.
-    let (address, _own_server) = temporal_address().await?;
+    let (address, _own_server) = openbox_examples::temporal_address().await?;
     println!("Temporal dev server at {address}");
     let connection = Connection::connect(
         ConnectionOptions::new(Url::from_str(&format!("http://{address}"))?).build(),

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use openbox_examples::Example;
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ActivityOptions, WorkerOptions, WorkflowContext, WorkflowResult};
@@ -54,20 +53,7 @@ async fn main() -> anyhow::Result<()> {
         .register_workflow::<FilesExample>()?
         .build();
     let result = ex
-        .run(options, async {
-            let id = format!("hook_files-{}", std::process::id());
-            let handle = ex
-                .client
-                .start_workflow(
-                    FilesExample::run,
-                    "draft text".to_owned(),
-                    WorkflowStartOptions::new(&ex.task_queue, id).build(),
-                )
-                .await?;
-            Ok(handle
-                .get_result(WorkflowGetResultOptions::default())
-                .await?)
-        })
+        .run_workflow(options, FilesExample::run, "draft text".to_owned())
         .await?;
     println!("result: {result}");
     let hooks = ex.print_hooks().await?;

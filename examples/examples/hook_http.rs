@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use openbox_examples::Example;
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ActivityOptions, WorkerOptions, WorkflowContext, WorkflowResult};
@@ -109,23 +108,7 @@ async fn main() -> anyhow::Result<()> {
         .register_workflow::<HttpExample>()?
         .build();
     let result = ex
-        .run(options, async {
-            let handle = ex
-                .client
-                .start_workflow(
-                    HttpExample::run,
-                    base.clone(),
-                    WorkflowStartOptions::new(
-                        &ex.task_queue,
-                        format!("http-{}", std::process::id()),
-                    )
-                    .build(),
-                )
-                .await?;
-            Ok(handle
-                .get_result(WorkflowGetResultOptions::default())
-                .await?)
-        })
+        .run_workflow(options, HttpExample::run, base.clone())
         .await?;
     println!("result: {result}");
     ex.print_hooks().await?;

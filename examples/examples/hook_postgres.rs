@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use openbox::hooks::db::postgres::GovernedClient;
 use openbox_examples::Example;
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ActivityOptions, WorkerOptions, WorkflowContext, WorkflowResult};
@@ -62,20 +61,7 @@ async fn main() -> anyhow::Result<()> {
         .register_workflow::<PostgresExample>()?
         .build();
     let result = ex
-        .run(options, async {
-            let id = format!("hook_postgres-{}", std::process::id());
-            let handle = ex
-                .client
-                .start_workflow(
-                    PostgresExample::run,
-                    "hello".to_owned(),
-                    WorkflowStartOptions::new(&ex.task_queue, id).build(),
-                )
-                .await?;
-            Ok(handle
-                .get_result(WorkflowGetResultOptions::default())
-                .await?)
-        })
+        .run_workflow(options, PostgresExample::run, "hello".to_owned())
         .await?;
     println!("result: {result}");
     let hooks = ex.print_hooks().await?;

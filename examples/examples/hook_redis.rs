@@ -9,7 +9,6 @@ use std::time::Duration;
 use openbox::hooks::db::redis::GovernedRedis;
 use openbox_examples::Example;
 use redis::AsyncCommands;
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ActivityOptions, WorkerOptions, WorkflowContext, WorkflowResult};
@@ -60,20 +59,7 @@ async fn main() -> anyhow::Result<()> {
         .register_workflow::<RedisExample>()?
         .build();
     let result = ex
-        .run(options, async {
-            let id = format!("hook_redis-{}", std::process::id());
-            let handle = ex
-                .client
-                .start_workflow(
-                    RedisExample::run,
-                    "secret-value".to_owned(),
-                    WorkflowStartOptions::new(&ex.task_queue, id).build(),
-                )
-                .await?;
-            Ok(handle
-                .get_result(WorkflowGetResultOptions::default())
-                .await?)
-        })
+        .run_workflow(options, RedisExample::run, "secret-value".to_owned())
         .await?;
     println!("result: {result}");
     let hooks = ex.print_hooks().await?;

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use openbox::hooks::db::sqlite::GovernedConnection;
 use openbox_examples::Example;
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ActivityOptions, WorkerOptions, WorkflowContext, WorkflowResult};
@@ -58,20 +57,7 @@ async fn main() -> anyhow::Result<()> {
         .register_workflow::<SqliteExample>()?
         .build();
     let result = ex
-        .run(options, async {
-            let id = format!("hook_sqlite-{}", std::process::id());
-            let handle = ex
-                .client
-                .start_workflow(
-                    SqliteExample::run,
-                    "hello".to_owned(),
-                    WorkflowStartOptions::new(&ex.task_queue, id).build(),
-                )
-                .await?;
-            Ok(handle
-                .get_result(WorkflowGetResultOptions::default())
-                .await?)
-        })
+        .run_workflow(options, SqliteExample::run, "hello".to_owned())
         .await?;
     println!("result: {result}");
     let hooks = ex.print_hooks().await?;

@@ -9,7 +9,6 @@ use std::time::Duration;
 use openbox::hooks::db::sqlx::GovernedPool;
 use openbox_examples::Example;
 use sqlx::AssertSqlSafe;
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ActivityOptions, WorkerOptions, WorkflowContext, WorkflowResult};
@@ -73,20 +72,7 @@ async fn main() -> anyhow::Result<()> {
         .register_workflow::<SqlxExample>()?
         .build();
     let result = ex
-        .run(options, async {
-            let id = format!("hook_sqlx-{}", std::process::id());
-            let handle = ex
-                .client
-                .start_workflow(
-                    SqlxExample::run,
-                    "hello".to_owned(),
-                    WorkflowStartOptions::new(&ex.task_queue, id).build(),
-                )
-                .await?;
-            Ok(handle
-                .get_result(WorkflowGetResultOptions::default())
-                .await?)
-        })
+        .run_workflow(options, SqlxExample::run, "hello".to_owned())
         .await?;
     println!("result: {result}");
     let hooks = ex.print_hooks().await?;

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use openbox_examples::Example;
-use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ActivityOptions, WorkerOptions, WorkflowContext, WorkflowResult};
@@ -53,20 +52,11 @@ async fn main() -> anyhow::Result<()> {
         .register_workflow::<TracedExample>()?
         .build();
     let result = ex
-        .run(options, async {
-            let id = format!("hook_traced-{}", std::process::id());
-            let handle = ex
-                .client
-                .start_workflow(
-                    TracedExample::run,
-                    "the quick brown fox".to_owned(),
-                    WorkflowStartOptions::new(&ex.task_queue, id).build(),
-                )
-                .await?;
-            Ok(handle
-                .get_result(WorkflowGetResultOptions::default())
-                .await?)
-        })
+        .run_workflow(
+            options,
+            TracedExample::run,
+            "the quick brown fox".to_owned(),
+        )
         .await?;
     println!("result: {result}");
     let hooks = ex.print_hooks().await?;

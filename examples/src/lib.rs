@@ -8,7 +8,12 @@ use std::time::Duration;
 
 use openbox::{OpenBoxConfig, OpenBoxPlugin};
 use openbox_dev::{DevCore, LoggedRequest, RuleSet};
-use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+use temporalio_client::{
+    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowGetResultOptions,
+    WorkflowStartOptions,
+};
+use temporalio_common::HasWorkflowDefinition;
+use temporalio_common::data_converters::TemporalDeserializable;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 /// A running example: dev Core, Temporal client, task queue.
@@ -80,6 +85,30 @@ impl Example {
         let (run, result) = tokio::join!(worker.run(), scenario);
         run?;
         result
+    }
+
+    /// Runs a worker with `options` and, on it, one run of `workflow` with `input`; returns
+    /// the run's result.
+    pub async fn run_workflow<W>(
+        &self,
+        options: WorkerOptions,
+        workflow: W,
+        input: W::Input,
+    ) -> anyhow::Result<W::Output>
+    where
+        W: HasWorkflowDefinition,
+        W::Input: Send,
+        W::Output: TemporalDeserializable + 'static,
+    {
+        self.run(options, async {
+            let id = format!("{}-run", self.task_queue);
+            let start = WorkflowStartOptions::new(&self.task_queue, id).build();
+            let handle = self.client.start_workflow(workflow, input, start).await?;
+            Ok(handle
+                .get_result(WorkflowGetResultOptions::default())
+                .await?)
+        })
+        .await
     }
 
     /// Prints every hook evaluation Core received and Core's answer; fails when there was none

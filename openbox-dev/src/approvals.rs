@@ -5,7 +5,7 @@
 //!
 //! Once a request is decided, the dev Core answers re-evaluations of the same subject with the
 //! decision (allow after approval, block after rejection) — the contract the SDK relies on when
-//! it re-sends ActivityStarted after an approval (design §4 of the wire contract). Polls are keyed like
+//! it re-sends ActivityStarted after an approval. Polls are keyed like
 //! the SDK sends them, `(workflow_id, run_id, activity_id)`, and answer about the activity's
 //! newest request, naming it in `approval_id`.
 //!

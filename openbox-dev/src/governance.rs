@@ -243,7 +243,7 @@ fn evaluate(state: &State, body: &Value, observed: bool) -> Answer {
         let approval = opened.approval;
         match &approval.state {
             ApprovalState::Pending => {}
-            // Decided: answer the re-evaluation with the decision (design §4.4).
+            // Decided: answer the re-evaluation with the decision.
             ApprovalState::Approved { .. } | ApprovalState::Rejected { .. } => {
                 response = approval
                     .poll_response()

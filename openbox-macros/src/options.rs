@@ -1,9 +1,10 @@
-//! Parsing `key = value` attribute arguments into each macro's typed argument struct, with every
-//! error reported (unknown, duplicate, wrong value type), each at its own span.
+//! Parsing `key = value` attribute arguments, with every error reported (unknown, retired,
+//! duplicate, wrong value type), each at its own span.
 //!
-//! A macro lists its options with their kinds and receives each valid one once, by name, to
-//! store in its own struct: the option names exist in one place per macro, and the expansion
-//! reads typed fields, so a misspelt name is an error, never a silently ignored default.
+//! A macro lists its options with their kinds; what it gets back is a [`Parsed`] set it reads by
+//! name and type, each with the macro's own default. The option names exist in one place per
+//! macro, and a misspelt name is an error that lists the valid ones, never a silently ignored
+//! default.
 
 use proc_macro2::TokenStream;
 use syn::parse::Parser;
@@ -14,7 +15,7 @@ use syn::{Expr, ExprLit, Lit, Meta, Token};
 use crate::errors::Errors;
 
 /// What an option takes.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Str,
     Bool,
@@ -34,133 +35,169 @@ impl Kind {
     }
 }
 
+/// An option a macro takes.
+pub(crate) type Spec = (&'static str, Kind);
+
+/// An option a macro took once and no longer does, with what to do instead.
+pub(crate) type Retired = (&'static str, &'static str);
+
+/// The option every macro takes: where `openbox` is, for code that renamed the dependency.
+pub(crate) const CRATE: Spec = ("crate", Kind::Path);
+
 /// A parsed option value.
-pub(crate) enum Value {
+enum Value {
     Str(syn::LitStr),
     Bool(bool),
     Int(usize),
     Path(syn::Path),
 }
 
-/// The option every macro takes: where `openbox` is, for code that renamed the dependency.
-pub(crate) const CRATE: (&str, Kind) = ("crate", Kind::Path);
+/// The valid options given, read by name with the macro's default for the others.
+#[derive(Default)]
+pub(crate) struct Parsed(Vec<(&'static str, Value)>);
 
-/// The path of `openbox` unless `crate = "…"` says otherwise.
-pub(crate) fn default_crate() -> syn::Path {
-    syn::parse_quote!(::openbox)
+impl Parsed {
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// A `Kind::Bool` option, or `default`.
+    pub(crate) fn bool(&self, name: &str, default: bool) -> bool {
+        match self.get(name) {
+            Some(Value::Bool(b)) => *b,
+            _ => default,
+        }
+    }
+
+    /// A `Kind::Str` option, if given.
+    pub(crate) fn str(&self, name: &str) -> Option<syn::LitStr> {
+        match self.get(name) {
+            Some(Value::Str(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// A `Kind::Int` option, or `default`.
+    pub(crate) fn int(&self, name: &str, default: usize) -> usize {
+        match self.get(name) {
+            Some(Value::Int(n)) => *n,
+            _ => default,
+        }
+    }
+
+    /// The path of `openbox`: `crate = "…"`, or `::openbox`.
+    pub(crate) fn krate(&self) -> syn::Path {
+        match self.get(CRATE.0) {
+            Some(Value::Path(p)) => p.clone(),
+            _ => syn::parse_quote!(::openbox),
+        }
+    }
 }
 
-/// Parses `attr` against `specs` and calls `set(name, value)` once per valid option; problems
-/// go to `errors`.
+/// Parses `attr` against `specs`; problems go to `errors`.
 pub(crate) fn parse(
     macro_name: &str,
     attr: TokenStream,
-    specs: &[(&'static str, Kind)],
+    specs: &[Spec],
+    retired: &[Retired],
     errors: &mut Errors,
-    mut set: impl FnMut(&'static str, Value),
-) {
+) -> Parsed {
+    let mut parsed = Parsed::default();
     if attr.is_empty() {
-        return;
+        return parsed;
     }
     let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr) {
         Ok(m) => m,
         Err(e) => {
             errors.push(e);
-            return;
+            return parsed;
         }
     };
-    let expected = if specs.is_empty() {
-        format!("#[{macro_name}] takes no options")
-    } else {
-        let names: Vec<_> = specs.iter().map(|(n, _)| format!("`{n}`")).collect();
-        format!("expected one of {}", names.join(", "))
-    };
-    let mut seen: Vec<&'static str> = Vec::new();
     for meta in metas {
-        let path = meta.path();
-        let found = specs.iter().find(|(n, _)| {
-            path.is_ident(n)
-                || (*n == "crate" && path.segments.len() == 1 && path.segments[0].ident == "crate")
-        });
-        let Some((name, kind)) = found.copied() else {
-            let shown = path
-                .get_ident()
-                .map_or_else(|| quote::quote!(#path).to_string(), |i| i.to_string());
-            errors.push(syn::Error::new(
-                path.span(),
-                format!("unknown option `{shown}` for #[{macro_name}]: {expected}"),
-            ));
+        let Some((name, kind)) = known(macro_name, &meta, specs, retired, errors) else {
             continue;
         };
-        if seen.contains(&name) {
+        if parsed.get(name).is_some() {
             errors.push(syn::Error::new(
-                path.span(),
+                meta.path().span(),
                 format!("duplicate option `{name}`"),
             ));
             continue;
         }
-        seen.push(name);
-        let wrong = || {
-            syn::Error::new(
-                meta.span(),
-                format!("`{name}` takes a value: {}", kind.example(name)),
-            )
-        };
-        let Meta::NameValue(nv) = &meta else {
-            errors.push(wrong());
-            continue;
-        };
-        let value = match (&nv.value, kind) {
-            (
-                Expr::Lit(ExprLit {
-                    lit: Lit::Str(s), ..
-                }),
-                Kind::Str,
-            ) => Value::Str(s.clone()),
-            (
-                Expr::Lit(ExprLit {
-                    lit: Lit::Str(s), ..
-                }),
-                Kind::Path,
-            ) => match s.parse::<syn::Path>() {
-                Ok(p) => Value::Path(p),
-                Err(_) => {
-                    errors.push(syn::Error::new(
-                        s.span(),
-                        format!("`{name}` must name a path, like `\"::openbox\"`"),
-                    ));
-                    continue;
-                }
-            },
-            (
-                Expr::Lit(ExprLit {
-                    lit: Lit::Bool(b), ..
-                }),
-                Kind::Bool,
-            ) => Value::Bool(b.value),
-            (
-                Expr::Lit(ExprLit {
-                    lit: Lit::Int(i), ..
-                }),
-                Kind::Int,
-            ) => match i.base10_parse::<usize>() {
-                Ok(n) if n > 0 => Value::Int(n),
-                _ => {
-                    errors.push(syn::Error::new(
-                        i.span(),
-                        format!("`{name}` must be a positive integer"),
-                    ));
-                    continue;
-                }
-            },
-            _ => {
-                errors.push(syn::Error::new(
-                    nv.value.span(),
-                    format!("`{name}` takes {}", kind.example(name)),
-                ));
-                continue;
-            }
-        };
-        set(name, value);
+        if let Some(value) = value_of(&meta, name, kind, errors) {
+            parsed.0.push((name, value));
+        }
     }
+    parsed
+}
+
+/// The spec `meta` names; an error for an unknown or retired name.
+fn known(
+    macro_name: &str,
+    meta: &Meta,
+    specs: &[Spec],
+    retired: &[Retired],
+    errors: &mut Errors,
+) -> Option<Spec> {
+    let path = meta.path();
+    // `crate` is a keyword: `is_ident` does not see it.
+    let named =
+        |n: &str| path.is_ident(n) || (path.segments.len() == 1 && path.segments[0].ident == n);
+    if let Some(spec) = specs.iter().find(|(n, _)| named(n)) {
+        return Some(*spec);
+    }
+    let message = match retired.iter().find(|(n, _)| named(n)) {
+        Some((_, advice)) => format!("#[{macro_name}] {advice}"),
+        None => {
+            let shown = path
+                .get_ident()
+                .map_or_else(|| quote::quote!(#path).to_string(), |i| i.to_string());
+            let expected = if specs.is_empty() {
+                format!("#[{macro_name}] takes no options")
+            } else {
+                let names: Vec<_> = specs.iter().map(|(n, _)| format!("`{n}`")).collect();
+                format!("expected one of {}", names.join(", "))
+            };
+            format!("unknown option `{shown}` for #[{macro_name}]: {expected}")
+        }
+    };
+    errors.push(syn::Error::new(path.span(), message));
+    None
+}
+
+/// The value of `name = <value>` when it has the kind the option takes.
+fn value_of(meta: &Meta, name: &str, kind: Kind, errors: &mut Errors) -> Option<Value> {
+    let Meta::NameValue(nv) = meta else {
+        errors.push(syn::Error::new(
+            meta.span(),
+            format!("`{name}` takes a value: {}", kind.example(name)),
+        ));
+        return None;
+    };
+    let lit = match &nv.value {
+        Expr::Lit(ExprLit { lit, .. }) => Some(lit),
+        _ => None,
+    };
+    let value = match (lit, kind) {
+        (Some(Lit::Str(s)), Kind::Str) => Ok(Value::Str(s.clone())),
+        (Some(Lit::Str(s)), Kind::Path) => s.parse::<syn::Path>().map(Value::Path).map_err(|_| {
+            syn::Error::new(
+                s.span(),
+                format!("`{name}` must name a path, like `\"::openbox\"`"),
+            )
+        }),
+        (Some(Lit::Bool(b)), Kind::Bool) => Ok(Value::Bool(b.value)),
+        (Some(Lit::Int(i)), Kind::Int) => match i.base10_parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Value::Int(n)),
+            _ => Err(syn::Error::new(
+                i.span(),
+                format!("`{name}` must be a positive integer"),
+            )),
+        },
+        _ => Err(syn::Error::new(
+            nv.value.span(),
+            format!("`{name}` takes {}", kind.example(name)),
+        )),
+    };
+    value.map_err(|e| errors.push(e)).ok()
 }

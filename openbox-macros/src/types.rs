@@ -1,8 +1,44 @@
 //! Small syntax helpers shared by the macros.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use syn::visit::Visit;
 use syn::{GenericArgument, PathArguments, Type};
+
+use crate::errors::Errors;
+
+/// `true` when `attr` is `#[name]` or `#[path::to::name]`.
+pub(crate) fn is_attr(attr: &syn::Attribute, name: &str) -> bool {
+    attr.path().segments.last().is_some_and(|s| s.ident == name)
+}
+
+/// The span of an item's first token (where a misplaced attribute's error points).
+pub(crate) fn first_token_span(item: &TokenStream) -> Span {
+    item.clone()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span())
+}
+
+/// The item an attribute is on, as `T`; otherwise the error `#[{macro_name}] goes on {place},
+/// not on <what it is>` at its first token.
+pub(crate) fn parse_item<T: syn::parse::Parse>(
+    item: &TokenStream,
+    macro_name: &str,
+    place: &str,
+    errors: &mut Errors,
+) -> Option<T> {
+    match syn::parse2(item.clone()) {
+        Ok(parsed) => Some(parsed),
+        Err(_) => {
+            let what = item_kind(item);
+            errors.push(syn::Error::new(
+                first_token_span(item),
+                format!("#[{macro_name}] goes on {place}, not on {what}"),
+            ));
+            None
+        }
+    }
+}
 
 /// `true` when `ty` is a path (or a reference to one) whose last segment is `name`.
 pub(crate) fn last_segment_is(ty: &Type, name: &str) -> bool {

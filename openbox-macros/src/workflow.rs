@@ -1,15 +1,17 @@
 //! `#[governed_workflow]`: placed above `#[workflow_methods]`, it sees the impl before Temporal's
 //! macro rewrites it, declares the workflow and its signals' argument types to the plugin, and
 //! leaves the impl (with `#[workflow_methods]` still on it) unchanged.
+//!
+//! parse ([`parse_item`]) → validate ([`validate`], [`signal`] per handler) → emit.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Expr, FnArg, ImplItem, ItemImpl, Meta};
+use syn::{Expr, FnArg, ImplItem, ImplItemFn, ItemImpl, Meta};
 
 use crate::errors::Errors;
-use crate::options::{self, CRATE, Value};
-use crate::types::{item_kind, last_segment_is};
+use crate::options::{self, CRATE};
+use crate::types::{is_attr, last_segment_is, parse_item};
 
 const CONTEXTS: [&str; 3] = [
     "WorkflowContext",
@@ -17,90 +19,25 @@ const CONTEXTS: [&str; 3] = [
     "WorkflowContextView",
 ];
 
-fn is_attr(attr: &syn::Attribute, name: &str) -> bool {
-    attr.path().segments.last().is_some_and(|s| s.ident == name)
-}
-
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    let mut krate = options::default_crate();
-    options::parse(
-        "governed_workflow",
-        attr,
-        &[CRATE],
-        &mut errors,
-        |_, value| {
-            if let Value::Path(p) = value {
-                krate = p;
-            }
-        },
-    );
-    let imp: ItemImpl = match syn::parse2(item.clone()) {
-        Ok(i) => i,
-        Err(_) => {
-            let what = item_kind(&item);
-            let span = item
-                .clone()
-                .into_iter()
-                .next()
-                .map_or_else(proc_macro2::Span::call_site, |t| t.span());
-            errors.push(syn::Error::new(
-                span,
-                format!("#[governed_workflow] goes on a `#[workflow_methods]` impl, not on {what}"),
-            ));
-            return errors.emit_with(item);
-        }
+    let krate = options::parse("governed_workflow", attr, &[CRATE], &[], &mut errors).krate();
+    let place = "a `#[workflow_methods]` impl";
+    let Some(imp) = parse_item::<ItemImpl>(&item, "governed_workflow", place, &mut errors) else {
+        return errors.emit_with(item);
     };
-    if !imp.attrs.iter().any(|a| is_attr(a, "workflow_methods")) {
-        errors.push(syn::Error::new(
-            imp.impl_token.span,
-            "#[governed_workflow] must be placed directly above `#[workflow_methods]` on the workflow's impl \
-             (on a plain impl, or below `#[workflow_methods]`, there is no workflow to govern)",
-        ));
+    validate(&imp, &mut errors);
+    if !errors.is_empty() {
         return errors.emit_with(item);
     }
-    if !imp.generics.params.is_empty() {
-        errors.push(syn::Error::new(
-            imp.generics.span(),
-            "#[governed_workflow] does not support generic workflows",
-        ));
-        return errors.emit_with(item);
-    }
-
-    let mut signals = Vec::new();
-    for it in &imp.items {
-        let ImplItem::Fn(m) = it else { continue };
-        let Some(signal_attr) = m.attrs.iter().find(|a| is_attr(a, "signal")) else {
-            continue;
-        };
-        let name: TokenStream = match custom_name(signal_attr) {
-            Ok(Some(expr)) => quote!(#expr),
-            Ok(None) => {
-                let n = m.sig.ident.to_string();
-                quote!(#n)
-            }
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
-        };
-        let input_ty = m
-            .sig
-            .inputs
-            .iter()
-            .filter_map(|a| match a {
-                FnArg::Typed(pt) => Some(&*pt.ty),
-                FnArg::Receiver(_) => None,
-            })
-            .find(|ty| !CONTEXTS.iter().any(|c| last_segment_is(ty, c)));
-        let to_json = match input_ty {
-            Some(ty) => quote_spanned!(ty.span()=> #krate::__private::signal_json::<#ty>),
-            None => quote!(#krate::__private::signal_json::<()>),
-        };
-        signals.push(quote! {
-            #krate::__private::SignalDecl { name: #name, to_json: #to_json }
-        });
-    }
+    let signals: Vec<TokenStream> = imp
+        .items
+        .iter()
+        .filter_map(|it| match it {
+            ImplItem::Fn(m) => signal(&krate, m, &mut errors),
+            _ => None,
+        })
+        .collect();
     if !errors.is_empty() {
         return errors.emit_with(item);
     }
@@ -116,6 +53,54 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             }
         }
     }
+}
+
+/// Where the attribute can work: directly above `#[workflow_methods]`, on a non-generic impl.
+fn validate(imp: &ItemImpl, errors: &mut Errors) {
+    if !imp.attrs.iter().any(|a| is_attr(a, "workflow_methods")) {
+        errors.push(syn::Error::new(
+            imp.impl_token.span,
+            "#[governed_workflow] must be placed directly above `#[workflow_methods]` on the workflow's impl \
+             (on a plain impl, or below `#[workflow_methods]`, there is no workflow to govern)",
+        ));
+    } else if !imp.generics.params.is_empty() {
+        errors.push(syn::Error::new(
+            imp.generics.span(),
+            "#[governed_workflow] does not support generic workflows",
+        ));
+    }
+}
+
+/// The declaration of a `#[signal]` handler: its name and how its argument is reported.
+fn signal(krate: &syn::Path, m: &ImplItemFn, errors: &mut Errors) -> Option<TokenStream> {
+    let signal_attr = m.attrs.iter().find(|a| is_attr(a, "signal"))?;
+    let name: TokenStream = match custom_name(signal_attr) {
+        Ok(Some(expr)) => quote!(#expr),
+        Ok(None) => {
+            let n = m.sig.ident.to_string();
+            quote!(#n)
+        }
+        Err(e) => {
+            errors.push(e);
+            return None;
+        }
+    };
+    let input_ty = m
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|a| match a {
+            FnArg::Typed(pt) => Some(&*pt.ty),
+            FnArg::Receiver(_) => None,
+        })
+        .find(|ty| !CONTEXTS.iter().any(|c| last_segment_is(ty, c)));
+    let to_json = match input_ty {
+        Some(ty) => quote_spanned!(ty.span()=> #krate::__private::signal_json::<#ty>),
+        None => quote!(#krate::__private::signal_json::<()>),
+    };
+    Some(quote! {
+        #krate::__private::SignalDecl { name: #name, to_json: #to_json }
+    })
 }
 
 /// `name = <expr>` of `#[signal(name = …)]`, if given.

@@ -2,21 +2,28 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 //! OpenBox governance for Temporal workers written with `temporalio-sdk`.
 //!
-//! Every workflow start, signal, completion and failure, and every activity start and
-//! completion, is sent to OpenBox Core, whose verdict takes effect: ALLOW, CONSTRAIN,
-//! REQUIRE_APPROVAL (a human decides), BLOCK, HALT — with guardrails that redact an activity's
-//! input before it runs and its output before the workflow sees it. On the wire this crate is
-//! indistinguishable from the reference Python SDK (`openbox-temporal-sdk-python` 1.1.1).
+//! Every workflow start, signal, completion and failure, every activity start and completion,
+//! and every operation an activity makes through a governed handle — an HTTP request, a SQL
+//! statement, a redis command, a file operation, a `#[traced]` function call — is reported to
+//! OpenBox Core, and Core's verdict takes effect: ALLOW, CONSTRAIN, REQUIRE_APPROVAL (a human
+//! decides), BLOCK, HALT — with guardrails that redact an activity's input before it runs and its
+//! output before the workflow sees it. On the wire it speaks the contract of OpenBox's Python
+//! SDK (the 1.1.1 events plus the 2.x additions: a run's input, multi-agent sessions and
+//! handoffs, BLOCK with a patch, signed requests); [`guide::differences`] lists where it
+//! deliberately differs.
 //!
-//! # Zero code: the plugin
+//! # The plugin: every workflow and activity of a worker
 //!
 //! ```no_run
 //! use openbox::{OpenBoxConfig, OpenBoxPlugin};
 //! use temporalio_sdk::WorkerOptions;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! // OPENBOX_API_URL, OPENBOX_API_KEY, OPENBOX_TIMEOUT_SECONDS, OPENBOX_ON_API_ERROR
-//! let plugin = OpenBoxPlugin::builder().config(OpenBoxConfig::builder().build()?).build().await?;
+//! // OPENBOX_API_URL and OPENBOX_API_KEY (and the other settings of guide::configuration)
+//! let plugin = OpenBoxPlugin::builder()
+//!     .config(OpenBoxConfig::builder().build()?)
+//!     .build() // checks the API key with Core
+//!     .await?;
 //! let options = WorkerOptions::new("payments")
 //!     .worker_plugin(plugin)
 //!     // .register_activities(…).register_workflow::<…>()?
@@ -24,72 +31,75 @@
 //! # let _ = options; Ok(()) }
 //! ```
 //!
-//! The plugin checks the API key at start-up, registers the carrier activity
-//! `send_governance_event` and two interceptors, and governs every workflow and activity of the
-//! worker. Activity arguments reach its interceptor already decoded and typed; it reports common
-//! types (strings, numbers, `serde_json::Value`, …) by itself, and struct arguments when the
-//! activity is annotated with [`governed_activity`] or described with
+//! The plugin registers the carrier activity `send_governance_event` (workflow code cannot do
+//! I/O, so workflow events travel through it and its recorded result replays) and two
+//! interceptors. Activity arguments reach it decoded and typed: common single types (strings,
+//! numbers, `serde_json::Value`, …) are reported by themselves; for any other signature, put
+//! [`governed_activities`] on the `#[activities]` impl or describe the activity with
 //! [`OpenBoxPluginBuilder::describe_activity`].
 //!
-//! # Opt-in per item: the attributes
+//! # Attributes: chosen items, and functions
 //!
-//! [`governed_activity`] and [`governed_workflow`] mark single items. With
-//! `OpenBoxPlugin::builder().options(|o| o.only_annotated())` only those are governed; without the plugin,
-//! `#[governed_activity]` governs by itself with a [`Governor`] installed globally.
+//! [`governed_activity`], [`governed_activities`] and [`governed_workflow`] mark items; with
+//! `.options(|o| o.only_annotated())` only those are governed, and without the plugin
+//! `#[governed_activity]` governs by itself through a [`Governor`] installed globally.
+//! [`traced`] makes any function a governed operation inside the activity that calls it.
 //!
-//! # What verdicts do
+//! # Operations inside activities
 //!
-//! | Event | BLOCK | HALT |
-//! |---|---|---|
-//! | ActivityStarted | the body does not run; `GovernanceBlock` | the body does not run; the run fails with `GovernanceHalt` |
-//! | ActivityCompleted | the result is discarded; `GovernanceBlock` | the run fails with `GovernanceHalt` |
-//! | WorkflowStarted | the run fails before user code; `GovernanceBlock` | the run fails; `GovernanceHalt` |
-//! | SignalReceived | the handler does not run | the run fails; `GovernanceHalt` |
-//! | WorkflowCompleted | the run fails instead of completing; `GovernanceBlock` | the run fails; `GovernanceHalt` |
+//! [`hooks`] wraps the libraries activities act through — `reqwest` (middleware), `sqlx`,
+//! `tokio-postgres`, `rusqlite`, `redis`, files ([`fs`]) — each behind a cargo feature. Each
+//! operation is evaluated at `started` (a BLOCK means it does not happen) and at `completed`
+//! (a BLOCK fails the activity); SQL is judged by what it does, read by a parser.
 //!
-//! HALT fails the run (non-retryable `GovernanceHalt`) rather than terminating it through the
-//! client: the decision is recorded in history, so it replays identically, and workflow code
-//! cannot swallow it. REQUIRE_APPROVAL on an activity fails the attempt with a retryable
-//! `ApprovalPending`; the next attempt polls Core and runs once approved (see
-//! [`governance::failure`] for every failure type). When Core gives no verdict, the
-//! [`ErrorPolicy`] decides: `FailOpen` proceeds (and counts the lost event), `FailClosed` stops
-//! the operation with `GovernanceHalt`; a 401/403 always stops it.
+//! # When Core gives no verdict
 //!
-//! # Modules
+//! The [`ErrorPolicy`] decides: `FailOpen` proceeds and counts the lost event, `FailClosed` stops
+//! the operation with a non-retryable `GovernanceHalt`, `FailClosedDestructive` stops only what
+//! can change something; a 401/403 always stops it. A circuit breaker keeps a dead Core from
+//! costing every operation a timeout, and an optional spool delivers what Core missed once it is
+//! back ([`guide::outages`]).
 //!
-//! * [`config`], [`client`], [`wire`] — talking to Core;
-//! * [`governance`] — the lifecycle, verdicts, approvals, redaction, independent of Temporal;
-//! * [`temporal`] — the plugin, the interceptors and the carrier activity.
+//! # The manual
+//!
+//! [`guide`] has a page per topic — settings, verdicts, hooks, what is governed, outages, observe
+//! mode, signed requests, differences from the reference — and [`metrics`] the metrics.
 
 mod blocking;
-pub mod client;
-pub mod config;
-pub mod error;
-pub mod governance;
+mod client;
+mod config;
+mod governance;
+pub mod guide;
 pub mod hooks;
 mod ids;
-pub mod secrets;
-pub mod temporal;
+pub mod metrics;
+mod secrets;
+mod temporal;
 mod text;
-pub mod wire;
+mod wire;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use client::signing::AgentIdentity;
-pub use client::{CoreClient, Decision, SpoolSettings, SpoolStats};
-pub use config::{ApiKey, ErrorPolicy, OpenBoxConfig, OpenBoxConfigBuilder};
-pub use error::{ConfigError, GovernanceApiError, OpenBoxError, SigningRejection};
+pub use client::{
+    BreakerState, GovernanceApiError, OpenBoxError, SigningRejection, SpoolError, SpoolStats,
+};
+pub use config::{
+    AgentIdentity, BreakerSettings, ConfigError, ErrorPolicy, OpenBoxConfig, OpenBoxConfigBuilder,
+    SpoolSettings,
+};
 pub use governance::failure::{FailureKind, GovernanceFailure};
 pub use governance::options::{
     CarrierMode, Enforcement, GovernanceOptions, GovernanceOptionsBuilder, HookCompletion, HookKind,
 };
 pub use governance::scope::{ActivityScope, spawn};
-pub use governance::{ActivitySettings, GovernanceStats, Governor, StatsSnapshot};
-/// Governed files (`openbox::hooks::fs`), mirroring `tokio::fs` and `std::fs`.
+pub use governance::{Governor, StatsSnapshot};
+pub use hooks::HookError;
+/// Governed files, mirroring `tokio::fs` and `std::fs` (also at `openbox::hooks::fs`).
 pub use hooks::fs;
 pub use temporal::{HandoffError, HandoffVerdict, OpenBoxPlugin, OpenBoxPluginBuilder, handoff};
+pub use wire::ResponseError;
 
 #[doc = include_str!("../docs/governed_activities.md")]
 pub use openbox_macros::governed_activities;

@@ -1,6 +1,17 @@
 //! What the attribute macros expand to: re-exports only, no logic. Not a public API: no
 //! stability promise.
 
+/// The wire types and the raw Core client, for the workspace's own tests and benchmarks.
+pub mod core {
+    pub use crate::client::{CoreClient, Decision};
+    pub use crate::wire::time;
+    pub use crate::wire::*;
+}
+
+/// The attribute of a streamed response body the caller stopped reading (for the tests).
+#[cfg(feature = "http")]
+pub use crate::hooks::http::stream::PARTIAL_ATTRIBUTE;
+
 pub use inventory;
 pub use serde_json::Value;
 pub use tracing;

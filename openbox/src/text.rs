@@ -1,4 +1,4 @@
-//! Cutting text to a length, in characters, in the forms Core receives (design §7).
+//! Cutting text to a length, in characters, in the forms Core receives.
 
 /// How a cut text ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

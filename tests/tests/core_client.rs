@@ -4,13 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openbox::wire::{
+use openbox::__private::core::{
     ActivityIdentity, ActivityStarted, ApprovalRequest, ApprovalStatus, LifecycleEvent,
     ResponseError, Verdict, WorkflowStarted, WorkflowTelemetry, time,
 };
-use openbox::{
-    ConfigError, CoreClient, Decision, ErrorPolicy, GovernanceApiError, OpenBoxConfig, OpenBoxError,
-};
+use openbox::__private::core::{CoreClient, Decision};
+use openbox::{ConfigError, ErrorPolicy, GovernanceApiError, OpenBoxConfig, OpenBoxError};
 use openbox_dev::Faults;
 use openbox_tests::core::{TEST_KEY, TestCore, config_for};
 use serde_json::Value;
@@ -573,8 +572,9 @@ async fn redirects_from_core_are_not_followed() {
 /// cool-down one probe goes through, and a Core that answers again closes the breaker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_circuit_breaker_stops_calling_a_dead_core_and_probes_it_back() {
-    use openbox::client::{BreakerSettings, BreakerState};
-    use openbox::{Decision, ErrorPolicy};
+    use openbox::__private::core::Decision;
+    use openbox::ErrorPolicy;
+    use openbox::{BreakerSettings, BreakerState};
     let core = TestCore::start("").await;
     // Far longer than the test: the timed-out requests are never logged while it runs, so the
     // dev Core's request count shows exactly which calls reached it.
@@ -596,7 +596,7 @@ async fn the_circuit_breaker_stops_calling_a_dead_core_and_probes_it_back() {
     })
     .build()
     .unwrap();
-    let client = openbox::CoreClient::new(config).unwrap();
+    let client = CoreClient::new(config).unwrap();
     let event = activity_started("charge");
     for _ in 0..2 {
         assert!(matches!(
@@ -697,7 +697,7 @@ async fn signed_requests_verify_and_rejections_are_typed() {
     assert!(
         matches!(
             wrong_key.decide(&workflow_started()).await,
-            openbox::Decision::Halt(_)
+            Decision::Halt(_)
         ),
         "a refused signature fails closed even under fail_open"
     );

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
+use openbox::__private::PARTIAL_ATTRIBUTE;
 use openbox::ErrorPolicy;
-use openbox::hooks::http::PARTIAL_ATTRIBUTE;
 use openbox_dev::LoggedRequest;
 use openbox_tests::harness::{Harness, event_types, result_of};
 use openbox_tests::history::{failure_types, root_message};

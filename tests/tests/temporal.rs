@@ -569,7 +569,7 @@ async fn approval_off_blocks_instead_of_waiting() {
     };
     let skipping = h
         .plugin(ErrorPolicy::FailOpen, |b| {
-            b.options(|o| o.skip_hitl_activity_types(["charge"]))
+            b.options(|o| o.skip_approval_activity_types(["charge"]))
         })
         .await;
     let (skipped_result, waiting) = h
@@ -590,7 +590,7 @@ async fn approval_off_blocks_instead_of_waiting() {
     assert!(waiting.subject.contains("ActivityStarted"), "{waiting:?}");
     let no_hitl = h
         .plugin(ErrorPolicy::FailOpen, |b| {
-            b.options(|o| o.hitl_enabled(false))
+            b.options(|o| o.approvals_enabled(false))
         })
         .await;
     let off_result = h
@@ -866,7 +866,7 @@ async fn core_down_under_fail_open_and_fail_closed() {
         ["still works"],
         "fail_open: the workflow completes without Core"
     );
-    let lost = open.governor().stats().snapshot().lost_fail_open;
+    let lost = open.governor().stats().lost_fail_open;
     assert!(
         lost >= 4,
         "every event Core did not get is counted ({lost})"
@@ -978,7 +978,7 @@ async fn workflows_started_before_governance_continue_and_replay() {
     // Governance is switched on; the run was started before, so its history stays ungoverned.
     let plugin = h
         .plugin(ErrorPolicy::FailClosed, |b| {
-            b.options(|o| o.govern_workflows_started_after(switched_on))
+            b.options(|o| o.workflows_started_after(switched_on))
         })
         .await;
     let result = h
@@ -1321,7 +1321,7 @@ async fn governed_activity_governs_itself_without_the_plugin() {
         "capture_output = false"
     );
     assert_eq!(
-        governor.stats().snapshot().open_scopes,
+        governor.stats().open_scopes,
         0,
         "no per-activity state left"
     );

@@ -3,8 +3,9 @@
 //! * `test`  — installs the Temporal CLI, OpenBox's Python contract check for hook payloads
 //!   (and Chromium for the browser test) if missing, starts
 //!   the database servers if they do not answer, starts a Temporal dev server, runs every test of
-//!   the workspace (nextest + doctests) against it but the macros' compile-error cases, stops
-//!   what it started;
+//!   the workspace (nextest + doctests) against it but the macros' compile-error cases, runs the
+//!   examples and the README's quick start (a fresh crate outside the workspace), stops what it
+//!   started;
 //! * `demo`  — the same server, then the governed demo workflow against the embedded dev Core;
 //! * `bench` — builds in release mode, runs the criterion benchmark of `#[traced]`, starts a dev
 //!   server and runs every other benchmark against it and the dev Core; writes `BENCHMARKS.md`;
@@ -13,12 +14,16 @@
 //!   picks builds cleanly; with `rust-version` set, clippy also flags std APIs newer than the
 //!   MSRV), the docs with warnings as errors, the macros' compile-error cases (trybuild: they
 //!   check the compiler's messages, and compile the dependency graph once more, which doubled
-//!   the time of `test`), and `cargo publish --dry-run` of the three crates;
+//!   the time of `test`), the layering of `openbox/src`, that the docs cite nothing users cannot
+//!   open, that the README's quick start is `examples/examples/quickstart.rs`, and
+//!   `cargo publish --dry-run` of the three crates;
 //! * `temporal` — starts a dev server and keeps it running until Ctrl-C (for manual work).
 //!
 //! Extra arguments after the task go to the test runner / the demo.
 
+mod layers;
 mod machine;
+mod quickstart;
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -130,6 +135,7 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
     with_server_env(&mut doc, &cli, &server);
     ok &= doc.status()?.success();
     ok &= run_examples(root, &server)?;
+    ok &= quickstart::run(root, &target_dir(root), &server)?;
     drop(server);
     drop(databases);
     eprintln!(
@@ -157,7 +163,8 @@ fn run_examples(root: &Path, server: &DevServer) -> Result<bool> {
     let mut build = cargo();
     build
         .current_dir(root)
-        .args(["build", "--quiet", "-p", "openbox-examples", "--examples"]);
+        .args(["build", "--quiet", "-p", "openbox-examples", "--examples"])
+        .args(["-p", "openbox-dev", "--bin", "openbox-dev"]);
     if !build.status()?.success() {
         eprintln!("xtask: the examples do not build");
         return Ok(false);
@@ -280,6 +287,10 @@ fn lint(root: &Path) -> Result<bool> {
         Ok(ok)
     };
     let mut ok = run("formatting", &["fmt", "--all", "--", "--check"], &[])?;
+    eprintln!("xtask lint: layering, self-contained docs, README quick start");
+    ok &= layers::check(root)?;
+    ok &= layers::check_docs_self_contained(root)?;
+    ok &= quickstart::check_sync(root)?;
     ok &= run(
         "clippy, all features",
         &[

@@ -63,10 +63,7 @@ impl Overhead {
 }
 
 async fn one_chain(client: &Client, v: &Variant, n: u32, id: &str) -> Result<(f64, f64)> {
-    let before = v
-        .governor
-        .as_ref()
-        .map(|g| g.stats().snapshot().governance_nanos);
+    let before = v.governor.as_ref().map(|g| g.stats().governance_nanos);
     let plan = ChainPlan {
         activities: n,
         kind: v.kind,
@@ -86,7 +83,7 @@ async fn one_chain(client: &Client, v: &Variant, n: u32, id: &str) -> Result<(f6
     let elapsed = t.elapsed();
     anyhow::ensure!(ran == n, "{} ran {ran} of {n} activities", v.name);
     let self_nanos = match (&v.governor, before) {
-        (Some(g), Some(b)) => g.stats().snapshot().governance_nanos - b,
+        (Some(g), Some(b)) => g.stats().governance_nanos - b,
         _ => 0,
     };
     let per_activity_ms = elapsed.as_secs_f64() * 1e3 / f64::from(n);

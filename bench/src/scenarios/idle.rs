@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use openbox::CoreClient;
+use openbox::__private::core::CoreClient;
 
 use crate::fixtures::CoreProbe;
 use crate::measure::{Latency, nanos};

@@ -152,8 +152,8 @@ pub async fn run(
     Ok(Memory {
         points,
         traced_calls: plan.traced_calls,
-        open_scopes: governor.map_or(0, |g| g.stats().snapshot().open_scopes),
-        intercepted_attempts: governor.map_or(0, |g| g.stats().snapshot().intercepted_attempts),
+        open_scopes: governor.map_or(0, |g| g.stats().open_scopes),
+        intercepted_attempts: governor.map_or(0, |g| g.stats().intercepted_attempts),
         pending_approvals: governor.map_or(0, Governor::pending_approvals),
         seconds: t.elapsed().as_secs_f64(),
     })

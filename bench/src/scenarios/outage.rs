@@ -7,8 +7,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use openbox::client::{BreakerSettings, BreakerState};
-use openbox::{CoreClient, Decision, ErrorPolicy, OpenBoxConfig};
+use openbox::__private::core::{CoreClient, Decision};
+use openbox::{BreakerSettings, BreakerState};
+use openbox::{ErrorPolicy, OpenBoxConfig};
 use openbox_dev::{DevCore, Faults};
 
 use super::throughput::event;

@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use openbox::CoreClient;
-use openbox::wire::{ActivityIdentity, ActivityStarted, LifecycleEvent, WorkflowTelemetry};
+use openbox::__private::core::CoreClient;
+use openbox::__private::core::{
+    ActivityIdentity, ActivityStarted, LifecycleEvent, WorkflowTelemetry,
+};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -54,7 +56,7 @@ pub(crate) fn event() -> LifecycleEvent {
             task_queue: "bench".into(),
             attempt: 1,
         }),
-        timestamp: openbox::wire::time::now_timestamp(),
+        timestamp: openbox::__private::core::time::now_timestamp(),
         activity_input: Arc::new(vec![json!({"customer": "c-42", "amount": 1250})]),
     })
 }

@@ -11,43 +11,16 @@
 //! Only unavailability counts as a failure — no connection, no answer within the timeout, a 5xx
 //! or 429 — never a verdict, an unreadable answer (Core is up) or a 401/403 (a configuration
 //! error). While the breaker is open no call is made: the caller gets
-//! [`GovernanceApiError::CircuitOpen`](crate::GovernanceApiError::CircuitOpen) at once, and the
+//! [`GovernanceApiError::CircuitOpen`](super::GovernanceApiError::CircuitOpen) at once, and the
 //! error policy decides as for any other missing verdict. In half-open, one call goes through as
 //! a probe; the others fail at once until it answers.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::error::GovernanceApiError;
-
-/// Default number of consecutive failures that opens the breaker.
-pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
-/// Default time the breaker stays open before it lets a probe through.
-pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(10);
-
-/// Metric: the breaker's state (0 closed, 1 open, 2 half-open).
-pub const BREAKER_STATE: &str = "openbox_circuit_breaker_state";
-/// Metric: the breaker's transitions, by the state entered.
-pub const BREAKER_TRANSITIONS: &str = "openbox_circuit_breaker_transitions_total";
-
-/// How the breaker behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BreakerSettings {
-    /// Consecutive failures that open the breaker; 0 disables it.
-    pub failure_threshold: u32,
-    /// How long it stays open before a probe call is let through.
-    pub cool_down: Duration,
-}
-
-impl Default for BreakerSettings {
-    fn default() -> Self {
-        BreakerSettings {
-            failure_threshold: DEFAULT_FAILURE_THRESHOLD,
-            cool_down: DEFAULT_COOL_DOWN,
-        }
-    }
-}
+use super::error::GovernanceApiError;
+use crate::config::BreakerSettings;
 
 /// Where the breaker stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,8 +197,9 @@ impl Breaker {
         inner.state = state;
         let now = self.public_state(inner);
         self.transitions.fetch_add(1, Ordering::Relaxed);
-        ::metrics::gauge!(BREAKER_STATE).set(now.gauge());
-        ::metrics::counter!(BREAKER_TRANSITIONS, "to" => now.as_str()).increment(1);
+        ::metrics::gauge!(crate::metrics::CIRCUIT_BREAKER_STATE).set(now.gauge());
+        ::metrics::counter!(crate::metrics::CIRCUIT_BREAKER_TRANSITIONS, "to" => now.as_str())
+            .increment(1);
         let last = inner
             .last_failure
             .as_ref()
@@ -266,6 +240,8 @@ impl Breaker {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn down() -> GovernanceApiError {

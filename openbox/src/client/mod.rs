@@ -1,28 +1,11 @@
-//! The OpenBox Core client: the three endpoints (design §1.1) over one pooled
-//! connection, and the error policy that turns a failed call into a decision (design D9).
-//!
-//! ```no_run
-//! use openbox::{CoreClient, OpenBoxConfig};
-//! use openbox::wire::ApprovalRequest;
-//!
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = CoreClient::new(OpenBoxConfig::builder().build()?)?; // OPENBOX_API_URL, OPENBOX_API_KEY
-//! client.validate().await?;                                         // GET /api/v1/auth/validate
-//! let answer = client
-//!     .poll_approval(&ApprovalRequest {
-//!         workflow_id: "wf-1".into(),
-//!         run_id: "run-1".into(),
-//!         activity_id: "3".into(),
-//!     })
-//!     .await?;                                                      // a GovernanceApiError
-//! println!("{:?} (request {:?})", answer.status, answer.approval_id);
-//! # Ok(()) }
-//! ```
+//! The OpenBox Core client: the three endpoints over one pooled connection, and the error
+//! policy that turns a failed call into a decision.
 
 mod breaker;
+mod error;
 mod policy;
 mod replay;
-pub mod signing;
+mod signing;
 mod spool;
 mod transport;
 mod wire_log;
@@ -33,26 +16,13 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
 
-pub use breaker::{BreakerSettings, BreakerState, DEFAULT_COOL_DOWN, DEFAULT_FAILURE_THRESHOLD};
-
-/// Names of the circuit breaker's metrics.
-pub mod breaker_metrics {
-    pub use super::breaker::{BREAKER_STATE as STATE, BREAKER_TRANSITIONS as TRANSITIONS};
-}
+pub use breaker::BreakerState;
+pub use error::{GovernanceApiError, OpenBoxError, SigningRejection};
 pub use policy::Decision;
-pub use spool::{
-    DEFAULT_REPLAY_PER_SECOND, DEFAULT_SPOOL_MAX_BYTES, MIN_SPOOL_MAX_BYTES, SpoolError,
-    SpoolSettings, SpoolStats,
-};
-
-/// Names of the spool's metrics.
-pub mod spool_metrics {
-    pub use super::spool::{LATE_VERDICTS, SPOOL_BYTES as BYTES, SPOOL_EVENTS as EVENTS};
-}
+pub use spool::{SpoolError, SpoolStats};
 pub(crate) use transport::error_chain;
 
-use crate::config::OpenBoxConfig;
-use crate::error::{GovernanceApiError, OpenBoxError, SigningRejection};
+use crate::config::{ConfigError, OpenBoxConfig};
 use crate::secrets::SensitiveNames;
 use crate::wire::{
     ApprovalAnswer, ApprovalRequest, ApprovalStatus, EvaluateBody, EvaluateResponse, ResponseError,
@@ -61,11 +31,11 @@ use crate::wire::{
 /// Version sent in `User-Agent` and `X-OpenBox-SDK-Version`.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Path of the key check (E1).
+/// Path of the key check.
 pub const VALIDATE_PATH: &str = "/api/v1/auth/validate";
-/// Path of evaluations (E2).
+/// Path of evaluations.
 pub const EVALUATE_PATH: &str = "/api/v1/governance/evaluate";
-/// Path of approval polls (E3).
+/// Path of approval polls.
 pub const APPROVAL_PATH: &str = "/api/v1/governance/approval";
 
 /// The header marking an evaluation whose verdict the SDK observes but does not enforce.
@@ -108,7 +78,7 @@ impl CoreClient {
     pub fn new(config: OpenBoxConfig) -> Result<Self, OpenBoxError> {
         let mut headers = HeaderMap::new();
         let mut auth = HeaderValue::try_from(format!("Bearer {}", config.api_key().expose()))
-            .map_err(|_| crate::ConfigError::InvalidApiKey)?;
+            .map_err(|_| ConfigError::InvalidApiKey)?;
         auth.set_sensitive(true);
         headers.insert(AUTHORIZATION, auth);
         headers.insert(
@@ -123,7 +93,7 @@ impl CoreClient {
         let http = transport::build_http_client(&config, headers)?;
         let endpoint = |path: &str| {
             let url = format!("{}{path}", config.url());
-            reqwest::Url::parse(&url).map_err(|e| crate::ConfigError::InvalidUrl {
+            reqwest::Url::parse(&url).map_err(|e| ConfigError::InvalidUrl {
                 reason: e.to_string(),
                 url,
             })
@@ -317,8 +287,8 @@ impl CoreClient {
     /// Polls `POST /api/v1/governance/approval` for one activity.
     ///
     /// Unlike evaluation, an unreadable answer or missing verdict means *still pending*
-    /// (design D7); only transport and HTTP errors are errors, and the caller treats those as
-    /// pending too (design §1.10), except 401/403.
+    /// (an unknown verdict never approves); only transport and HTTP errors are errors, and the
+    /// caller treats those as pending too, except 401/403.
     pub async fn poll_approval(
         &self,
         request: &ApprovalRequest,

@@ -1,7 +1,7 @@
-//! design D9: what a failed Core call means, in one place for every call site.
+//! What a failed Core call means, in one place for every call site.
 
+use super::GovernanceApiError;
 use crate::config::ErrorPolicy;
-use crate::error::GovernanceApiError;
 use crate::wire::EvaluateResponse;
 
 /// The outcome of an evaluation once the error policy has been applied.

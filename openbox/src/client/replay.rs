@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::spool::{LATE_VERDICTS, Record, Spool};
+use super::spool::{Record, Spool};
 use super::{CoreClient, Inner, Marks};
+use crate::metrics::LATE_VERDICTS;
 use crate::wire::{EvaluateResponse, LifecycleEvent};
 
 /// First wait after a failed delivery; it doubles up to [`MAX_BACKOFF`].
@@ -204,7 +205,7 @@ fn known_event_type(event_type: &str) -> &'static str {
 mod tests {
     use super::*;
     use crate::OpenBoxConfig;
-    use crate::client::SpoolSettings;
+    use crate::config::SpoolSettings;
 
     #[tokio::test]
     async fn a_dropped_client_releases_its_spool_directory() {
@@ -225,7 +226,7 @@ mod tests {
         assert!(
             matches!(
                 CoreClient::new(config.clone()),
-                Err(crate::OpenBoxError::Spool(_))
+                Err(crate::client::OpenBoxError::Spool(_))
             ),
             "one owner at a time"
         );

@@ -10,14 +10,12 @@
 //! ±300 s and each nonce once, so every send — a retry, a late delivery from the spool — is
 //! signed afresh.
 
-use std::fmt;
-
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::Signer;
 use sha2::{Digest, Sha256};
 
-use crate::error::ConfigError;
+use crate::config::AgentIdentity;
 
 /// The DID header.
 pub const HEADER_DID: &str = "X-OpenBox-Agent-DID";
@@ -30,74 +28,14 @@ pub const HEADER_SIGNATURE: &str = "X-OpenBox-Agent-Signature";
 /// The body hash header.
 pub const HEADER_BODY_SHA256: &str = "X-OpenBox-Body-SHA256";
 
-/// The prefix of an agent DID; the rest is a UUID.
-pub const AGENT_DID_PREFIX: &str = "did:aip:";
-
-/// An agent's DID and Ed25519 signing key. `Debug` shows the DID only: the key never reaches a
-/// log, an error message or a workflow history.
-#[derive(Clone)]
-pub struct AgentIdentity {
-    did: String,
-    key: SigningKey,
-}
-
-impl fmt::Debug for AgentIdentity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AgentIdentity")
-            .field("did", &self.did)
-            .field("key", &"<ed25519 key>")
-            .finish()
-    }
-}
-
-fn invalid(reason: impl Into<String>) -> ConfigError {
-    ConfigError::InvalidOption {
-        option: "agent_identity",
-        reason: reason.into(),
-    }
-}
-
 impl AgentIdentity {
-    /// `did` is `did:aip:<uuid>`; `private_key` is the standard base64 of the raw 32-byte Ed25519
-    /// seed the agent was provisioned with (not PKCS#8). Errors never contain key material.
-    pub fn new(did: &str, private_key: &str) -> Result<Self, ConfigError> {
-        let did = did.trim();
-        let suffix = did
-            .strip_prefix(AGENT_DID_PREFIX)
-            .ok_or_else(|| invalid("the agent DID must look like did:aip:<uuid>"))?;
-        if !is_uuid(suffix) {
-            return Err(invalid(
-                "the part of the agent DID after did:aip: is not a UUID",
-            ));
-        }
-        let seed = STANDARD
-            .decode(private_key.trim())
-            .map_err(|_| invalid("the agent private key is not valid base64 (key not shown)"))?;
-        let seed: [u8; 32] = seed.as_slice().try_into().map_err(|_| {
-            invalid(format!(
-                "the agent private key must be a 32-byte Ed25519 seed, got {} bytes (key not shown)",
-                seed.len()
-            ))
-        })?;
-        Ok(AgentIdentity {
-            did: did.to_owned(),
-            key: SigningKey::from_bytes(&seed),
-        })
-    }
-
-    /// The agent's DID.
-    pub fn did(&self) -> &str {
-        &self.did
-    }
-
-    /// The public half of the key, as standard base64 (what Core, or the dev Core, verifies
-    /// with).
-    pub fn public_key_base64(&self) -> String {
-        STANDARD.encode(self.key.verifying_key().as_bytes())
-    }
-
     /// The five headers of a request `method path` with `body`, signed now with a fresh nonce.
-    pub fn sign(&self, method: &str, path: &str, body: &[u8]) -> [(&'static str, String); 5] {
+    pub(crate) fn sign(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> [(&'static str, String); 5] {
         let timestamp = signing_timestamp(chrono::Utc::now());
         self.sign_with(method, path, body, &timestamp, &new_nonce())
     }
@@ -112,9 +50,9 @@ impl AgentIdentity {
     ) -> [(&'static str, String); 5] {
         let body_sha256 = hex_sha256(body);
         let canonical = canonical_string(method, path, timestamp, nonce, &body_sha256);
-        let signature = STANDARD.encode(self.key.sign(canonical.as_bytes()).to_bytes());
+        let signature = STANDARD.encode(self.key().sign(canonical.as_bytes()).to_bytes());
         [
-            (HEADER_DID, self.did.clone()),
+            (HEADER_DID, self.did().to_owned()),
             (HEADER_TIMESTAMP, timestamp.to_owned()),
             (HEADER_NONCE, nonce.to_owned()),
             (HEADER_SIGNATURE, signature),
@@ -175,18 +113,6 @@ fn new_nonce() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// `8-4-4-4-12` hex digits (any version), as Core's UUID parser accepts; braces and `urn:`
-/// forms are not used in DIDs.
-fn is_uuid(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    let plain = s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit());
-    plain
-        || (groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-            && groups
-                .iter()
-                .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit())))
-}
-
 #[cfg(test)]
 mod tests {
     use ed25519_dalek::{Signature, Verifier};
@@ -214,7 +140,7 @@ mod tests {
         let signature = STANDARD.decode(get(HEADER_SIGNATURE)).unwrap();
         assert_eq!(get(HEADER_SIGNATURE).len(), 88);
         let signature = Signature::from_slice(&signature).unwrap();
-        let public = id.key.verifying_key();
+        let public = id.key().verifying_key();
         public.verify(canonical.as_bytes(), &signature).unwrap();
         assert_eq!(
             hex_sha256(b""),
@@ -239,27 +165,6 @@ mod tests {
         assert_eq!(
             signing_timestamp(whole.with_timezone(&chrono::Utc)),
             "2026-11-30T07:46:51+00:00"
-        );
-    }
-
-    #[test]
-    fn bad_identities_are_config_errors_that_never_show_the_key() {
-        let secret = STANDARD.encode([9u8; 31]);
-        for (did, key) in [
-            ("did:web:example.com", key_b64()),
-            ("did:aip:not-a-uuid", key_b64()),
-            (DID, "%%%".to_owned()),
-            (DID, secret.clone()),
-        ] {
-            let e = AgentIdentity::new(did, &key).unwrap_err().to_string();
-            assert!(e.contains("agent_identity"), "{e}");
-            assert!(!e.contains(&secret), "{e}");
-        }
-        let id = AgentIdentity::new(DID, &key_b64()).unwrap();
-        let debug = format!("{id:?}");
-        assert!(
-            debug.contains(DID) && !debug.contains(&key_b64()),
-            "{debug}"
         );
     }
 }

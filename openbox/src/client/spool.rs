@@ -20,94 +20,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Default bound of the spool on disk: 64 MiB.
-pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 64 << 20;
-/// Default pace of late delivery: 20 events per second.
-pub const DEFAULT_REPLAY_PER_SECOND: u32 = 20;
-/// The smallest bound accepted.
-pub const MIN_SPOOL_MAX_BYTES: u64 = 64 << 10;
-
-/// Metric: spool records by outcome (`spooled`, `delivered`, `dropped`, `torn`, `rejected`,
-/// `write_failed`).
-pub const SPOOL_EVENTS: &str = "openbox_spool_events_total";
-/// Metric: bytes the spool holds on disk.
-pub const SPOOL_BYTES: &str = "openbox_spool_bytes";
-/// Metric: verdicts of events delivered late, by `event_type` and `would_have` (see
-/// [`EvaluateResponse::would_have`](crate::wire::EvaluateResponse::would_have)); never enforced.
-pub const LATE_VERDICTS: &str = "openbox_late_verdicts_total";
+use crate::config::SpoolSettings;
+use crate::metrics::{SPOOL_BYTES, SPOOL_EVENTS};
 
 const SEGMENT_SUFFIX: &str = ".spool";
 const CURSOR_FILE: &str = "cursor";
 const LOCK_FILE: &str = "lock";
-
-/// Where and how much the spool keeps (see [`OpenBoxConfigBuilder::spool`]).
-///
-/// [`OpenBoxConfigBuilder::spool`]: crate::OpenBoxConfigBuilder::spool
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpoolSettings {
-    dir: PathBuf,
-    max_bytes: u64,
-    replay_per_second: u32,
-}
-
-impl SpoolSettings {
-    /// A spool in `dir` (created with mode `0700` if missing; an existing one must be a
-    /// directory, not a symbolic link, that only its owner can access; owned by one process at a
-    /// time), with the default bound (64 MiB) and pace of late delivery (20 events per second).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        SpoolSettings {
-            dir: dir.into(),
-            max_bytes: DEFAULT_SPOOL_MAX_BYTES,
-            replay_per_second: DEFAULT_REPLAY_PER_SECOND,
-        }
-    }
-
-    /// The most the spool keeps on disk (at least 64 KiB); beyond it the oldest events are
-    /// dropped, and counted.
-    pub fn max_bytes(mut self, bytes: u64) -> Self {
-        self.max_bytes = bytes;
-        self
-    }
-
-    /// How many spooled events per second at most are delivered once Core answers again, so
-    /// that a long outage does not flood Core (or the worker's connection to it) on recovery.
-    pub fn replay_per_second(mut self, rate: u32) -> Self {
-        self.replay_per_second = rate;
-        self
-    }
-
-    /// The spool's directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// The bound on disk, in bytes.
-    pub fn max_bytes_limit(&self) -> u64 {
-        self.max_bytes
-    }
-
-    /// Events delivered per second at most.
-    pub fn replay_rate(&self) -> u32 {
-        self.replay_per_second
-    }
-
-    /// What is wrong with these settings, if anything.
-    pub(crate) fn problem(&self) -> Option<String> {
-        if self.max_bytes < MIN_SPOOL_MAX_BYTES {
-            return Some(format!(
-                "max_bytes must be at least {MIN_SPOOL_MAX_BYTES} (got {})",
-                self.max_bytes
-            ));
-        }
-        if self.replay_per_second == 0 {
-            return Some("replay_per_second must be greater than zero".into());
-        }
-        if self.dir.as_os_str().is_empty() {
-            return Some("the directory must not be empty".into());
-        }
-        None
-    }
-}
 
 /// What the spool has done since the process started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -281,7 +199,7 @@ fn check_private(dir: &Path) -> Result<(), SpoolError> {
 impl Spool {
     /// Opens (or creates) the spool directory and takes its lock. Blocking.
     pub(crate) fn open(settings: SpoolSettings) -> Result<Self, SpoolError> {
-        let dir = settings.dir.clone();
+        let dir = settings.dir().to_owned();
         let io_error = |source| SpoolError::Io {
             dir: dir.clone(),
             source: std::sync::Arc::new(source),
@@ -306,7 +224,7 @@ impl Spool {
         }
         let state = Self::scan(&dir).map_err(io_error)?;
         let spool = Spool {
-            segment_bytes: (settings.max_bytes / 4).max(1),
+            segment_bytes: (settings.max_bytes() / 4).max(1),
             settings,
             state: Mutex::new(state),
             counters: Counters::default(),
@@ -382,12 +300,12 @@ impl Spool {
     }
 
     fn dir(&self) -> &Path {
-        &self.settings.dir
+        self.settings.dir()
     }
 
     /// The pace of late delivery.
     pub(crate) fn replay_per_second(&self) -> u32 {
-        self.settings.replay_per_second
+        self.settings.replay_per_second()
     }
 
     /// Appends one event (the exact bytes sent to Core). Blocking: one `write`.
@@ -398,7 +316,7 @@ impl Spool {
         line.extend_from_slice(body);
         line.push(b'\n');
         let len = line.len() as u64;
-        if len > self.settings.max_bytes || body.contains(&b'\n') {
+        if len > self.settings.max_bytes() || body.contains(&b'\n') {
             self.count_dropped(1);
             return Ok(());
         }
@@ -423,7 +341,7 @@ impl Spool {
                 pending: 0,
             });
         }
-        while state.bytes + len > self.settings.max_bytes && state.segments.len() > 1 {
+        while state.bytes + len > self.settings.max_bytes() && state.segments.len() > 1 {
             self.drop_oldest(&mut state)?;
         }
         let Some((_, file)) = state.writer.as_mut() else {
@@ -463,7 +381,7 @@ impl Spool {
         }
         tracing::warn!(
             dropped = oldest.pending,
-            max_bytes = self.settings.max_bytes,
+            max_bytes = self.settings.max_bytes(),
             "OpenBox spool full: oldest undelivered events dropped"
         );
         Ok(())
@@ -658,6 +576,7 @@ fn parse_record(line: &[u8], next: Position) -> Option<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::MIN_SPOOL_MAX_BYTES;
     use proptest::prelude::*;
 
     fn temp_dir(tag: &str) -> PathBuf {
@@ -747,7 +666,7 @@ mod tests {
     #[test]
     fn the_bound_drops_the_oldest_and_counts_them() {
         let dir = temp_dir("bound");
-        let settings = SpoolSettings::new(&dir).max_bytes(MIN_SPOOL_MAX_BYTES);
+        let settings = SpoolSettings::new(&dir).with_max_bytes(MIN_SPOOL_MAX_BYTES);
         let spool = Spool::open(settings).expect("opens");
         let big = format!(r#"{{"event_type":"X","pad":"{}"}}"#, "p".repeat(1000)).into_bytes();
         for i in 0..200 {
@@ -775,10 +694,15 @@ mod tests {
             Spool::open(SpoolSettings::new(&dir)),
             Err(SpoolError::InUse { .. })
         ));
-        assert!(SpoolSettings::new(&dir).max_bytes(10).problem().is_some());
         assert!(
             SpoolSettings::new(&dir)
-                .replay_per_second(0)
+                .with_max_bytes(10)
+                .problem()
+                .is_some()
+        );
+        assert!(
+            SpoolSettings::new(&dir)
+                .with_replay_per_second(0)
                 .problem()
                 .is_some()
         );

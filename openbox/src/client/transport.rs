@@ -1,8 +1,8 @@
-//! The one pooled HTTP client a [`CoreClient`](super::CoreClient) uses (design D11):
+//! The one pooled HTTP client a [`CoreClient`](super::CoreClient) uses:
 //! keep-alive, `TCP_NODELAY`, rustls, redirects never followed, no proxy.
 
+use crate::config::ConfigError;
 use crate::config::OpenBoxConfig;
-use crate::error::ConfigError;
 
 pub(super) fn build_http_client(
     config: &OpenBoxConfig,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::error::GovernanceApiError;
+use super::GovernanceApiError;
 use crate::secrets::SensitiveNames;
 
 /// The target of every line.

@@ -8,7 +8,7 @@
 //! count in the global layer; set together with the new name to a different value, they are
 //! an error rather than a silent choice.
 
-use crate::error::ConfigError;
+use super::ConfigError;
 
 /// The global layer's prefix.
 pub const GLOBAL_ENV_PREFIX: &str = "OPENBOX";

@@ -1,34 +1,8 @@
 //! Connection settings for OpenBox Core: URL, API key, timeout, error policy, TLS roots.
 //!
-//! Built with [`OpenBoxConfig::builder`]. Anything not set explicitly is read from the
-//! environment, and explicit values win. Each setting is read from this SDK's own layer
-//! (`OPENBOX_TEMPORAL_…`, or the prefix given to
-//! [`env_prefix`](OpenBoxConfigBuilder::env_prefix)) first, then from the global `OPENBOX_…`
-//! layer that every OpenBox SDK reads; the older global names in brackets still count there,
-//! and must agree with the new one when both are set:
-//!
-//! | Global variable | SDK layer | Meaning | Default |
-//! |---|---|---|---|
-//! | `OPENBOX_API_URL` (`OPENBOX_URL`) | `OPENBOX_TEMPORAL_API_URL` | Core base URL | — (required) |
-//! | `OPENBOX_API_KEY` | `OPENBOX_TEMPORAL_API_KEY` | `obx_live_…` / `obx_test_…` | — (required) |
-//! | `OPENBOX_TIMEOUT_SECONDS` (`OPENBOX_GOVERNANCE_TIMEOUT`) | `OPENBOX_TEMPORAL_TIMEOUT_SECONDS` | per-call timeout, seconds (float) | `30` |
-//! | `OPENBOX_ON_API_ERROR` (`OPENBOX_GOVERNANCE_POLICY`) | `OPENBOX_TEMPORAL_ON_API_ERROR` | `fail_open`, `fail_closed` or `fail_closed_destructive` | `fail_open` |
-//! | `OPENBOX_AGENT_DID`, `OPENBOX_AGENT_PRIVATE_KEY` | `OPENBOX_TEMPORAL_AGENT_DID`, `…_AGENT_PRIVATE_KEY` | sign requests as this agent (both or neither) | unsigned |
-//! | `OPENBOX_DEBUG` | `OPENBOX_TEMPORAL_DEBUG` | log every Core request and answer at debug level, secrets masked (`1`/`0`) | off |
-//!
-//! ```
-//! use std::time::Duration;
-//! use openbox::{ErrorPolicy, OpenBoxConfig};
-//!
-//! let config = OpenBoxConfig::builder()
-//!     .url("http://localhost:8086")
-//!     .api_key("obx_test_key_1")
-//!     .timeout(Duration::from_secs(5))
-//!     .error_policy(ErrorPolicy::FailClosed)
-//!     .build()?;
-//! assert_eq!(config.url(), "http://localhost:8086");
-//! # Ok::<(), openbox::ConfigError>(())
-//! ```
+//! Each setting is read from this SDK's own environment layer (`OPENBOX_TEMPORAL_…`) first, then
+//! from the global `OPENBOX_…` one; explicit builder values win. The variables are listed in
+//! `guide::configuration`.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -36,32 +10,21 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod breaker;
 mod env;
+mod error;
+mod identity;
+mod spool;
 
-pub use env::{DEFAULT_ENV_PREFIX, GLOBAL_ENV_PREFIX};
+pub use breaker::BreakerSettings;
+use env::DEFAULT_ENV_PREFIX;
+pub use error::ConfigError;
+pub use identity::AgentIdentity;
+#[cfg(test)]
+pub(crate) use spool::MIN_SPOOL_MAX_BYTES;
+pub use spool::SpoolSettings;
 
-use crate::client::signing::AgentIdentity;
-use crate::client::{BreakerSettings, SpoolSettings};
-use crate::error::ConfigError;
 use crate::secrets::SensitiveNames;
-
-/// Global environment variable for the Core URL (`OPENBOX_URL` is read too).
-pub const ENV_URL: &str = "OPENBOX_API_URL";
-/// Global environment variable for the API key.
-pub const ENV_API_KEY: &str = "OPENBOX_API_KEY";
-/// Global environment variable for the per-call timeout in seconds
-/// (`OPENBOX_GOVERNANCE_TIMEOUT` is read too).
-pub const ENV_TIMEOUT: &str = "OPENBOX_TIMEOUT_SECONDS";
-/// Global environment variable for the error policy (`OPENBOX_GOVERNANCE_POLICY` is read too).
-pub const ENV_POLICY: &str = "OPENBOX_ON_API_ERROR";
-/// Global environment variable: the agent DID of signed requests (with
-/// [`ENV_AGENT_PRIVATE_KEY`]).
-pub const ENV_AGENT_DID: &str = "OPENBOX_AGENT_DID";
-/// Global environment variable: the agent's Ed25519 seed, standard base64 (with
-/// [`ENV_AGENT_DID`]).
-pub const ENV_AGENT_PRIVATE_KEY: &str = "OPENBOX_AGENT_PRIVATE_KEY";
-/// Global environment variable: log Core requests and answers at debug level.
-pub const ENV_DEBUG: &str = "OPENBOX_DEBUG";
 
 /// Default per-call timeout (the reference's `governance_timeout`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,7 +33,7 @@ pub const DEFAULT_IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// What to do when Core cannot give a verdict (down, slow, HTTP error, garbage, unknown verdict).
 ///
-/// design D9: whatever the policy, a 401/403 from Core is a configuration error and always
+/// Whatever the policy, a 401/403 from Core is a configuration error and always
 /// stops the governed operation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -121,9 +84,9 @@ impl FromStr for ErrorPolicy {
 }
 
 /// An OpenBox API key. Its `Debug` and `Display` never show more than the `obx_live_` /
-/// `obx_test_` prefix (design D10).
+/// `obx_test_` prefix, so that a key never reaches a log.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(Arc<str>);
+pub(crate) struct ApiKey(Arc<str>);
 
 impl ApiKey {
     /// Checks the format `^obx_(live|test)_\w+$`. The error does not echo the key.
@@ -166,6 +129,25 @@ impl fmt::Display for ApiKey {
 }
 
 /// Validated settings for talking to OpenBox Core. Cheap to clone.
+///
+/// Built with [`OpenBoxConfig::builder`]; anything not set explicitly is read from the
+/// environment (`OPENBOX_TEMPORAL_…`, then `OPENBOX_…`: `OPENBOX_API_URL`, `OPENBOX_API_KEY`,
+/// `OPENBOX_TIMEOUT_SECONDS`, `OPENBOX_ON_API_ERROR`, …; every variable and default is in
+/// [`guide::configuration`](crate::guide::configuration)), and explicit values win.
+///
+/// ```
+/// use std::time::Duration;
+/// use openbox::{ErrorPolicy, OpenBoxConfig};
+///
+/// let config = OpenBoxConfig::builder()
+///     .url("http://localhost:8086")
+///     .api_key("obx_test_key_1")
+///     .timeout(Duration::from_secs(5))
+///     .error_policy(ErrorPolicy::FailClosed)
+///     .build()?;
+/// assert_eq!(config.url(), "http://localhost:8086");
+/// # Ok::<(), openbox::ConfigError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct OpenBoxConfig {
     url: Arc<str>,
@@ -194,7 +176,7 @@ impl OpenBoxConfig {
     }
 
     /// The API key.
-    pub fn api_key(&self) -> &ApiKey {
+    pub(crate) fn api_key(&self) -> &ApiKey {
         &self.api_key
     }
 
@@ -235,7 +217,7 @@ impl OpenBoxConfig {
 
     /// Which names carry secrets: the built-in rule plus
     /// [`redact_keys`](OpenBoxConfigBuilder::redact_keys).
-    pub fn sensitive_names(&self) -> &SensitiveNames {
+    pub(crate) fn sensitive_names(&self) -> &SensitiveNames {
         &self.sensitive_names
     }
 
@@ -247,7 +229,8 @@ impl OpenBoxConfig {
 
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// Builder of [`OpenBoxConfig`]; see the [module docs](self) for the environment fallbacks.
+/// Builder of [`OpenBoxConfig`]; what it reads from the environment is in
+/// [`guide::configuration`](crate::guide::configuration).
 #[derive(Clone, Default)]
 pub struct OpenBoxConfigBuilder {
     url: Option<String>,
@@ -330,7 +313,7 @@ impl OpenBoxConfigBuilder {
     }
 
     /// Names whose values never reach Core (case-insensitive; extends the built-in rule of
-    /// [`crate::secrets`]). A listed key is masked everywhere in every body sent to Core —
+    /// names with `token`, `secret`, `password`, `key`, `auth`, … in them). A listed key is masked everywhere in every body sent to Core —
     /// activity input and output, signal arguments, span attributes, traced arguments — and is
     /// also treated as sensitive in HTTP headers, query parameters and form or JSON bodies.
     /// Guardrails then see `[REDACTED]` in its place: list what Core must not see, not what it
@@ -376,7 +359,7 @@ impl OpenBoxConfigBuilder {
 
     /// Logs every Core request and answer at debug level, target `openbox::wire` (default
     /// off; environment `OPENBOX_DEBUG=1`). Bodies are logged with the values of sensitive
-    /// names masked (the rule of [`crate::secrets`] plus `redact_keys`) and cut at 4 KiB; the
+    /// names masked (the built-in rule plus `redact_keys`) and cut at 4 KiB; the
     /// API key and signature headers never appear.
     pub fn debug(mut self, on: bool) -> Self {
         self.debug = Some(on);
@@ -390,7 +373,7 @@ impl OpenBoxConfigBuilder {
     }
 
     /// The prefix of this SDK's own environment layer, read before the global `OPENBOX_*`
-    /// one (default [`DEFAULT_ENV_PREFIX`], `OPENBOX_TEMPORAL`): with `"OPENBOX_PAYMENTS"`,
+    /// one (default `OPENBOX_TEMPORAL`): with `"OPENBOX_PAYMENTS"`,
     /// `OPENBOX_PAYMENTS_API_KEY` wins over `OPENBOX_API_KEY`. Upper-case letters, digits and
     /// `_`; checked by [`build`](Self::build).
     pub fn env_prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -530,7 +513,7 @@ fn parse_timeout_secs(raw: &str) -> Result<Duration, ConfigError> {
     Duration::try_from_secs_f64(secs).map_err(|_| invalid())
 }
 
-/// Applies the URL rule of design §8.5: `https://` anywhere, `http://` only for `localhost` and
+/// Applies the URL rule: `https://` anywhere, `http://` only for `localhost` and
 /// loopback addresses (an API key must not cross a network in clear). Returns the URL without
 /// a trailing `/`.
 pub(crate) fn validate_url(raw: &str) -> Result<String, ConfigError> {
@@ -573,10 +556,23 @@ pub(crate) fn validate_url(raw: &str) -> Result<String, ConfigError> {
     Ok(trimmed.to_owned())
 }
 
+/// The global variables, as users set them (for the tests).
+#[cfg(test)]
+mod env_names {
+    pub(super) const ENV_URL: &str = "OPENBOX_API_URL";
+    pub(super) const ENV_API_KEY: &str = "OPENBOX_API_KEY";
+    pub(super) const ENV_TIMEOUT: &str = "OPENBOX_TIMEOUT_SECONDS";
+    pub(super) const ENV_POLICY: &str = "OPENBOX_ON_API_ERROR";
+    pub(super) const ENV_DEBUG: &str = "OPENBOX_DEBUG";
+}
+#[cfg(test)]
+use env_names::*;
+
 #[cfg(test)]
 mod tests {
-    use super::*;
     use std::collections::HashMap;
+
+    use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
         let map: HashMap<String, String> = pairs

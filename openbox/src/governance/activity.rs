@@ -3,9 +3,9 @@
 //! they turn typed arguments and results into JSON and back.
 //!
 //! ```text
-//! begin:  [attempt > 1: approval poll] → ActivityStarted → enforce (design §3.2 order) → input redaction
+//! begin:  [attempt > 1: approval poll] → ActivityStarted → enforce (in the reference's order) → input redaction
 //! body
-//! finish: ActivityCompleted (also on failure, design D5) → enforce → output redaction
+//! finish: ActivityCompleted (also on failure: Core hears how every attempt it allowed ended) → enforce → output redaction
 //! ```
 //!
 //! Every attempt that Core was told started and that ends is reported by ActivityCompleted,
@@ -105,7 +105,7 @@ fn constraint_log(response: &EvaluateResponse, context: &str) {
 }
 
 /// HALT > BLOCK (with a patch: a restart) > guardrails failure, common to both lifecycle
-/// stages (design §3.2).
+/// stages, in the reference's order.
 fn enforce_stops(response: &EvaluateResponse, output: bool) -> Result<(), GovernanceFailure> {
     let event_type = if output {
         "ActivityCompleted"
@@ -156,7 +156,7 @@ impl Attempt {
             Vec::new()
         };
         let result = Self::begin_inner(&gov, &info, &input, settings).await;
-        gov.stats().add_governance_time(clock.elapsed());
+        gov.counters().add_governance_time(clock.elapsed());
         let redacted = match result {
             Ok(redacted) => redacted,
             Err(Stopped {
@@ -221,9 +221,10 @@ impl Attempt {
         settings: ActivitySettings,
     ) -> Result<Option<Vec<Value>>, Stopped> {
         let options = gov.options();
-        let hitl = options.hitl_enabled_for(&info.identity.activity_type) && settings.approval;
+        let approvals =
+            options.approvals_enabled_for(&info.identity.activity_type) && settings.approval;
         let approval = approval_context(gov, info);
-        if hitl
+        if approvals
             && info.identity.attempt > 1
             && let PreCheck::Stop(failure) = approval.pre_check().await
         {
@@ -257,7 +258,7 @@ impl Attempt {
         match response.verdict {
             // A new request, even right after a grant: the grant was for another one. The
             // activity waits rather than ends, so no ActivityCompleted follows.
-            Verdict::RequireApproval if hitl => {
+            Verdict::RequireApproval if approvals => {
                 return Err(approval.request(&response, "ActivityStarted").into());
             }
             Verdict::RequireApproval => {
@@ -294,7 +295,7 @@ impl Attempt {
         let clock = Instant::now();
         let gov = self.scope.governor().clone();
         let result = self.finish_inner(&gov, outcome).await;
-        gov.stats().add_governance_time(clock.elapsed());
+        gov.counters().add_governance_time(clock.elapsed());
         result
     }
 
@@ -366,12 +367,12 @@ impl Attempt {
             Decision::Halt(error) => return Err(GovernanceFailure::core_unavailable(&error)),
         };
         enforce_stops(&response, true)?;
-        let hitl = gov
+        let approvals = gov
             .options()
-            .hitl_enabled_for(&self.info.identity.activity_type)
+            .approvals_enabled_for(&self.info.identity.activity_type)
             && self.settings.approval;
         match response.verdict {
-            Verdict::RequireApproval if hitl => {
+            Verdict::RequireApproval if approvals => {
                 self.approval(gov)
                     .wait_within_attempt(&response, self.info.deadline)
                     .await?

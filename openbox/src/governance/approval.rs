@@ -1,4 +1,5 @@
-//! Human approval through activity retries (design §4, design D8).
+//! Human approval through activity retries, keyed by Core's request so that a wait survives a
+//! retry on another worker.
 //!
 //! A REQUIRE_APPROVAL on ActivityStarted or on an operation inside the activity fails the
 //! attempt with a retryable `ApprovalPending` whose retry delay is the poll interval, and this
@@ -28,8 +29,8 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use crate::client::CoreClient;
+use crate::client::GovernanceApiError;
 use crate::config::ErrorPolicy;
-use crate::error::GovernanceApiError;
 use crate::wire::{
     ActivityIdentity, ApprovalAnswer, ApprovalRequest, ApprovalStatus, EvaluateResponse,
 };

@@ -1,63 +1,66 @@
 //! Why governance stopped an operation, and the Temporal failure it becomes.
 //!
-//! The `type` strings and messages are the reference's (design §3.3, §9 and D12 in the
-//! repository's `docs/design.md`), so workflow code and Core see the same failures whichever
-//! SDK ran the activity.
+//! The `type` strings and messages are the reference SDK's, so workflow code and Core see the
+//! same failures whichever SDK ran the activity; [`FailureKind::type_name`] gives the string
+//! to compare an `ApplicationFailure`'s type with.
 
 use std::fmt;
 use std::time::Duration;
 
-use crate::error::GovernanceApiError;
+use crate::client::GovernanceApiError;
 use crate::wire::{ActivityIdentity, PatchRequest};
 
 /// `GovernanceBlock`: a BLOCK verdict (non-retryable).
-pub const GOVERNANCE_BLOCK: &str = "GovernanceBlock";
+pub(crate) const GOVERNANCE_BLOCK: &str = "GovernanceBlock";
 /// `GovernanceHalt`: a HALT verdict, or no verdict under `fail_closed` (non-retryable).
-pub const GOVERNANCE_HALT: &str = "GovernanceHalt";
+pub(crate) const GOVERNANCE_HALT: &str = "GovernanceHalt";
 /// `ApprovalPending`: waiting for a human (retryable; the retry is the next poll).
-pub const APPROVAL_PENDING: &str = "ApprovalPending";
+pub(crate) const APPROVAL_PENDING: &str = "ApprovalPending";
 /// `ApprovalExpired`: Core's or the SDK's approval deadline passed (non-retryable).
-pub const APPROVAL_EXPIRED: &str = "ApprovalExpired";
+pub(crate) const APPROVAL_EXPIRED: &str = "ApprovalExpired";
 /// `ApprovalRejected`: a human rejected (non-retryable).
-pub const APPROVAL_REJECTED: &str = "ApprovalRejected";
+pub(crate) const APPROVAL_REJECTED: &str = "ApprovalRejected";
 /// `GuardrailsValidationFailed`: guardrails refused the input or output (non-retryable).
-pub const GUARDRAILS_VALIDATION_FAILED: &str = "GuardrailsValidationFailed";
+pub(crate) const GUARDRAILS_VALIDATION_FAILED: &str = "GuardrailsValidationFailed";
 /// `GovernanceAPIError`: OpenBox is not usable on this worker (non-retryable).
-pub const GOVERNANCE_API_ERROR: &str = "GovernanceAPIError";
+pub(crate) const GOVERNANCE_API_ERROR: &str = "GovernanceAPIError";
 
 /// `GovernancePatch`: a BLOCK that names the input to restart with (non-retryable); the workflow
 /// continues as new with it.
-pub const GOVERNANCE_PATCH: &str = "GovernancePatch";
+pub(crate) const GOVERNANCE_PATCH: &str = "GovernancePatch";
 /// `GovernancePatchLimitExceeded`: a patch asked for more restarts than `max_patch_restarts`
 /// allows, or the restart counter in the memo is not one (non-retryable).
-pub const GOVERNANCE_PATCH_LIMIT_EXCEEDED: &str = "GovernancePatchLimitExceeded";
+pub(crate) const GOVERNANCE_PATCH_LIMIT_EXCEEDED: &str = "GovernancePatchLimitExceeded";
 /// `GovernancePatchInputInvalid`: the patched input is not an input of the workflow
 /// (non-retryable): a restart with it could not even start.
-pub const GOVERNANCE_PATCH_INPUT_INVALID: &str = "GovernancePatchInputInvalid";
+pub(crate) const GOVERNANCE_PATCH_INPUT_INVALID: &str = "GovernancePatchInputInvalid";
 
 /// The kind of a [`GovernanceFailure`]; each maps to one Temporal failure type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FailureKind {
-    /// [`GOVERNANCE_BLOCK`]
+    /// `GovernanceBlock`: a BLOCK verdict (non-retryable).
     Block,
-    /// [`GOVERNANCE_HALT`]
+    /// `GovernanceHalt`: a HALT verdict, or no verdict under `fail_closed` (non-retryable).
     Halt,
-    /// [`APPROVAL_PENDING`]
+    /// `ApprovalPending`: waiting for a human (retryable; the retry is the next poll).
     ApprovalPending,
-    /// [`APPROVAL_EXPIRED`]
+    /// `ApprovalExpired`: Core's or the SDK's approval deadline passed (non-retryable).
     ApprovalExpired,
-    /// [`APPROVAL_REJECTED`]
+    /// `ApprovalRejected`: a human rejected (non-retryable).
     ApprovalRejected,
-    /// [`GUARDRAILS_VALIDATION_FAILED`]
+    /// `GuardrailsValidationFailed`: guardrails refused the input or output (non-retryable).
     GuardrailsValidationFailed,
-    /// [`GOVERNANCE_API_ERROR`]
+    /// `GovernanceAPIError`: OpenBox is not usable on this worker (non-retryable).
     ApiError,
-    /// [`GOVERNANCE_PATCH`]
+    /// `GovernancePatch`: a BLOCK that names the input to restart with (non-retryable); the workflow
+    /// continues as new with it.
     Patch,
-    /// [`GOVERNANCE_PATCH_LIMIT_EXCEEDED`]
+    /// `GovernancePatchLimitExceeded`: a patch asked for more restarts than `max_patch_restarts`
+    /// allows, or the restart counter in the memo is not one (non-retryable).
     PatchLimitExceeded,
-    /// [`GOVERNANCE_PATCH_INPUT_INVALID`]
+    /// `GovernancePatchInputInvalid`: the patched input is not an input of the workflow
+    /// (non-retryable): a restart with it could not even start.
     PatchInputInvalid,
 }
 
@@ -198,7 +201,7 @@ impl GovernanceFailure {
         )
     }
 
-    /// No verdict under `fail_closed` (or 401/403): a HALT naming the Core failure (design D9).
+    /// No verdict under `fail_closed` (or 401/403): a HALT naming the Core failure: `fail_closed` means one thing everywhere.
     pub(crate) fn core_unavailable(error: &GovernanceApiError) -> Self {
         Self::new(FailureKind::Halt, format!("Governance HALT: {error}"))
     }
@@ -398,7 +401,7 @@ impl GovernanceFailure {
     }
 
     /// The restart a [`FailureKind::Patch`] failure asks for (its Temporal failure's details).
-    pub fn patch_request(&self) -> Option<&PatchRequest> {
+    pub(crate) fn patch_request(&self) -> Option<&PatchRequest> {
         self.patch.as_deref()
     }
 }

@@ -1,76 +1,15 @@
-//! Metrics of Core calls through the [`metrics`](https://docs.rs/metrics) facade.
-//!
-//! Nothing is recorded anywhere until the application installs a recorder (for example
-//! `metrics-exporter-prometheus`); without one every call below is a no-op. Names and labels:
-//!
-//! | metric | kind | labels |
-//! |---|---|---|
-//! | `openbox_core_calls_total` | counter | `event_type`, `hook` (`true`/`false`), `outcome`, `error_kind` |
-//! | `openbox_core_call_duration_seconds` | histogram | `outcome` |
-//! | `openbox_events_lost_total` | counter | `event_type`, `reason` |
-//! | `openbox_approval_polls_total` | counter | `outcome` |
-//! | `openbox_inputs_not_captured_total` | counter | `activity_type` |
-//! | `openbox_observed_verdicts_total` | counter | `event_type`, `hook`, `would_have` |
-//! | `openbox_circuit_breaker_state` | gauge | — (0 closed, 1 open, 2 half-open) |
-//! | `openbox_circuit_breaker_transitions_total` | counter | `to` |
-//!
-//! `outcome` is `allowed`, `constrained`, `approval`, `blocked` or `halted` when Core gave that
-//! verdict, and `error` when it gave none; `error_kind` then says why (`unreachable`, `timeout`,
-//! `http_status`, `unauthorized`, `invalid_response`, `unknown_verdict`, `missing_verdict`,
-//! `encode`) and is `none` otherwise. An event Core did not get and that proceeded anyway
-//! (`fail_open`) also counts in `openbox_events_lost_total`, with the same kind as `reason`.
-//! Approval polls count `pending`, `approved`, `rejected`, `patched` (rejected with a patch: a
-//! restart), `expired` or `error`.
+//! Recording Core calls, approval polls and observed verdicts (the names and the table are in
+//! [`crate::metrics`]).
 
 use std::time::Duration;
 
 use crate::client::Decision;
 use crate::wire::Verdict;
 
-/// Counter of evaluations by outcome.
-pub const CORE_CALLS: &str = "openbox_core_calls_total";
-/// Histogram of evaluation latency in seconds, by outcome.
-pub const CORE_CALL_SECONDS: &str = "openbox_core_call_duration_seconds";
-/// Counter of events Core did not get that proceeded (`fail_open`), by reason.
-pub const EVENTS_LOST: &str = "openbox_events_lost_total";
-/// Counter of approval polls by outcome.
-pub const APPROVAL_POLLS: &str = "openbox_approval_polls_total";
-/// Counter of evaluations in observe mode, by what would have happened.
-pub const OBSERVED_VERDICTS: &str = "openbox_observed_verdicts_total";
-/// Counter of governed activity attempts whose arguments could not be reported.
-pub const INPUTS_NOT_CAPTURED: &str = "openbox_inputs_not_captured_total";
-
-/// Registers the descriptions with the installed recorder (exporters show them as help text).
-/// Optional; call it after installing a recorder.
-pub fn describe() {
-    ::metrics::describe_counter!(CORE_CALLS, "OpenBox Core evaluations, by outcome");
-    ::metrics::describe_histogram!(
-        CORE_CALL_SECONDS,
-        ::metrics::Unit::Seconds,
-        "Latency of OpenBox Core evaluations, by outcome"
-    );
-    ::metrics::describe_counter!(
-        EVENTS_LOST,
-        "Governance events Core did not get that proceeded under fail_open, by reason"
-    );
-    ::metrics::describe_counter!(APPROVAL_POLLS, "Approval polls, by outcome");
-    ::metrics::describe_gauge!(
-        crate::client::breaker_metrics::STATE,
-        "The Core client's circuit breaker: 0 closed, 1 open, 2 half-open"
-    );
-    ::metrics::describe_counter!(
-        crate::client::breaker_metrics::TRANSITIONS,
-        "Circuit breaker transitions, by the state entered"
-    );
-    ::metrics::describe_counter!(
-        OBSERVED_VERDICTS,
-        "Evaluations in observe mode, by what would have happened (not enforced)"
-    );
-    ::metrics::describe_counter!(
-        INPUTS_NOT_CAPTURED,
-        "Governed activity attempts whose arguments could not be reported to Core, by activity type"
-    );
-}
+use crate::metrics::{
+    APPROVAL_POLLS, CORE_CALL_SECONDS, CORE_CALLS, EVENTS_LOST, INPUTS_NOT_CAPTURED,
+    OBSERVED_VERDICTS,
+};
 
 fn verdict_outcome(v: Verdict) -> &'static str {
     match v {
@@ -124,7 +63,7 @@ pub(crate) fn record_approval_poll(outcome: &'static str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::GovernanceApiError;
+    use crate::client::GovernanceApiError;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
     use metrics_util::{CompositeKey, MetricKind};
 

@@ -16,11 +16,12 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 pub use activity::ActivitySettings;
-pub use stats::{GovernanceStats, StatsSnapshot};
+pub(crate) use stats::GovernanceStats;
+pub use stats::StatsSnapshot;
 
+use crate::client::OpenBoxError;
 use crate::client::{CoreClient, Decision};
 use crate::config::OpenBoxConfig;
-use crate::error::OpenBoxError;
 use crate::wire::EvaluateBody;
 
 use approval::ApprovalMarkers;
@@ -66,7 +67,7 @@ tokio::task_local! {
 
 impl Governor {
     /// A governor over an existing client (no network traffic).
-    pub fn new(client: CoreClient, options: GovernanceOptions) -> Self {
+    pub(crate) fn new(client: CoreClient, options: GovernanceOptions) -> Self {
         Governor {
             inner: Arc::new(Inner {
                 stats: GovernanceStats::for_client(client.clone()),
@@ -88,7 +89,7 @@ impl Governor {
     }
 
     /// The Core client.
-    pub fn client(&self) -> &CoreClient {
+    pub(crate) fn client(&self) -> &CoreClient {
         &self.inner.client
     }
 
@@ -97,8 +98,18 @@ impl Governor {
         &self.inner.options
     }
 
-    /// Counters of this governor (events, failures, time spent governing).
-    pub fn stats(&self) -> &GovernanceStats {
+    /// Counters of this governor (events, failures, time spent governing), as of now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// What the spool holds and has done, when one is configured.
+    pub fn spool_stats(&self) -> Option<crate::client::SpoolStats> {
+        self.inner.client.spool_stats()
+    }
+
+    /// The running counters, for the crate's own bookkeeping.
+    pub(crate) fn counters(&self) -> &GovernanceStats {
         &self.inner.stats
     }
 
@@ -146,7 +157,7 @@ impl Governor {
         };
         // Counted as enforced: a verdict as Core gave it, a missing one by what followed.
         metrics::record_evaluation(body.event_type(), body.is_hook(), &decision, elapsed);
-        self.stats().count(&decision);
+        self.counters().count(&decision);
         match decision {
             Decision::Verdict(_) if observe => {
                 Decision::Verdict(crate::wire::EvaluateResponse::allow())
@@ -164,7 +175,7 @@ impl Governor {
         };
         metrics::record_observed(body.event_type(), body.is_hook(), would_have);
         if !matches!(would_have, "allowed" | "proceeded_no_verdict") {
-            self.stats().observed_intervention();
+            self.counters().observed_intervention();
             let reason = match decision {
                 Decision::Verdict(r) => r.reason.clone().unwrap_or_default(),
                 Decision::Halt(e) | Decision::Proceed(e) => e.to_string(),

@@ -1,20 +1,20 @@
-//! What is governed and how: the reference's `GovernanceConfig` (design §8.1) plus the approval
-//! settings of design D8 and the replay cut-off.
+//! What is governed and how: the reference's `GovernanceConfig`, plus the approval settings
+//! (approvals survive retries on other workers and are bounded in time) and the replay cut-off.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use crate::error::ConfigError;
+use crate::config::ConfigError;
 
 /// The carrier activity's type name (as in the reference, so Core and histories agree).
-pub const CARRIER_ACTIVITY: &str = "send_governance_event";
+pub(crate) const CARRIER_ACTIVITY: &str = "send_governance_event";
 
 /// Default approval poll interval (the reference's unused `hitl_poll_interval_ms`).
-pub const DEFAULT_APPROVAL_POLL_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_APPROVAL_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// Default number of failed approval polls in a row after which the error policy decides.
-pub const DEFAULT_APPROVAL_POLL_FAILURE_LIMIT: u32 = 10;
+pub(crate) const DEFAULT_APPROVAL_POLL_FAILURE_LIMIT: u32 = 10;
 /// Default SDK-side bound on an approval wait.
-pub const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const DEFAULT_APPROVAL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// Whether Core's verdicts take effect.
 ///
@@ -47,6 +47,17 @@ pub enum HookKind {
 }
 
 impl HookKind {
+    /// The kind of operation `hook` reports.
+    pub(crate) fn of(hook: &crate::wire::HookSpan) -> HookKind {
+        use crate::wire::HookSpan;
+        match hook {
+            HookSpan::HttpRequest(_) => HookKind::Http,
+            HookSpan::DbQuery(_) => HookKind::Db,
+            HookSpan::FileOperation(_) => HookKind::File,
+            HookSpan::FunctionCall(_) => HookKind::Function,
+        }
+    }
+
     /// The `hook_type` of the spans of this kind.
     pub const fn hook_type(self) -> &'static str {
         match self {
@@ -99,7 +110,7 @@ pub enum HookCompletion {
 }
 
 /// Default of [`GovernanceOptionsBuilder::max_patch_restarts`].
-pub const DEFAULT_MAX_PATCH_RESTARTS: u32 = 3;
+pub(crate) const DEFAULT_MAX_PATCH_RESTARTS: u32 = 3;
 
 /// Which workflows and activities are governed, and how approvals behave.
 #[derive(Debug, Clone)]
@@ -110,18 +121,18 @@ pub struct GovernanceOptions {
     pub(crate) skip_activity_types: HashSet<String>,
     pub(crate) skip_signals: HashSet<String>,
     pub(crate) enforce_task_queues: Option<HashSet<String>>,
-    pub(crate) hitl_enabled: bool,
-    pub(crate) skip_hitl_activity_types: HashSet<String>,
+    pub(crate) approvals_enabled: bool,
+    pub(crate) skip_approval_activity_types: HashSet<String>,
     pub(crate) approval_poll_interval: Duration,
     pub(crate) approval_timeout: Duration,
     pub(crate) carrier: CarrierMode,
-    pub(crate) govern_all: bool,
+    pub(crate) only_annotated: bool,
     pub(crate) workflows_started_after: Option<SystemTime>,
     pub(crate) require_input_capture: bool,
     pub(crate) approval_poll_failure_limit: u32,
     pub(crate) enforcement: Enforcement,
     pub(crate) observed_activity_types: HashSet<String>,
-    pub(crate) observed_hooks: HashSet<&'static str>,
+    pub(crate) observed_hooks: HashSet<HookKind>,
     pub(crate) max_patch_restarts: u32,
     pub(crate) hook_completion: HookCompletion,
 }
@@ -135,12 +146,12 @@ impl Default for GovernanceOptions {
             skip_activity_types: HashSet::from([CARRIER_ACTIVITY.to_owned()]),
             skip_signals: HashSet::new(),
             enforce_task_queues: None,
-            hitl_enabled: true,
-            skip_hitl_activity_types: HashSet::new(),
+            approvals_enabled: true,
+            skip_approval_activity_types: HashSet::new(),
             approval_poll_interval: DEFAULT_APPROVAL_POLL_INTERVAL,
             approval_timeout: DEFAULT_APPROVAL_TIMEOUT,
             carrier: CarrierMode::default(),
-            govern_all: true,
+            only_annotated: false,
             workflows_started_after: None,
             require_input_capture: false,
             approval_poll_failure_limit: DEFAULT_APPROVAL_POLL_FAILURE_LIMIT,
@@ -171,42 +182,42 @@ impl GovernanceOptions {
 
     /// Whether workflows and activities on this task queue are governed (all are, unless
     /// [`GovernanceOptionsBuilder::enforce_task_queues`] names some).
-    pub fn governs_task_queue(&self, task_queue: &str) -> bool {
+    pub(crate) fn governs_task_queue(&self, task_queue: &str) -> bool {
         self.enforce_task_queues
             .as_ref()
             .is_none_or(|queues| queues.contains(task_queue))
     }
 
     /// Whether an activity of this type on this task queue is governed by option.
-    pub fn governs_activity(&self, activity_type: &str, task_queue: &str) -> bool {
+    pub(crate) fn governs_activity(&self, activity_type: &str, task_queue: &str) -> bool {
         self.governs_activity_type(activity_type) && self.governs_task_queue(task_queue)
     }
 
     /// Whether workflows of this type are governed by option (the run may still be excluded by
     /// [`GovernanceOptions::workflows_started_after`]).
-    pub fn governs_workflow_type(&self, workflow_type: &str) -> bool {
+    pub(crate) fn governs_workflow_type(&self, workflow_type: &str) -> bool {
         !self.skip_workflow_types.contains(workflow_type)
     }
 
     /// Whether activities of this type are governed by option.
-    pub fn governs_activity_type(&self, activity_type: &str) -> bool {
+    pub(crate) fn governs_activity_type(&self, activity_type: &str) -> bool {
         !self.skip_activity_types.contains(activity_type)
     }
 
     /// Whether this signal is reported.
-    pub fn governs_signal(&self, signal: &str) -> bool {
+    pub(crate) fn governs_signal(&self, signal: &str) -> bool {
         !self.skip_signals.contains(signal)
     }
 
     /// Whether REQUIRE_APPROVAL waits for a human (otherwise it blocks).
-    pub fn hitl_enabled(&self) -> bool {
-        self.hitl_enabled
+    pub fn approvals_enabled(&self) -> bool {
+        self.approvals_enabled
     }
 
     /// Whether REQUIRE_APPROVAL waits for a human in activities of this type: approvals are on
-    /// and the type is not in `skip_hitl_activity_types` (otherwise it blocks).
-    pub fn hitl_enabled_for(&self, activity_type: &str) -> bool {
-        self.hitl_enabled && !self.skip_hitl_activity_types.contains(activity_type)
+    /// and the type is not in `skip_approval_activity_types` (otherwise it blocks).
+    pub(crate) fn approvals_enabled_for(&self, activity_type: &str) -> bool {
+        self.approvals_enabled && !self.skip_approval_activity_types.contains(activity_type)
     }
 
     /// Delay between two approval polls (the retry delay of `ApprovalPending`).
@@ -224,9 +235,9 @@ impl GovernanceOptions {
         self.carrier
     }
 
-    /// `false` when only `#[governed_activity]` / `#[governed_workflow]` items are governed.
-    pub fn govern_all(&self) -> bool {
-        self.govern_all
+    /// Whether only `#[governed_activity]` / `#[governed_workflow]` items are governed.
+    pub fn only_annotated(&self) -> bool {
+        self.only_annotated
     }
 
     /// Runs started before this instant are not governed (replay safety for workflows that were
@@ -241,7 +252,7 @@ impl GovernanceOptions {
     }
 
     /// Whether verdicts on an activity of this type (its start and completion) take effect.
-    pub fn enforcement_for_activity(&self, activity_type: &str) -> Enforcement {
+    pub(crate) fn enforcement_for_activity(&self, activity_type: &str) -> Enforcement {
         if self.enforcement == Enforcement::Observe
             || self.observed_activity_types.contains(activity_type)
         {
@@ -251,10 +262,9 @@ impl GovernanceOptions {
         }
     }
 
-    /// Whether verdicts on an operation (`hook_type`) inside an activity of this type take
-    /// effect.
-    pub fn enforcement_for_hook(&self, activity_type: &str, hook_type: &str) -> Enforcement {
-        if self.observed_hooks.contains(hook_type) {
+    /// Whether verdicts on an operation of `kind` inside an activity of this type take effect.
+    pub(crate) fn enforcement_for_hook(&self, activity_type: &str, kind: HookKind) -> Enforcement {
+        if self.observed_hooks.contains(&kind) {
             Enforcement::Observe
         } else {
             self.enforcement_for_activity(activity_type)
@@ -357,20 +367,20 @@ impl GovernanceOptionsBuilder {
     }
 
     /// Human approval (default `true`). When off, REQUIRE_APPROVAL blocks.
-    pub fn hitl_enabled(mut self, on: bool) -> Self {
-        self.options.hitl_enabled = on;
+    pub fn approvals_enabled(mut self, on: bool) -> Self {
+        self.options.approvals_enabled = on;
         self
     }
 
     /// Activity types in which REQUIRE_APPROVAL never waits for a human but blocks
     /// (non-retryable), e.g. an activity that must not hang its workflow on a person, or one
     /// that itself talks to the approval system.
-    pub fn skip_hitl_activity_types(
+    pub fn skip_approval_activity_types(
         mut self,
         types: impl IntoIterator<Item = impl Into<String>>,
     ) -> Self {
         self.options
-            .skip_hitl_activity_types
+            .skip_approval_activity_types
             .extend(types.into_iter().map(Into::into));
         self
     }
@@ -410,9 +420,7 @@ impl GovernanceOptionsBuilder {
 
     /// Observe (not enforce) the verdicts on these kinds of operation.
     pub fn observe_hooks(mut self, kinds: impl IntoIterator<Item = HookKind>) -> Self {
-        self.options
-            .observed_hooks
-            .extend(kinds.into_iter().map(HookKind::hook_type));
+        self.options.observed_hooks.extend(kinds);
         self
     }
 
@@ -431,14 +439,14 @@ impl GovernanceOptionsBuilder {
     /// Govern only items marked `#[governed_activity]` / `#[governed_workflow]` (default:
     /// govern everything on the worker).
     pub fn only_annotated(mut self) -> Self {
-        self.options.govern_all = false;
+        self.options.only_annotated = true;
         self
     }
 
     /// Do not govern workflow runs started before `at`: set it to the moment you switch
     /// governance on for a task queue with running workflows, so that their histories (which
     /// have no governance events) replay without nondeterminism errors.
-    pub fn govern_workflows_started_after(mut self, at: SystemTime) -> Self {
+    pub fn workflows_started_after(mut self, at: SystemTime) -> Self {
         self.options.workflows_started_after = Some(at);
         self
     }
@@ -559,15 +567,15 @@ mod tests {
         assert_eq!(o.enforcement_for_activity("charge"), Enforcement::Observe);
         assert_eq!(o.enforcement_for_activity("refund"), Enforcement::Enforce);
         assert_eq!(
-            o.enforcement_for_hook("refund", "http_request"),
+            o.enforcement_for_hook("refund", HookKind::Http),
             Enforcement::Observe
         );
         assert_eq!(
-            o.enforcement_for_hook("refund", "db_query"),
+            o.enforcement_for_hook("refund", HookKind::Db),
             Enforcement::Enforce
         );
         assert_eq!(
-            o.enforcement_for_hook("charge", "db_query"),
+            o.enforcement_for_hook("charge", HookKind::Db),
             Enforcement::Observe
         );
         let all = GovernanceOptions::builder()
@@ -575,7 +583,7 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(
-            all.enforcement_for_hook("x", "file_operation"),
+            all.enforcement_for_hook("x", HookKind::File),
             Enforcement::Observe
         );
     }

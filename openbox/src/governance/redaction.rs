@@ -1,4 +1,4 @@
-//! Applying a guardrails `redacted_input` to an activity's input or output (design §5, design D4).
+//! Applying a guardrails `redacted_input` to an activity's input or output; the activity runs with the redacted input, as Core decided.
 //!
 //! Objects are deep-merged (the redacted keys replace the original ones, other keys stay),
 //! anything else is replaced. For the input, an object applies to the first argument and an

@@ -2,7 +2,7 @@
 //!
 //! A hook (HTTP, database, file, `#[traced]`) finds its activity through a Tokio task-local set
 //! around the activity body — not through a trace-id map, which mis-attributes concurrent
-//! activities sharing a trace (design §11.1 #12). Tasks spawned with [`crate::spawn`] inherit it; a sync
+//! activities sharing a trace (a trace id alone would mix them up). Tasks spawned with [`crate::spawn`] inherit it; a sync
 //! activity body (run by Temporal on a blocking thread) gets it through a thread-local.
 //! Outside a governed activity there is no scope, and hooks make no Core call.
 
@@ -67,7 +67,7 @@ impl ActivityScope {
         scheduled_time: Option<SystemTime>,
         approval: bool,
     ) -> Self {
-        governor.stats().scope_opened();
+        governor.counters().scope_opened();
         ActivityScope {
             governor,
             identity,
@@ -83,27 +83,27 @@ impl ActivityScope {
     }
 
     /// The governor of the worker running the activity.
-    pub fn governor(&self) -> &Governor {
+    pub(crate) fn governor(&self) -> &Governor {
         &self.governor
     }
 
     /// Which activity attempt this is.
-    pub fn identity(&self) -> &Arc<ActivityIdentity> {
+    pub(crate) fn identity(&self) -> &Arc<ActivityIdentity> {
         &self.identity
     }
 
-    /// The input as Core last saw it (redacted when guardrails redacted it, design D2).
-    pub fn input(&self) -> Arc<Vec<Value>> {
+    /// The input as Core last saw it (redacted when guardrails redacted it: Core never sees again what it asked to hide).
+    pub(crate) fn input(&self) -> Arc<Vec<Value>> {
         self.input.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The trace of this attempt's operations when no OpenTelemetry context provides one.
-    pub fn trace_id(&self) -> &str {
+    pub(crate) fn trace_id(&self) -> &str {
         &self.trace_id
     }
 
     /// The parent of this attempt's operation spans when no OpenTelemetry context provides one.
-    pub fn span_id(&self) -> &str {
+    pub(crate) fn span_id(&self) -> &str {
         &self.span_id
     }
 
@@ -112,7 +112,7 @@ impl ActivityScope {
         (self
             .governor
             .options()
-            .hitl_enabled_for(&self.identity.activity_type)
+            .approvals_enabled_for(&self.identity.activity_type)
             && self.approval)
             .then(|| ApprovalContext::new(&self.governor, &self.identity, self.scheduled_time))
     }
@@ -223,7 +223,7 @@ impl ActivityScope {
 
 impl Drop for ActivityScope {
     fn drop(&mut self) {
-        self.governor.stats().scope_closed();
+        self.governor.counters().scope_closed();
     }
 }
 

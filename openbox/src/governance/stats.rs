@@ -9,7 +9,7 @@ use crate::wire::Verdict;
 
 /// A snapshot-able set of counters. All methods are lock-free.
 #[derive(Debug, Default)]
-pub struct GovernanceStats {
+pub(crate) struct GovernanceStats {
     client: Option<CoreClient>,
     verdicts: [AtomicU64; 5],
     lost_fail_open: AtomicU64,
@@ -115,7 +115,7 @@ impl GovernanceStats {
     }
 
     /// The current values.
-    pub fn snapshot(&self) -> StatsSnapshot {
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
         let mut verdicts = [0; 5];
         for (out, counter) in verdicts.iter_mut().zip(&self.verdicts) {
             *out = counter.load(Ordering::Relaxed);

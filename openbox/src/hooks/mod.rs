@@ -175,7 +175,7 @@ impl HookCall {
     fn mode(&self, body: &HookEvaluation) -> crate::governance::options::Enforcement {
         self.scope.governor().options().enforcement_for_hook(
             &self.scope.identity().activity_type,
-            body.spans[0].hook.hook_type(),
+            crate::governance::options::HookKind::of(&body.spans[0].hook),
         )
     }
 
@@ -189,7 +189,7 @@ impl HookCall {
         let result = self.judge(decision, stage);
         self.scope
             .governor()
-            .stats()
+            .counters()
             .add_governance_time(clock.elapsed());
         result
     }
@@ -339,7 +339,7 @@ impl HookCall {
         let mode = self.mode(&body);
         let decision = crate::blocking::wait(governor.decide(&body, mode)).unwrap_or_else(|e| {
             let policy = governor.client().config().error_policy();
-            let error = crate::GovernanceApiError::Unreachable(e.to_string());
+            let error = crate::client::GovernanceApiError::Unreachable(e.to_string());
             Decision::from_result(
                 Err(error),
                 policy,
@@ -375,7 +375,7 @@ impl HookCall {
     }
 }
 
-/// `text` cut to `max` characters with `...[truncated, <N> total chars]` (design §7).
+/// `text` cut to `max` characters with `...[truncated, <N> total chars]`, the reference's marker.
 pub(crate) fn truncate_body(text: &str, max: usize) -> String {
     crate::text::truncate(text, max, crate::text::Cut::WithTotal)
 }

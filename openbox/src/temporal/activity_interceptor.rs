@@ -88,7 +88,7 @@ impl InterceptedGuard {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(task_token.clone(), what);
-        governor.stats().attempt_intercepted();
+        governor.counters().attempt_intercepted();
         InterceptedGuard {
             task_token,
             governor: governor.clone(),
@@ -98,7 +98,7 @@ impl InterceptedGuard {
 
 impl Drop for InterceptedGuard {
     fn drop(&mut self) {
-        self.governor.stats().attempt_released();
+        self.governor.counters().attempt_released();
         let mut map = intercepted_map().lock().unwrap_or_else(|p| p.into_inner());
         map.remove(&self.task_token);
         if map.is_empty() {
@@ -141,14 +141,6 @@ fn output_json(output: &dyn ActivityExecutionValue) -> Value {
 }
 
 impl OpenBoxActivityInterceptor {
-    /// An interceptor governing with `governor`.
-    pub fn new(governor: Governor) -> Self {
-        OpenBoxActivityInterceptor {
-            governor,
-            described: Arc::default(),
-        }
-    }
-
     pub(crate) fn with_codecs(governor: Governor, described: DescribedCodecs) -> Self {
         OpenBoxActivityInterceptor {
             governor,
@@ -183,7 +175,9 @@ impl OpenBoxActivityInterceptor {
             }
             None => Vec::new(),
         };
-        self.governor.stats().add_governance_time(clock.elapsed());
+        self.governor
+            .counters()
+            .add_governance_time(clock.elapsed());
 
         let (attempt, redacted) = Attempt::begin(
             self.governor.clone(),
@@ -226,7 +220,9 @@ impl OpenBoxActivityInterceptor {
             Ok(output) => {
                 let clock = Instant::now();
                 let json = output_json(output.as_ref());
-                self.governor.stats().add_governance_time(clock.elapsed());
+                self.governor
+                    .counters()
+                    .add_governance_time(clock.elapsed());
                 match attempt.finish(BodyOutcome::Completed(json)).await {
                     Ok(None) => Ok(output),
                     Ok(Some(redacted)) => Ok(Box::new(redacted)),
@@ -250,7 +246,7 @@ impl OpenBoxActivityInterceptor {
 fn uncaptured(governor: &Governor, activity_type: &str) {
     use std::collections::HashSet;
     static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-    governor.stats().input_not_captured();
+    governor.counters().input_not_captured();
     crate::governance::metrics::record_uncaptured_input(activity_type);
     let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
     if warned
@@ -277,7 +273,7 @@ impl ActivityInboundInterceptor for OpenBoxActivityInterceptor {
         let options = self.governor.options();
         let skipped = !options.governs_activity(&info.activity_type, &info.task_queue);
         if skipped
-            || (!options.govern_all() && activity_decl(&info.activity_type, &input).is_none())
+            || (options.only_annotated() && activity_decl(&info.activity_type, &input).is_none())
         {
             // Not governed here. A `#[governed_activity]` body finds this worker's governor:
             // it stays ungoverned if its type is skipped, and governs itself otherwise.

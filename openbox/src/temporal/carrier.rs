@@ -2,7 +2,7 @@
 //! events are sent by this activity, and its result — Core's decision — is recorded in the
 //! history, which makes replays deterministic and free of Core calls.
 //!
-//! Its input is only the event (design D10): the API key stays in worker-side state.
+//! Its input is only the event: the API key stays in worker-side state, out of histories.
 
 // `#[activities]` generates an undocumented marker constant, `GovernanceActivities::send_governance_event`.
 #![allow(missing_docs)]

@@ -77,7 +77,7 @@ impl ActivityGate {
         }
         let clock = std::time::Instant::now();
         let input = input();
-        governor.stats().add_governance_time(clock.elapsed());
+        governor.counters().add_governance_time(clock.elapsed());
         let (attempt, redacted) = Attempt::begin(
             governor,
             attempt_info(info, ctx.headers()),
@@ -194,7 +194,7 @@ impl ActivityGate {
                 attempt
                     .scope()
                     .governor()
-                    .stats()
+                    .counters()
                     .add_governance_time(clock.elapsed());
                 match attempt.finish(BodyOutcome::Completed(json)).await {
                     Ok(None) => Ok(value),

@@ -16,8 +16,8 @@ use super::carrier::GovernanceActivities;
 use super::codec::InputCodec;
 use super::workflow_interceptor::OpenBoxWorkflowInterceptor;
 use crate::client::CoreClient;
+use crate::client::OpenBoxError;
 use crate::config::OpenBoxConfig;
-use crate::error::OpenBoxError;
 use crate::governance::Governor;
 use crate::governance::options::GovernanceOptionsBuilder;
 
@@ -37,8 +37,6 @@ use crate::governance::options::GovernanceOptionsBuilder;
 /// # let _ = options; Ok(()) }
 /// ```
 ///
-/// For manual wiring the parts are public: [`OpenBoxPlugin::activity_interceptor`],
-/// [`OpenBoxPlugin::workflow_interceptor`] and [`OpenBoxPlugin::activities`].
 #[derive(Clone, Debug)]
 pub struct OpenBoxPlugin {
     governor: Governor,
@@ -54,23 +52,23 @@ impl OpenBoxPlugin {
         OpenBoxPluginBuilder::default()
     }
 
-    /// The governor the interceptors use (its stats, its Core client).
+    /// The governor the interceptors use (its stats).
     pub fn governor(&self) -> &Governor {
         &self.governor
     }
 
     /// The activity interceptor.
-    pub fn activity_interceptor(&self) -> OpenBoxActivityInterceptor {
+    pub(crate) fn activity_interceptor(&self) -> OpenBoxActivityInterceptor {
         OpenBoxActivityInterceptor::with_codecs(self.governor.clone(), self.described.clone())
     }
 
     /// The workflow interceptor constructor.
-    pub fn workflow_interceptor(&self) -> WorkflowInterceptorConstructor {
+    pub(crate) fn workflow_interceptor(&self) -> WorkflowInterceptorConstructor {
         OpenBoxWorkflowInterceptor::constructor(self.governor.clone())
     }
 
     /// The carrier activity `send_governance_event`.
-    pub fn activities(&self) -> GovernanceActivities {
+    pub(crate) fn activities(&self) -> GovernanceActivities {
         GovernanceActivities::new(self.governor.clone())
     }
 }

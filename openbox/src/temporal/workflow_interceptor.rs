@@ -1,6 +1,6 @@
 //! The workflow interceptor: WorkflowStarted before the run body, WorkflowCompleted /
 //! WorkflowFailed after it, SignalReceived before each signal handler — each sent through the
-//! carrier activity and decided deterministically from its recorded result (design D6):
+//! carrier activity and decided deterministically from its recorded result, so a replay decides the same:
 //!
 //! | Verdict | WorkflowStarted | SignalReceived | WorkflowCompleted |
 //! |---|---|---|---|
@@ -97,7 +97,7 @@ impl OpenBoxWorkflowInterceptor {
         };
         let governed = options.governs_workflow_type(view.workflow_type())
             && options.governs_task_queue(view.task_queue())
-            && (options.govern_all() || decl.is_some())
+            && (!options.only_annotated() || decl.is_some())
             && started_in_scope;
         let memo: HashMap<String, Payload> = view
             .raw()
@@ -114,11 +114,6 @@ impl OpenBoxWorkflowInterceptor {
             run: Rc::new(RunState::new()),
             arguments: view.raw().arguments.clone(),
         }
-    }
-
-    /// Whether this run sends workflow events.
-    pub fn is_governed(&self) -> bool {
-        self.governed
     }
 
     async fn send(

@@ -99,8 +99,8 @@ fn check_hook_body(json: &str, hook_type: &str, stage: HookStage) {
     assert_eq!(back["hook_trigger"], Value::Bool(true));
     assert_eq!(back["event_type"], "ActivityStarted");
     assert_eq!(back["span_count"], 1);
-    assert_eq!(hook.span().hook.hook_type(), hook_type);
-    assert_eq!(hook.span().stage, stage);
+    assert_eq!(hook.spans[0].hook.hook_type(), hook_type);
+    assert_eq!(hook.spans[0].stage, stage);
 }
 
 /// A span block wrapped into the hook envelope of the http example, as Core would receive it.

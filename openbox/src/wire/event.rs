@@ -1,4 +1,4 @@
-//! The six lifecycle event bodies of `POST /api/v1/governance/evaluate` (design §1.5–design §1.6).
+//! The six lifecycle event bodies of `POST /api/v1/governance/evaluate`.
 //!
 //! `hook_trigger` is deliberately not a field of any of these types: Core's rules match
 //! lifecycle events on the key being **absent**, so it must never be sent, not even as `false`.
@@ -48,7 +48,7 @@ pub enum LifecycleEvent {
     SignalReceived(SignalReceived),
     /// Before an activity body runs.
     ActivityStarted(ActivityStarted),
-    /// After an activity body finished (successfully or not, design D5).
+    /// After an activity body finished (successfully or not).
     ActivityCompleted(ActivityCompleted),
     /// One agent of a multi-agent session hands the work to the next (sent from workflow code).
     Handoff(Handoff),
@@ -90,7 +90,7 @@ pub struct Handoff {
     pub multi_agent_session_id: String,
     /// Always `workflow-telemetry`.
     pub source: WorkflowTelemetry,
-    /// When the event happened (design §1.4 format).
+    /// When the event happened (`2026-11-24T02:58:37.635Z`).
     pub timestamp: String,
 }
 
@@ -114,7 +114,7 @@ pub struct WorkflowStarted {
     /// The multi-agent session the workflow belongs to (omitted when it has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_agent_session_id: Option<String>,
-    /// When the event happened (design §1.4 format).
+    /// When the event happened (`2026-11-24T02:58:37.635Z`).
     pub timestamp: String,
 }
 
@@ -134,7 +134,7 @@ pub struct WorkflowCompleted {
     /// The multi-agent session the workflow belongs to (omitted when it has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_agent_session_id: Option<String>,
-    /// When the event happened (design §1.4 format).
+    /// When the event happened (`2026-11-24T02:58:37.635Z`).
     pub timestamp: String,
 }
 
@@ -154,7 +154,7 @@ pub struct WorkflowFailed {
     /// The multi-agent session the workflow belongs to (omitted when it has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_agent_session_id: Option<String>,
-    /// When the event happened (design §1.4 format).
+    /// When the event happened (`2026-11-24T02:58:37.635Z`).
     pub timestamp: String,
 }
 
@@ -216,7 +216,7 @@ pub struct SignalReceived {
     /// The multi-agent session the workflow belongs to (omitted when it has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_agent_session_id: Option<String>,
-    /// When the event happened (design §1.4 format).
+    /// When the event happened (`2026-11-24T02:58:37.635Z`).
     pub timestamp: String,
 }
 
@@ -228,7 +228,7 @@ pub struct ActivityStarted {
     /// Which activity attempt this is.
     #[serde(flatten)]
     pub activity: Arc<ActivityIdentity>,
-    /// When the event happened (design §1.4 format).
+    /// When the event happened (`2026-11-24T02:58:37.635Z`).
     pub timestamp: String,
     /// One JSON value per positional activity argument (`[]` without arguments).
     pub activity_input: Arc<Vec<Value>>,
@@ -240,7 +240,7 @@ pub struct ActivityStarted {
 pub enum ActivityStatus {
     /// The activity returned a value.
     Completed,
-    /// The activity failed (design D5: reported too, with `error`).
+    /// The activity failed (reported too, with `error`).
     Failed,
 }
 
@@ -262,7 +262,7 @@ pub struct ActivityCompleted {
     /// Which activity attempt this is.
     #[serde(flatten)]
     pub activity: Arc<ActivityIdentity>,
-    /// When the event happened (design §1.4 format).
+    /// When the event happened (`2026-11-24T02:58:37.635Z`).
     pub timestamp: String,
     /// `completed` or `failed`.
     pub status: ActivityStatus,

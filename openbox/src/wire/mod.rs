@@ -1,5 +1,5 @@
 //! Serde types for every request and response of the OpenBox Core HTTP API, exactly as the
-//! reference SDK 1.1.1 puts them on the wire (design §1).
+//! reference SDK 1.1.1 puts them on the wire.
 //!
 //! | Endpoint | Request | Response |
 //! |---|---|---|

@@ -97,7 +97,7 @@ proptest! {
     #[test]
     fn response_objects_parse_or_fail_typed(value in response_object()) {
         let parsed = EvaluateResponse::from_value(&value);
-        // A parsed response's verdict came from the body: never a silent default (design D7).
+        // A parsed response's verdict came from the body: never a silent default.
         if let Ok(r) = &parsed {
             let field = value.get("verdict").or_else(|| value.get("action"));
             prop_assert!(field.is_some(), "verdict out of nothing: {value}");

@@ -1,8 +1,8 @@
-//! Core's answers: the evaluate response (design §1.9) with its guardrails result (design §5), and the
-//! approval poll (design §1.8, design §4).
+//! Core's answers: the evaluate response with its guardrails result, and the
+//! approval poll.
 //!
 //! Parsing is lenient about the informational fields (a `risk_score` sent as a string does not
-//! make a verdict unreadable) and strict about the verdict itself (design D7).
+//! make a verdict unreadable) and strict about the verdict itself: an unknown verdict never reads as ALLOW.
 
 use std::time::SystemTime;
 
@@ -357,7 +357,7 @@ pub enum ApprovalStatus {
         /// Core's reason, if any.
         reason: Option<String>,
     },
-    /// Still waiting — also for a missing or unknown verdict (design D7).
+    /// Still waiting — also for a missing or unknown verdict.
     Pending {
         /// Core's reason, if any.
         reason: Option<String>,
@@ -526,7 +526,7 @@ mod tests {
             st(json!({"verdict": "require_approval"})),
             ApprovalStatus::Pending { reason: None }
         );
-        // design D7: the reference would approve these three.
+        // The reference would approve these three.
         assert_eq!(
             st(json!({"status": "pending"})),
             ApprovalStatus::Pending { reason: None }

@@ -1,4 +1,4 @@
-//! Hook evaluation bodies and their span objects (design §1.7).
+//! Hook evaluation bodies and their span objects.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use super::event::ActivityIdentity;
 /// A hook evaluation: the activity's envelope plus exactly one span describing the operation.
 ///
 /// Core's contract keeps `event_type: "ActivityStarted"` for hooks of both stages; the stage and
-/// the hook type live inside `spans[0]`. design D2: `activity_input` is the input *as Core
+/// the hook type live inside `spans[0]`. `activity_input` is the input *as Core
 /// last saw it*, i.e. redacted when guardrails redacted it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HookEvaluation {
@@ -33,7 +33,7 @@ pub struct HookEvaluation {
     pub span_count: SpanCountOne,
     /// Always `true`.
     pub hook_trigger: HookTrigger,
-    /// When this evaluation was made (design §1.4 format).
+    /// When this evaluation was made (`2026-11-24T02:58:37.635Z`).
     pub timestamp: String,
 }
 
@@ -56,11 +56,6 @@ impl HookEvaluation {
             hook_trigger: HookTrigger,
             timestamp,
         }
-    }
-
-    /// The single span of this evaluation.
-    pub fn span(&self) -> &Span {
-        &self.spans[0]
     }
 }
 
@@ -334,15 +329,15 @@ pub type HeaderMap = BTreeMap<String, String>;
 /// `http_request` keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpRequestSpan {
-    /// Plain method (`GET`), never a bytes repr (design D3).
+    /// Plain method (`GET`), never a bytes repr.
     pub http_method: String,
     /// Full request URL.
     pub http_url: String,
-    /// Request body as text, bounded (design §7).
+    /// Request body as text, bounded.
     pub request_body: Option<String>,
-    /// Request headers, sensitive values redacted (design D10).
+    /// Request headers, sensitive values redacted.
     pub request_headers: Option<HeaderMap>,
-    /// Response body as text, only for text-like content types, bounded (design §7).
+    /// Response body as text, only for text-like content types, bounded.
     pub response_body: Option<String>,
     /// Response headers, sensitive values redacted.
     pub response_headers: Option<HeaderMap>,
@@ -379,7 +374,7 @@ pub struct FileOperationSpan {
     pub operations: Option<Vec<String>>,
 }
 
-/// `db_query` keys. Bound parameter values are never included (design D10).
+/// `db_query` keys. Bound parameter values are never included.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DbQuerySpan {
     /// `postgresql`, `mysql`, `sqlite`, `redis`, …

@@ -1,4 +1,4 @@
-//! The three clocks of the wire format (design §1.4 ).
+//! The three clocks of the wire format.
 //!
 //! * `timestamp` of every evaluate body: RFC 3339 UTC with exactly three fractional digits
 //!   (truncated, not rounded) and a literal `Z`, e.g. `2026-11-24T02:58:37.635Z`;

@@ -1,4 +1,4 @@
-//! Verdict tiers and their spellings on the wire (design §3.1, design D7).
+//! Verdict tiers and their spellings on the wire. An unknown or missing verdict is an error, never an ALLOW.
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,7 +26,7 @@ pub enum Verdict {
 /// A verdict string that is neither a current nor a legacy spelling.
 ///
 /// The reference SDK silently treats these as ALLOW; this crate treats them as a Core error
-/// (design D7) so that a typo in a policy never opens the gate.
+/// so that a typo in a policy never opens the gate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown verdict {0:?}")]
 pub struct UnknownVerdict(pub String);

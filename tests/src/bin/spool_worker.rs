@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use openbox::client::BreakerSettings;
+use openbox::BreakerSettings;
 use openbox::{ErrorPolicy, SpoolSettings};
 use openbox_tests::core::config_builder_for;
 use openbox_tests::fixtures::{Plan, Step};

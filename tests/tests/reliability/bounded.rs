@@ -89,7 +89,7 @@ async fn run_swarms(h: &Harness, plugin: Option<&OpenBoxPlugin>, workflows: u32)
 async fn settle(plugin: &OpenBoxPlugin) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let stats = plugin.governor().stats().snapshot();
+        let stats = plugin.governor().stats();
         let (intercepted, open) = (stats.intercepted_attempts, stats.open_scopes);
         if (intercepted, open, plugin.governor().pending_approvals()) == (0, 0, 0) {
             return;

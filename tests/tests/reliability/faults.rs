@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use openbox::governance::metrics::{CORE_CALLS, EVENTS_LOST};
+use openbox::metrics::{CORE_CALLS, EVENTS_LOST};
 use openbox::{ErrorPolicy, OpenBoxError, OpenBoxPlugin};
 use openbox_dev::Faults;
 use openbox_tests::core::config_for;
@@ -67,7 +67,7 @@ async fn run_observed(
 ) {
     let obs = Observer::get();
     let (metric0, warn0) = (obs.counter(EVENTS_LOST, &[]), obs.lost_warnings());
-    let gov0 = plugin.governor().stats().snapshot().lost_fail_open;
+    let gov0 = plugin.governor().stats().lost_fail_open;
     let started = Instant::now();
     let result = h
         .run(Some(plugin.clone()), async {
@@ -80,7 +80,7 @@ async fn run_observed(
         started.elapsed()
     );
     let lost = Lost {
-        by_governor: plugin.governor().stats().snapshot().lost_fail_open - gov0,
+        by_governor: plugin.governor().stats().lost_fail_open - gov0,
         by_metric: obs.counter(EVENTS_LOST, &[]) - metric0,
         warnings: obs.lost_warnings() - warn0,
     };
@@ -329,7 +329,7 @@ async fn core_killed_mid_run() {
             wait_for_signal: true,
             catch_errors: false,
         };
-        let lost0 = p.governor().stats().snapshot().lost_fail_open;
+        let lost0 = p.governor().stats().lost_fail_open;
         let started = Instant::now();
         let result = h
             .run(Some(p.clone()), async {
@@ -351,7 +351,7 @@ async fn core_killed_mid_run() {
             })
             .await;
         assert!(started.elapsed() < NO_HANG);
-        let lost = p.governor().stats().snapshot().lost_fail_open - lost0;
+        let lost = p.governor().stats().lost_fail_open - lost0;
         match policy {
             ErrorPolicy::FailOpen => {
                 assert_eq!(outcome(result).results, ["after"]);
@@ -384,7 +384,7 @@ async fn core_killed_mid_run() {
 /// and the metrics.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_breaker_stops_calling_a_core_that_does_not_answer() {
-    use openbox::client::{BreakerSettings, BreakerState, breaker_metrics};
+    use openbox::{BreakerSettings, BreakerState, metrics};
     let obs = Observer::get();
     let _serial = obs.exclusive().await;
     let h = Harness::new("").await;
@@ -408,7 +408,7 @@ async fn the_breaker_stops_calling_a_core_that_does_not_answer() {
             ..Faults::default()
         })
         .unwrap();
-    let transitions0 = obs.counter(breaker_metrics::TRANSITIONS, &[("to", "open")]);
+    let transitions0 = obs.counter(metrics::CIRCUIT_BREAKER_TRANSITIONS, &[("to", "open")]);
     let steps = 6;
     let wid = unique("breaker");
     let (result, lost) = run_observed(&h, &open, &wid, echoes(steps)).await;
@@ -418,11 +418,11 @@ async fn the_breaker_stops_calling_a_core_that_does_not_answer() {
         events_of_echoes(steps),
         "every event is counted as lost"
     );
-    let stats = open.governor().stats().snapshot();
+    let stats = open.governor().stats();
     assert_eq!(stats.breaker_state, BreakerState::Open);
     assert_eq!(stats.breaker_transitions, 1);
     assert_eq!(
-        obs.counter(breaker_metrics::TRANSITIONS, &[("to", "open")]) - transitions0,
+        obs.counter(metrics::CIRCUIT_BREAKER_TRANSITIONS, &[("to", "open")]) - transitions0,
         1
     );
     let circuit_open = obs.counter(CORE_CALLS, &[("error_kind", "circuit_open")]);

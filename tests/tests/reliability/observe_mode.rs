@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use openbox::governance::metrics::OBSERVED_VERDICTS;
+use openbox::metrics::OBSERVED_VERDICTS;
 use openbox::{Enforcement, ErrorPolicy, HookKind};
 use openbox_tests::core::config_for;
 use openbox_tests::fixtures::{ChargeReq, Plan, Prompt, Step, runs_of};
@@ -108,7 +108,7 @@ async fn observe_everywhere_records_verdicts_and_enforces_none() {
         count("redacted", "ActivityStarted", "false"),
         count("blocked", "ActivityStarted", "true"),
     ];
-    let interventions0 = plugin.governor().stats().snapshot().observed_interventions;
+    let interventions0 = plugin.governor().stats().observed_interventions;
     let wid = unique("observe-all");
     let result = h
         .run(Some(plugin.clone()), async {
@@ -174,7 +174,7 @@ async fn observe_everywhere_records_verdicts_and_enforces_none() {
     // The hook is blocked at `started` and at `completed`.
     assert_eq!(delta, vec![1, 1, 1, 1, 2], "would_have counts by event");
     assert_eq!(
-        plugin.governor().stats().snapshot().observed_interventions - interventions0,
+        plugin.governor().stats().observed_interventions - interventions0,
         6
     );
     let completed = events
@@ -297,7 +297,7 @@ async fn observe_mode_never_stops_for_a_missing_verdict() {
         1
     );
     // Nothing was stopped: the stats count what went on without Core, not a halt.
-    let stats = governor.stats().snapshot();
+    let stats = governor.stats();
     assert_eq!(stats.halted_no_verdict, 0, "{stats:?}");
     assert!(stats.lost_fail_open >= 1, "{stats:?}");
 }

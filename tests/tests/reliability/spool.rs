@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use openbox::client::BreakerSettings;
+use openbox::BreakerSettings;
 use openbox::{ErrorPolicy, OpenBoxPlugin, SpoolSettings, SpoolStats};
 use openbox_dev::{Faults, LoggedRequest};
 use openbox_tests::core::config_builder_for;
@@ -68,7 +68,6 @@ async fn spooling_plugin_with(
 fn spool_stats(plugin: &OpenBoxPlugin) -> SpoolStats {
     plugin
         .governor()
-        .client()
         .spool_stats()
         .expect("a spool is configured")
 }

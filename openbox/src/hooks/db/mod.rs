@@ -109,8 +109,8 @@ use serde_json::{Map, Value};
 use super::{HookCall, HookError, truncate_body};
 use crate::wire::{DbQuerySpan, HookSpan, SpanKind};
 
-/// Longest statement text sent to Core (design §7).
-pub const MAX_STATEMENT_CHARS: usize = 2000;
+/// Longest statement text sent to Core (the reference's bound).
+pub(crate) const MAX_STATEMENT_CHARS: usize = 2000;
 
 /// Where statements go: reported on every `db_query` span.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,7 +186,7 @@ impl DbTarget {
 }
 
 /// The attribute listing the operation of each statement of a text that holds several.
-pub const BATCH_OPERATIONS_ATTRIBUTE: &str = "db.operations";
+pub(crate) const BATCH_OPERATIONS_ATTRIBUTE: &str = "db.operations";
 
 /// A statement about to run: the hook call (if inside a governed activity) and what it reports.
 pub(crate) struct Statement {

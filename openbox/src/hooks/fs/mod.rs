@@ -1,4 +1,4 @@
-//! Governed files (design §6.3): `open` is evaluated before the file is opened (a BLOCK means it is
+//! Governed files: `open` is evaluated before the file is opened (a BLOCK means it is
 //! never created or opened), each read and write before and after it happens, and `close` after
 //! it — with byte counts, never file content. Outside a governed activity these are plain files.
 //!

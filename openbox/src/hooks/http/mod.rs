@@ -18,11 +18,11 @@
 //! downloads — reaches the caller at once and is never buffered: its chunks pass through as they
 //! arrive while the first 65 536 characters of a text body are kept on the side, and `completed`
 //! is sent when the caller has read the last chunk, when it drops the body early (then with the
-//! attribute [`PARTIAL_ATTRIBUTE`] set to `true`), or when reading fails. A BLOCK/HALT then
+//! attribute `openbox.http.response_body.partial` set to `true`), or when reading fails. A BLOCK/HALT then
 //! fails the read of the last chunk (and the activity, even if that error is swallowed).
 //!
 //! **Secrets** never reach Core: header values, query parameters and form or JSON body fields
-//! whose names are sensitive (see [`crate::secrets`]: `Authorization`, `X-Auth-Key`,
+//! whose names are sensitive (by rule: `Authorization`, `X-Auth-Key`,
 //! `?api_key=`, `client_secret`, `access_token`, … plus the config's `redact_keys`) become
 //! `[REDACTED]`; URL userinfo becomes `REDACTED`; URL fragments are dropped; multipart bodies
 //! are not sent.
@@ -39,7 +39,7 @@
 
 mod origin;
 mod redact;
-mod stream;
+pub(crate) mod stream;
 
 use std::collections::HashSet;
 
@@ -58,15 +58,12 @@ use crate::wire::{HookSpan, HttpRequestSpan, SpanKind};
 use origin::UrlPrefix;
 use redact::{BodyKind, HeaderRule};
 
-pub use crate::secrets::REDACTED;
-pub use stream::PARTIAL_ATTRIBUTE;
-
-/// Longest body text sent to Core, in characters (design §7).
-pub const MAX_BODY_CHARS: usize = 65_536;
+/// Longest body text sent to Core, in characters (the reference's bound).
+pub(crate) const MAX_BODY_CHARS: usize = 65_536;
 /// Largest response body read for governance; larger ones are not captured.
-pub const MAX_CAPTURED_RESPONSE_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_CAPTURED_RESPONSE_BYTES: u64 = 1 << 20;
 /// Most redirects the middleware follows for one request (reqwest's own default).
-pub const DEFAULT_MAX_REDIRECTS: usize = 10;
+pub(crate) const DEFAULT_MAX_REDIRECTS: usize = 10;
 
 /// A `reqwest_middleware` client whose requests are governed: `builder` with reqwest's own
 /// redirect handling switched off, wrapped with [`OpenBoxMiddleware::default`] (which follows
@@ -161,7 +158,7 @@ impl OpenBoxMiddleware {
         self
     }
 
-    /// Whether a header's value is replaced by [`REDACTED`] (by this middleware's lists and the
+    /// Whether a header's value is replaced by `[REDACTED]` (by this middleware's lists and the
     /// built-in rule; the config's `redact_keys` are added inside an activity).
     pub fn is_redacted(&self, name: &str) -> bool {
         self.headers.is_redacted(name, &SensitiveNames::default())

@@ -1,11 +1,10 @@
-//! Error types. Names follow the reference SDK (design §9 ): `OpenBoxError` at the
-//! top; configuration, authentication and network errors at start-up; `GovernanceApiError`
-//! for a Core call that did not produce a verdict.
-//!
-//! None of them ever contains the API key.
+//! Errors of talking to Core: a call that produced no verdict ([`GovernanceApiError`]), a
+//! start-up that failed ([`OpenBoxError`]), and why Core refused a signed request. Names follow
+//! the reference SDK's. None of them ever contains the API key.
 
 use std::time::Duration;
 
+use crate::config::ConfigError;
 use crate::wire::ResponseError;
 
 /// Any error of this crate that is returned to the caller (as opposed to the verdicts that
@@ -36,7 +35,7 @@ pub enum OpenBoxError {
     },
     /// The spool directory cannot be opened (see [`crate::SpoolSettings`]).
     #[error(transparent)]
-    Spool(#[from] crate::client::SpoolError),
+    Spool(#[from] super::SpoolError),
     /// Core refused the signature of the start-up key check (reference:
     /// `OpenBoxSigningError`).
     #[error("OpenBox Core at {url} rejected the signed request (HTTP {status}): {rejection}")]
@@ -119,91 +118,6 @@ impl std::fmt::Display for SigningRejection {
         };
         write!(f, "{} ({advice})", self.code())
     }
-}
-
-/// An invalid or incomplete configuration (reference: `OpenBoxConfigError` and its
-/// `OpenBoxInsecureURLError` / key-format `OpenBoxAuthError`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// No URL on the builder and none in the environment.
-    #[error(
-        "no OpenBox Core URL: set it on the builder or in OPENBOX_API_URL (OPENBOX_TEMPORAL_API_URL for this SDK alone)"
-    )]
-    MissingUrl,
-    /// No key on the builder and none in the environment.
-    #[error(
-        "no OpenBox API key: set it on the builder or in OPENBOX_API_KEY (OPENBOX_TEMPORAL_API_KEY for this SDK alone)"
-    )]
-    MissingApiKey,
-    /// Two environment variables for the same setting disagree (a global name and the older
-    /// name it replaced).
-    #[error(
-        "environment variables {first} and {second} set the same setting differently: keep one"
-    )]
-    ConflictingEnv {
-        /// The current name.
-        first: String,
-        /// The older one.
-        second: String,
-    },
-    /// A value read from the environment is invalid; the source says why.
-    #[error("invalid value in environment variable {variable}")]
-    InvalidEnv {
-        /// The variable.
-        variable: String,
-        /// What is wrong with its value.
-        #[source]
-        source: Box<ConfigError>,
-    },
-    /// The URL does not parse or has parts a Core URL cannot have.
-    #[error("invalid OpenBox Core URL {url:?}: {reason}")]
-    InvalidUrl {
-        /// The URL as given.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// `http://` to a host that is not loopback (reference: `OpenBoxInsecureURLError`).
-    #[error(
-        "Insecure HTTP URL detected: {url}. Use HTTPS for non-localhost URLs to protect API keys in transit."
-    )]
-    InsecureUrl {
-        /// The URL as given.
-        url: String,
-    },
-    /// The key is not `obx_live_…` / `obx_test_…`. Unlike the reference, the message does not
-    /// echo any part of the key (design D10).
-    #[error("Invalid API key format. Expected 'obx_live_*' or 'obx_test_*'")]
-    InvalidApiKey,
-    /// The timeout is not a positive number of seconds.
-    #[error("invalid governance timeout {value:?}: expected a positive number of seconds")]
-    InvalidTimeout {
-        /// The value as given.
-        value: String,
-    },
-    /// The error policy is neither `fail_open` nor `fail_closed`.
-    #[error(
-        "invalid governance error policy {value:?}: expected fail_open, fail_closed or fail_closed_destructive"
-    )]
-    InvalidErrorPolicy {
-        /// The value as given.
-        value: String,
-    },
-    /// The TLS settings cannot be used (bad CA bundle, no platform roots).
-    #[error("invalid TLS settings for OpenBox Core: {reason}")]
-    Tls {
-        /// What went wrong.
-        reason: String,
-    },
-    /// A governance option is invalid (e.g. a zero approval poll interval).
-    #[error("invalid OpenBox option `{option}`: {reason}")]
-    InvalidOption {
-        /// Which option.
-        option: &'static str,
-        /// Why.
-        reason: String,
-    },
 }
 
 /// A governance call that produced no verdict (reference: `GovernanceAPIError`).
@@ -290,7 +204,7 @@ impl GovernanceApiError {
         }
     }
 
-    /// `true` for 401/403, which fail closed whatever the policy (design D9).
+    /// `true` for 401/403, which fail closed whatever the policy: a configuration error, not an outage.
     pub fn is_unauthorized(&self) -> bool {
         matches!(
             self,
