@@ -11,7 +11,8 @@
 //!
 //! With `--quick`, `OPENBOX_BENCH_DEFERRED_CALLS=<n>` sets the iterations of section 7's
 //! deferred-mode probe (default 200): a quick side-by-side of that one figure, or a long loop
-//! to profile (`perf record -p <pid>` while it runs).
+//! to profile (`perf record -p <pid>` while it runs); `OPENBOX_BENCH_DRAIN_EVENTS=<n>` the
+//! backlog of section 8 (default 200; 2 000 in a full run).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,7 +24,7 @@ use openbox_bench::measure::Machine;
 use openbox_bench::report::{Report, TracedOutside, with_hand_notes};
 use openbox_bench::scenarios::activity_overhead::{self, Variant};
 use openbox_bench::scenarios::one_round_trip::{self, CORE_DELAY};
-use openbox_bench::scenarios::{idle, memory, outage, probes, throughput};
+use openbox_bench::scenarios::{drain, idle, memory, outage, probes, throughput};
 use openbox_bench::setup::{self, DevCoreProcess, Temporal};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
@@ -71,10 +72,14 @@ struct Sizes {
     memory: memory::Plan,
     outage_calls: usize,
     one_round_trip: one_round_trip::Plan,
+    drain_events: usize,
+    drain_live_calls: usize,
 }
 
 /// Iterations of section 7's deferred-mode probe in a `--quick` run.
 const DEFERRED_CALLS_ENV: &str = "OPENBOX_BENCH_DEFERRED_CALLS";
+/// Events of section 8's backlog in a `--quick` run.
+const DRAIN_EVENTS_ENV: &str = "OPENBOX_BENCH_DRAIN_EVENTS";
 
 impl Sizes {
     fn new(quick: bool) -> Self {
@@ -86,6 +91,11 @@ impl Sizes {
                 idle_calls: 10,
                 throughput_secs: 1,
                 outage_calls: 1_000,
+                drain_events: std::env::var(DRAIN_EVENTS_ENV)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(200),
+                drain_live_calls: 200,
                 one_round_trip: one_round_trip::Plan {
                     calls: std::env::var(DEFERRED_CALLS_ENV)
                         .ok()
@@ -112,6 +122,8 @@ impl Sizes {
                 idle_calls: 100,
                 throughput_secs: 3,
                 outage_calls: 100_000,
+                drain_events: 2_000,
+                drain_live_calls: 500,
                 one_round_trip: one_round_trip::Plan {
                     calls: 10_000,
                     slow_calls: 300,
@@ -216,6 +228,10 @@ async fn main() -> Result<()> {
     eprintln!("bench: 6. Core outage and the circuit breaker");
     let outage = outage::run(sizes.outage_calls).await?;
     eprintln!("  {outage:?}");
+
+    eprintln!("bench: 8. late delivery of the spool");
+    let drain = drain::run(sizes.drain_events, sizes.drain_live_calls).await?;
+    eprintln!("  {drain:?}");
 
     let temporal = Temporal::get()?;
     eprintln!("bench: Temporal at {}", temporal.address);
@@ -404,6 +420,7 @@ async fn main() -> Result<()> {
         memory,
         outage,
         one_round_trip,
+        drain,
     };
     // A full run replaces the file but keeps its notes written by hand.
     let previous = std::fs::read_to_string(&args.out).ok();

@@ -93,6 +93,8 @@ pub struct Report {
     pub outage: crate::scenarios::outage::Outage,
     /// 7.
     pub one_round_trip: OneRoundTrip,
+    /// 8.
+    pub drain: crate::scenarios::drain::Drain,
 }
 
 /// The heading of the part of `BENCHMARKS.md` written by hand; a new run keeps it.
@@ -217,6 +219,7 @@ impl Report {
         self.memory_section(&mut s);
         self.outage_section(&mut s);
         self.one_round_trip_section(&mut s);
+        self.drain_section(&mut s);
         self.dominates_section(&mut s);
         s
     }
@@ -340,6 +343,26 @@ impl Report {
             mean(&out.before_ms),
             mean(&out.before_ms) * 1e3 / out.after_mean_us.max(1e-9),
             met(out.after_mean_us <= 1000.0 && out.reached_core_while_open == 0)
+        );
+        let d = &self.drain;
+        let _ = writeln!(
+            s,
+            "| Late delivery of a {}-event backlog, defaults (4 in flight, 200/s) | {:.0} events/s | one at a time at 20/s: {:.1} events/s | {:.1}× | drains ≥ 2× as fast as 10 % failures of the peak load fill it | {} |",
+            d.concurrent.events,
+            d.concurrent.per_second(),
+            d.sequential.per_second(),
+            d.concurrent.per_second() / d.sequential.per_second().max(1e-9),
+            met(d.concurrent.per_second() >= d.concurrent.rate as f64 * 0.5)
+        );
+        let extra = us(d.live_draining.p50) - us(d.live_idle.p50);
+        let _ = writeln!(
+            s,
+            "| A live evaluation while that backlog drains, p50 | {:.0} µs | with no backlog: {:.0} µs | {:+.0} µs | grows by ≤ one round trip ({:.0} µs) | {} |",
+            us(d.live_draining.p50),
+            us(d.live_idle.p50),
+            extra,
+            us(d.live_idle.p50),
+            met(extra <= us(d.live_idle.p50))
         );
         let _ = writeln!(s);
         let _ = writeln!(s, "## 1. Activity overhead\n");
@@ -711,6 +734,53 @@ impl Report {
             2.0 * delay_ms + 1.0,
             met(own.mean <= limit)
         );
+    }
+
+    fn drain_section(&self, s: &mut String) {
+        let d = &self.drain;
+        let _ = writeln!(s, "## 8. Late delivery of the spool\n");
+        let _ = writeln!(
+            s,
+            "The dev Core answers 503 while {} events are spooled (fail_open, the breaker opens as it \
+             would), then answers again; the time is from its first answer to an empty spool. The \
+             events belong to 50 runs, whose order is kept. `one at a time, 20/s` is the pacing late \
+             delivery had before it ran side by side. Then live evaluations are timed while the \
+             defaults drain the same backlog, and again with none.\n",
+            d.concurrent.events
+        );
+        let _ = writeln!(
+            s,
+            "| Late delivery | In flight | Rate limit | Drained in | Events/s |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for (name, r) in [
+            ("one at a time", &d.sequential),
+            ("defaults", &d.concurrent),
+        ] {
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {}/s | {:.2} s | {:.1} |",
+                r.concurrency,
+                r.rate,
+                r.seconds,
+                r.per_second()
+            );
+        }
+        let _ = writeln!(s, "\n| Live evaluation | n | p50 | p99 |");
+        let _ = writeln!(s, "|---|---|---|---|");
+        for (name, l) in [
+            ("no backlog", &d.live_idle),
+            ("while draining", &d.live_draining),
+        ] {
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {:.0} µs | {:.0} µs |",
+                l.n,
+                us(l.p50),
+                us(l.p99)
+            );
+        }
+        let _ = writeln!(s);
     }
 
     fn one_round_trip_section(&self, s: &mut String) {

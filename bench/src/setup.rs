@@ -62,6 +62,21 @@ impl DevCoreProcess {
         &self.url
     }
 
+    /// Answers that share of evaluations with HTTP 503 from now on (the dev API's faults).
+    pub async fn set_error_rate(&self, rate: f64) -> Result<()> {
+        let status = reqwest::Client::new()
+            .put(format!("{}/api/dev/faults", self.url))
+            .json(&serde_json::json!({ "error_rate": rate, "error_status": 503 }))
+            .send()
+            .await?
+            .status();
+        anyhow::ensure!(
+            status.is_success(),
+            "setting the dev Core's faults: HTTP {status}"
+        );
+        Ok(())
+    }
+
     /// The process id, for its CPU time.
     pub fn pid(&self) -> String {
         self.child.id().to_string()

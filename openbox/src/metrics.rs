@@ -14,6 +14,9 @@
 //! | [`CIRCUIT_BREAKER_TRANSITIONS`] | counter | `to` |
 //! | [`SPOOL_EVENTS`] | counter | `outcome` (`spooled`, `delivered`, `dropped`, `torn`, `rejected`, `write_failed`) |
 //! | [`SPOOL_BYTES`] | gauge | — |
+//! | [`SPOOL_PENDING`] | gauge | — |
+//! | [`SPOOL_OLDEST_PENDING_SECONDS`] | gauge | — |
+//! | [`SPOOL_DRAIN_RATE`] | gauge | — (events per second, last 10 s) |
 //! | [`LATE_VERDICTS`] | counter | `event_type`, `would_have` |
 //!
 //! `outcome` of a Core call is `allowed`, `constrained`, `approval`, `blocked` or `halted` when
@@ -49,6 +52,12 @@ pub const CIRCUIT_BREAKER_TRANSITIONS: &str = "openbox_circuit_breaker_transitio
 pub const SPOOL_EVENTS: &str = "openbox_spool_events_total";
 /// Gauge of the bytes the spool holds on disk.
 pub const SPOOL_BYTES: &str = "openbox_spool_bytes";
+/// Gauge of the events the spool holds that Core has not answered yet.
+pub const SPOOL_PENDING: &str = "openbox_spool_pending";
+/// Gauge of how long ago the oldest event not delivered yet happened, in seconds.
+pub const SPOOL_OLDEST_PENDING_SECONDS: &str = "openbox_spool_oldest_pending_seconds";
+/// Gauge of events answered late per second, over the last 10 seconds.
+pub const SPOOL_DRAIN_RATE: &str = "openbox_spool_drain_rate";
 /// Counter of verdicts of events delivered late, by `event_type` and `would_have`; never
 /// enforced.
 pub const LATE_VERDICTS: &str = "openbox_late_verdicts_total";
@@ -88,6 +97,16 @@ pub fn describe() {
         SPOOL_BYTES,
         ::metrics::Unit::Bytes,
         "Bytes the spool holds on disk"
+    );
+    ::metrics::describe_gauge!(SPOOL_PENDING, "Spooled events Core has not answered yet");
+    ::metrics::describe_gauge!(
+        SPOOL_OLDEST_PENDING_SECONDS,
+        ::metrics::Unit::Seconds,
+        "Age of the oldest spooled event not delivered yet"
+    );
+    ::metrics::describe_gauge!(
+        SPOOL_DRAIN_RATE,
+        "Spooled events answered late per second, over the last 10 seconds"
     );
     ::metrics::describe_counter!(
         LATE_VERDICTS,

@@ -103,6 +103,17 @@ const TEST_TARGETS: [&str; 4] = ["--lib", "--bins", "--tests", "--benches"];
 /// The trybuild cases: run by `lint`, not `test`.
 const UI_TESTS: &str = "openbox-ui-tests";
 
+/// Logs how long a phase of a task took (CI reads it to see where the time goes).
+fn timed<T>(what: &str, phase: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let out = phase();
+    eprintln!(
+        "xtask: {what} took {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    out
+}
+
 fn test(root: &Path, extra: &[String]) -> Result<bool> {
     machine::ensure_browser();
     let databases = machine::ensure_databases();
@@ -128,14 +139,16 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
         .args(extra)
         .env(openbox_devserver::ENV_CONFORMANCE_PYTHON, &conformance);
     with_server_env(&mut run, &cli, &server);
-    ok &= run.status()?.success();
+    ok &= timed("build and run the tests (nextest)", || run.status())?.success();
     let mut doc = cargo();
     doc.current_dir(root)
         .args(["test", "--workspace", "--exclude", UI_TESTS, "--doc"]);
     with_server_env(&mut doc, &cli, &server);
-    ok &= doc.status()?.success();
-    ok &= run_examples(root, &server)?;
-    ok &= quickstart::run(root, &target_dir(root), &server)?;
+    ok &= timed("doctests", || doc.status())?.success();
+    ok &= timed("examples", || run_examples(root, &server))?;
+    ok &= timed("the README's quick start", || {
+        quickstart::run(root, &target_dir(root), &server)
+    })?;
     drop(server);
     drop(databases);
     eprintln!(

@@ -1,6 +1,7 @@
 //! The benchmarks, one module each.
 
 pub mod activity_overhead;
+pub mod drain;
 pub mod floor;
 pub mod idle;
 pub mod memory;

@@ -129,7 +129,14 @@ impl CoreClient {
 
     /// What the spool holds and has done, when one is configured.
     pub fn spool_stats(&self) -> Option<SpoolStats> {
-        self.inner.spool.as_ref().map(|s| s.stats())
+        self.inner.spool.as_ref().map(|s| {
+            let (oldest_pending_age, drain_per_second) = self.inner.replay.backlog();
+            SpoolStats {
+                oldest_pending_age: oldest_pending_age.filter(|_| s.pending() > 0),
+                drain_per_second,
+                ..s.stats()
+            }
+        })
     }
 
     /// The configuration this client was built from.
@@ -341,7 +348,7 @@ impl CoreClient {
             Ok((status, body)) => self.check_status(*status, body).map(|_| ()),
             Err(e) => Err(e.clone()),
         };
-        if outcome.is_ok() {
+        if outcome.is_ok() && !marks.late {
             self.inner.replay.core_answered();
         }
         admitted.record(outcome.as_ref().map(|_| ()));

@@ -27,8 +27,8 @@ const SEGMENT_SUFFIX: &str = ".spool";
 const CURSOR_FILE: &str = "cursor";
 const LOCK_FILE: &str = "lock";
 
-/// What the spool has done since the process started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the spool has done since the process started, and how its backlog stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[non_exhaustive]
 pub struct SpoolStats {
     /// Events written to the spool.
@@ -47,6 +47,11 @@ pub struct SpoolStats {
     pub pending: u64,
     /// Bytes on disk.
     pub bytes: u64,
+    /// How long ago the oldest event not delivered yet happened (`None` when none waits, or
+    /// before late delivery has read it).
+    pub oldest_pending_age: Option<std::time::Duration>,
+    /// Events answered late per second, over the last 10 seconds.
+    pub drain_per_second: f64,
 }
 
 /// A record read from the spool, and the position after it.
@@ -55,13 +60,68 @@ pub(crate) struct Record {
     pub(crate) event_id: String,
     pub(crate) body: Vec<u8>,
     pub(crate) event_type: String,
-    next: Position,
+    /// The workflow run the event belongs to (`workflow_id` and `run_id`), empty when the body
+    /// names none: late delivery keeps each run's events in order.
+    pub(crate) lane: String,
+    /// When the event happened (its `timestamp`), when readable.
+    pub(crate) happened: Option<std::time::SystemTime>,
+    /// Where the next record starts.
+    pub(crate) next: Position,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Position {
+#[cfg(test)]
+impl Record {
+    /// A record of run `lane` ending at `offset` of segment 1 (for the delivery plan's tests).
+    pub(crate) fn for_test(lane: &str, offset: u64) -> Self {
+        Record {
+            event_id: format!("e{offset}"),
+            body: b"{}".to_vec(),
+            event_type: "ActivityStarted".into(),
+            lane: lane.into(),
+            happened: None,
+            next: Position { seq: 1, offset },
+        }
+    }
+}
+
+/// A place in the spool: a segment and an offset in it. Ordered as the records are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub(crate) struct Position {
     seq: u64,
     offset: u64,
+}
+
+/// What reading the spool ahead of the cursor finds, in order.
+#[derive(Debug)]
+pub(crate) enum Entry {
+    /// A record to deliver.
+    Record(Record),
+    /// A complete line that cannot be read: passed over in order, counted as torn.
+    Unreadable {
+        /// Where the next record starts.
+        next: Position,
+    },
+}
+
+impl Entry {
+    /// Where the next record starts.
+    pub(crate) fn next(&self) -> Position {
+        match self {
+            Entry::Record(r) => r.next,
+            Entry::Unreadable { next } => *next,
+        }
+    }
+}
+
+/// What became of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Core answered it late.
+    Delivered,
+    /// Core refused it for good.
+    Rejected,
+    /// It could not be read.
+    Torn,
 }
 
 #[derive(Debug)]
@@ -308,6 +368,16 @@ impl Spool {
         self.settings.replay_per_second()
     }
 
+    /// Late deliveries in flight at most.
+    pub(crate) fn replay_concurrency(&self) -> u32 {
+        self.settings.replay_concurrency()
+    }
+
+    /// Events not delivered yet.
+    pub(crate) fn pending(&self) -> u64 {
+        self.lock().segments.iter().map(|s| s.pending).sum()
+    }
+
     /// Appends one event (the exact bytes sent to Core). Blocking: one `write`.
     pub(crate) fn append(&self, event_id: &str, body: &[u8]) -> io::Result<()> {
         let mut line = Vec::with_capacity(event_id.len() + body.len() + 2);
@@ -394,99 +464,136 @@ impl Spool {
         }
     }
 
-    /// The oldest record not delivered yet, if any. Blocking. Segments read to their end are
-    /// deleted, and torn or unreadable records skipped and counted, on the way.
-    pub(crate) fn next(&self) -> io::Result<Option<Record>> {
-        let mut state = self.lock();
-        loop {
-            let Some(first) = state.segments.front() else {
-                return Ok(None);
+    /// Up to `max` entries from `from` on (from the cursor when that is further: the oldest
+    /// segments may have been dropped meanwhile), and where reading stopped. Blocking; the
+    /// files are read without holding the spool's lock, so appends go on meanwhile.
+    pub(crate) fn read_from(
+        &self,
+        from: Position,
+        max: usize,
+    ) -> io::Result<(Vec<Entry>, Position)> {
+        let (seqs, writing, cursor) = {
+            let state = self.lock();
+            let seqs: Vec<u64> = state.segments.iter().map(|s| s.seq).collect();
+            (seqs, state.writer.as_ref().map(|(w, _)| *w), state.cursor)
+        };
+        let mut pos = from.max(cursor);
+        let mut out = Vec::new();
+        let start = pos.seq;
+        for seq in seqs.into_iter().filter(|s| *s >= start) {
+            if seq > pos.seq {
+                pos = Position { seq, offset: 0 };
+            }
+            let file = match read_options()
+                .read(true)
+                .open(self.dir().join(segment_name(seq)))
+            {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // dropped meanwhile
+                Err(e) => return Err(e),
             };
-            let seq = first.seq;
-            let writing = state.writer.as_ref().is_some_and(|(w, _)| *w == seq);
-            let offset = if state.cursor.seq == seq {
-                state.cursor.offset
-            } else {
-                0
-            };
-            let mut reader = BufReader::new(
-                read_options()
-                    .read(true)
-                    .open(self.dir().join(segment_name(seq)))?,
-            );
-            reader.seek(SeekFrom::Start(offset))?;
+            let mut reader = BufReader::new(file);
+            reader.seek(SeekFrom::Start(pos.offset))?;
             let mut line = Vec::new();
-            let read = reader.read_until(b'\n', &mut line)? as u64;
-            let next = Position {
-                seq,
-                offset: offset + read,
-            };
-            if line.last() == Some(&b'\n') {
-                if let Some(record) = parse_record(&line, next) {
-                    return Ok(Some(record));
+            loop {
+                if out.len() >= max {
+                    return Ok((out, pos));
                 }
-                // Unreadable: skip it.
-                self.count_torn(&mut state);
-                state.cursor = next;
-                self.write_cursor(next)?;
+                line.clear();
+                let read = reader.read_until(b'\n', &mut line)? as u64;
+                if read == 0 {
+                    break;
+                }
+                if line.last() != Some(&b'\n') {
+                    if writing == Some(seq) {
+                        return Ok((out, pos)); // still being written
+                    }
+                    // The tail a crash left in a finished segment.
+                    self.counters.torn.fetch_add(1, Ordering::Relaxed);
+                    ::metrics::counter!(SPOOL_EVENTS, "outcome" => "torn").increment(1);
+                    pos.offset += read;
+                    break;
+                }
+                let next = Position {
+                    seq,
+                    offset: pos.offset + read,
+                };
+                out.push(match parse_record(&line, next) {
+                    Some(record) => Entry::Record(record),
+                    None => Entry::Unreadable { next },
+                });
+                pos = next;
+            }
+            if writing == Some(seq) {
+                break; // this process's segment: nothing comes after it yet
+            }
+        }
+        Ok((out, pos))
+    }
+
+    /// Records that the entries ending at `done` (in spool order, each after the cursor) were
+    /// handled, moves the cursor past them and deletes the segments left behind. Blocking. A
+    /// crash before the cursor is written delivers those records again; Core tells the two
+    /// deliveries apart by the event id.
+    pub(crate) fn advance(&self, done: &[(Position, Outcome)]) -> io::Result<()> {
+        let mut state = self.lock();
+        let mut moved = false;
+        for (next, outcome) in done {
+            moved |= self.release_before(&mut state, next.seq)?;
+            let cursor = state.cursor;
+            let Some(first) = state.segments.front_mut() else {
                 continue;
-            }
-            if writing {
-                return Ok(None); // everything written so far is delivered
-            }
-            if !line.is_empty() {
-                self.count_torn(&mut state); // a crash mid-write
-            }
-            // Read to its end: this segment is done.
-            state.segments.pop_front();
-            fs::remove_file(self.dir().join(segment_name(seq)))?;
-            state.bytes = state.segments.iter().map(|s| s.bytes).sum();
-            state.cursor = match state.segments.front() {
-                Some(s) => Position {
-                    seq: s.seq,
-                    offset: 0,
-                },
-                None => Position {
-                    seq: state.next_seq,
-                    offset: 0,
-                },
             };
+            if first.seq != next.seq || *next <= cursor {
+                continue; // dropped meanwhile, or already passed
+            }
+            first.pending = first.pending.saturating_sub(1);
+            state.cursor = *next;
+            moved = true;
+            let (counter, label) = match outcome {
+                Outcome::Delivered => (&self.counters.delivered, "delivered"),
+                Outcome::Rejected => (&self.counters.rejected, "rejected"),
+                Outcome::Torn => (&self.counters.torn, "torn"),
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            ::metrics::counter!(SPOOL_EVENTS, "outcome" => label).increment(1);
+        }
+        // A finished segment read to its end goes at once.
+        let finished = state.segments.front().is_some_and(|first| {
+            state.writer.as_ref().is_none_or(|(w, _)| *w != first.seq)
+                && state.cursor.seq == first.seq
+                && state.cursor.offset >= first.bytes
+        });
+        if finished {
+            let next_seq = state.segments.get(1).map_or(state.next_seq, |s| s.seq);
+            moved |= self.release_before(&mut state, next_seq)?;
+        }
+        if moved {
             self.write_cursor(state.cursor)?;
             self.publish_bytes(&state);
         }
-    }
-
-    fn count_torn(&self, state: &mut State) {
-        if let Some(first) = state.segments.front_mut() {
-            first.pending = first.pending.saturating_sub(1);
-        }
-        self.counters.torn.fetch_add(1, Ordering::Relaxed);
-        ::metrics::counter!(SPOOL_EVENTS, "outcome" => "torn").increment(1);
-    }
-
-    /// Marks `record` handled: delivered (`rejected` false) or refused by Core for good.
-    /// Blocking. A crash before the cursor is written delivers the record again; Core tells
-    /// the two deliveries apart by the event id.
-    pub(crate) fn commit(&self, record: &Record, rejected: bool) -> io::Result<()> {
-        let mut state = self.lock();
-        let Some(first) = state.segments.front_mut() else {
-            return Ok(());
-        };
-        if first.seq != record.next.seq {
-            return Ok(()); // dropped meanwhile
-        }
-        first.pending = first.pending.saturating_sub(1);
-        state.cursor = record.next;
-        self.write_cursor(record.next)?;
-        let counter = if rejected {
-            &self.counters.rejected
-        } else {
-            &self.counters.delivered
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        let outcome = if rejected { "rejected" } else { "delivered" };
-        ::metrics::counter!(SPOOL_EVENTS, "outcome" => outcome).increment(1);
         Ok(())
+    }
+
+    /// Deletes the segments before `seq` (read to their end), moving the cursor to the first
+    /// one left. `true` when something was deleted.
+    fn release_before(&self, state: &mut State, seq: u64) -> io::Result<bool> {
+        let mut released = false;
+        while let Some(first) = state.segments.front() {
+            let writing = state.writer.as_ref().is_some_and(|(w, _)| *w == first.seq);
+            if first.seq >= seq || writing {
+                break;
+            }
+            let first = state.segments.pop_front().expect("a front segment");
+            fs::remove_file(self.dir().join(segment_name(first.seq)))?;
+            state.bytes = state.bytes.saturating_sub(first.bytes);
+            state.cursor = Position {
+                seq: state.segments.front().map_or(state.next_seq, |s| s.seq),
+                offset: 0,
+            };
+            released = true;
+        }
+        Ok(released)
     }
 
     /// Counts a late verdict that would have stopped or changed the operation.
@@ -527,6 +634,8 @@ impl Spool {
             late_interventions: c.late_interventions.load(Ordering::Relaxed),
             pending: state.segments.iter().map(|s| s.pending).sum(),
             bytes: state.bytes,
+            oldest_pending_age: None,
+            drain_per_second: 0.0,
         }
     }
 }
@@ -556,6 +665,12 @@ fn parse_record(line: &[u8], next: Position) -> Option<Record> {
     #[derive(serde::Deserialize)]
     struct Head {
         event_type: String,
+        #[serde(default)]
+        workflow_id: Option<String>,
+        #[serde(default)]
+        run_id: Option<String>,
+        #[serde(default)]
+        timestamp: Option<String>,
     }
     let line = line.strip_suffix(b"\n")?;
     let tab = line.iter().position(|b| *b == b'\t')?;
@@ -565,10 +680,21 @@ fn parse_record(line: &[u8], next: Position) -> Option<Record> {
         return None;
     }
     let head: Head = serde_json::from_slice(body).ok()?;
+    let lane = match (&head.workflow_id, &head.run_id) {
+        (Some(workflow), Some(run)) => format!("{workflow}\u{1f}{run}"),
+        _ => String::new(),
+    };
+    let happened = head
+        .timestamp
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(std::time::SystemTime::from);
     Some(Record {
         event_id: event_id.to_owned(),
         body: body.to_vec(),
         event_type: head.event_type,
+        lane,
+        happened,
         next,
     })
 }
@@ -600,13 +726,29 @@ mod tests {
         format!(r#"{{"event_type":"ActivityStarted","n":{i}}}"#).into_bytes()
     }
 
-    fn drain(spool: &Spool) -> Vec<String> {
-        let mut ids = Vec::new();
-        while let Some(r) = spool.next().expect("readable") {
-            spool.commit(&r, false).expect("committed");
-            ids.push(r.event_id);
+    /// The oldest record not delivered yet, delivered.
+    fn deliver_one(spool: &Spool) -> Option<Record> {
+        loop {
+            let (mut entries, _) = spool.read_from(Position::default(), 1).expect("readable");
+            let entry = entries.pop()?;
+            match entry {
+                Entry::Record(r) => {
+                    spool
+                        .advance(&[(r.next, Outcome::Delivered)])
+                        .expect("advanced");
+                    return Some(r);
+                }
+                Entry::Unreadable { next } => {
+                    spool.advance(&[(next, Outcome::Torn)]).expect("advanced")
+                }
+            }
         }
-        ids
+    }
+
+    fn drain(spool: &Spool) -> Vec<String> {
+        std::iter::from_fn(|| deliver_one(spool))
+            .map(|r| r.event_id)
+            .collect()
     }
 
     #[test]
@@ -616,8 +758,7 @@ mod tests {
         for i in 0..5 {
             spool.append(&format!("e{i}"), &body(i)).expect("appended");
         }
-        let first = spool.next().expect("readable").expect("a record");
-        spool.commit(&first, false).expect("committed");
+        deliver_one(&spool).expect("a record");
         assert_eq!(spool.stats().pending, 4);
         drop(spool);
 
@@ -772,8 +913,7 @@ mod tests {
         std::os::unix::fs::symlink(&victim, dir2.join(CURSOR_FILE)).expect("symlink");
         let spool = Spool::open(SpoolSettings::new(&dir2)).expect("opens");
         spool.append("a", &body(0)).expect("appended");
-        let record = spool.next().expect("readable").expect("a record");
-        spool.commit(&record, false).expect("committed");
+        deliver_one(&spool).expect("a record");
         assert_eq!(fs::read_to_string(&victim).expect("victim"), "precious");
         let cursor = fs::symlink_metadata(dir2.join(CURSOR_FILE)).expect("cursor");
         assert!(
@@ -797,10 +937,9 @@ mod tests {
             fs::write(dir.join(segment_name(1)), &content).expect("segment");
             let spool = Spool::open(SpoolSettings::new(&dir)).expect("opens");
             let mut n = 0;
-            while let Some(r) = spool.next().expect("readable") {
+            while let Some(r) = deliver_one(&spool) {
                 prop_assert!(!r.event_id.is_empty());
                 prop_assert!(serde_json::from_slice::<serde_json::Value>(&r.body).is_ok());
-                spool.commit(&r, false).expect("committed");
                 n += 1;
                 prop_assert!(n <= content.len());
             }

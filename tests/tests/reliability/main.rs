@@ -2,6 +2,7 @@
 //! bounded state), against the real Temporal dev server and the dev Core.
 
 mod bounded;
+mod drain;
 mod faults;
 mod observe_mode;
 mod secrets;
