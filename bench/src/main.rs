@@ -12,7 +12,8 @@
 //! With `--quick`, `OPENBOX_BENCH_DEFERRED_CALLS=<n>` sets the iterations of section 7's
 //! deferred-mode probe (default 200): a quick side-by-side of that one figure, or a long loop
 //! to profile (`perf record -p <pid>` while it runs); `OPENBOX_BENCH_DRAIN_EVENTS=<n>` the
-//! backlog of section 8 (default 200; 2 000 in a full run).
+//! backlog of section 8 (default 200; 2 000 in a full run). `--only-drain` runs section 8
+//! alone and prints its figures (no report written).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,6 +34,8 @@ struct Args {
     criterion: PathBuf,
     command: String,
     quick: bool,
+    /// Only section 8, printed (for working on late delivery).
+    only_drain: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -42,6 +45,7 @@ fn parse_args() -> Result<Args> {
         criterion: root.join("target").join("criterion"),
         command: "cargo xtask bench".into(),
         quick: false,
+        only_drain: false,
     };
     let mut out = None;
     let mut it = std::env::args().skip(1);
@@ -51,6 +55,7 @@ fn parse_args() -> Result<Args> {
             "--criterion" => args.criterion = it.next().context("--criterion needs a path")?.into(),
             "--command" => args.command = it.next().context("--command needs a text")?,
             "--quick" => args.quick = true,
+            "--only-drain" => args.only_drain = true,
             other => anyhow::bail!("unknown argument {other:?} (see the top of bench/src/main.rs)"),
         }
     }
@@ -204,6 +209,11 @@ async fn memory_on_a_fresh_server(
 async fn main() -> Result<()> {
     let args = parse_args()?;
     let sizes = Sizes::new(args.quick);
+    if args.only_drain {
+        let drain = drain::run(sizes.drain_events, sizes.drain_live_calls).await?;
+        println!("{drain:#?}");
+        return Ok(());
+    }
     let machine = Machine::detect();
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
     let tag = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();

@@ -103,16 +103,17 @@ async fn backlog(core: &DevCoreProcess, client: &CoreClient, events: usize) -> R
     let spooled = client.spool_stats().map_or(0, |s| s.pending);
     anyhow::ensure!(spooled == events as u64, "{spooled} of {events} spooled");
     core.set_error_rate(0.0).await?;
-    // A live answer ends the delivery's pause (and closes the breaker's probe).
-    let back = Instant::now();
+    // Core is back once the breaker lets a live call through and Core answers it (that answer
+    // also ends the delivery's pause): the time counts from then.
+    let waiting = Instant::now();
     while !matches!(client.decide(&event(0)).await, Decision::Verdict(_)) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
         anyhow::ensure!(
-            back.elapsed() < Duration::from_secs(60),
+            waiting.elapsed() < Duration::from_secs(60),
             "Core did not come back"
         );
     }
-    Ok(back)
+    Ok(Instant::now())
 }
 
 async fn pending(client: &CoreClient) -> u64 {

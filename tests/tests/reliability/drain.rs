@@ -49,6 +49,19 @@ fn spooling_client(core: &TestCore, dir: &TempDir, breaker: BreakerSettings) -> 
     CoreClient::new(config).expect("client")
 }
 
+/// A dev Core and a spooling client without a circuit breaker: every attempt reaches Core,
+/// where its time is logged.
+async fn without_breaker(tag: &str) -> (TestCore, TempDir, CoreClient) {
+    let core = TestCore::start("").await;
+    let dir = TempDir::new(tag);
+    let no_breaker = BreakerSettings {
+        failure_threshold: 0,
+        ..BreakerSettings::default()
+    };
+    let client = spooling_client(&core, &dir, no_breaker);
+    (core, dir, client)
+}
+
 fn stats(client: &CoreClient) -> SpoolStats {
     client.spool_stats().expect("a spool")
 }
@@ -203,14 +216,7 @@ async fn a_flaky_core_is_caught_up_with_every_event_once_in_order() {
 /// after a failure; and an answered live call ends a pause early.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_down_core_is_asked_again_on_the_back_off_and_a_live_answer_ends_it() {
-    let core = TestCore::start("").await;
-    let dir = TempDir::new("backoff");
-    // No circuit breaker: every attempt reaches Core, where its time is logged.
-    let no_breaker = BreakerSettings {
-        failure_threshold: 0,
-        ..BreakerSettings::default()
-    };
-    let client = spooling_client(&core, &dir, no_breaker);
+    let (core, _dir, client) = without_breaker("backoff").await;
     let down = Faults {
         error_rate: 1.0,
         error_status: 503,
@@ -227,7 +233,11 @@ async fn a_down_core_is_asked_again_on_the_back_off_and_a_live_answer_ends_it() 
     let expected_gaps = [250u64, 250, 500, 1000, 2000];
     let waiting = Instant::now();
     let attempts = loop {
-        let attempts = late_attempt_times(&core).await;
+        let attempts: Vec<Instant> = late_attempts(&core)
+            .await
+            .into_iter()
+            .map(|a| a.0)
+            .collect();
         if attempts.len() > expected_gaps.len() {
             break attempts;
         }
@@ -268,8 +278,9 @@ async fn a_down_core_is_asked_again_on_the_back_off_and_a_live_answer_ends_it() 
     }
 }
 
-/// When each late delivery attempt reached the dev Core, in order (from its log's `time`).
-async fn late_attempt_times(core: &TestCore) -> Vec<Instant> {
+/// When each late delivery attempt reached the dev Core (from its log's `time`), in order,
+/// with the status it was answered.
+async fn late_attempts(core: &TestCore) -> Vec<(Instant, u16)> {
     let now_wall = SystemTime::now();
     let now = Instant::now();
     core.log()
@@ -280,7 +291,10 @@ async fn late_attempt_times(core: &TestCore) -> Vec<Instant> {
             let at: SystemTime = chrono::DateTime::parse_from_rfc3339(&e.time)
                 .expect("an RFC 3339 time")
                 .into();
-            now - now_wall.duration_since(at).unwrap_or_default()
+            (
+                now - now_wall.duration_since(at).unwrap_or_default(),
+                e.status,
+            )
         })
         .collect()
 }
@@ -290,13 +304,7 @@ async fn late_attempt_times(core: &TestCore) -> Vec<Instant> {
 /// delay later, and after three failures in a row at least the first pause later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_answer_never_cuts_the_next_pause() {
-    let core = TestCore::start("").await;
-    let dir = TempDir::new("pauses");
-    let no_breaker = BreakerSettings {
-        failure_threshold: 0,
-        ..BreakerSettings::default()
-    };
-    let client = spooling_client(&core, &dir, no_breaker);
+    let (core, _dir, client) = without_breaker("pauses").await;
     core.core
         .set_faults(Faults {
             error_rate: 0.75,
@@ -319,23 +327,7 @@ async fn a_late_answer_never_cuts_the_next_pause() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let now_wall = SystemTime::now();
-    let now = Instant::now();
-    let attempts: Vec<(Instant, u16)> = core
-        .log()
-        .await
-        .iter()
-        .filter(|e| is_late(e))
-        .map(|e| {
-            let at: SystemTime = chrono::DateTime::parse_from_rfc3339(&e.time)
-                .expect("an RFC 3339 time")
-                .into();
-            (
-                now - now_wall.duration_since(at).unwrap_or_default(),
-                e.status,
-            )
-        })
-        .collect();
+    let attempts = late_attempts(&core).await;
     let jitter = Duration::from_millis(30);
     let mut failed_in_a_row = 0;
     for pair in attempts.windows(2) {
