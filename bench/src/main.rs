@@ -13,7 +13,8 @@
 //! deferred-mode probe (default 200): a quick side-by-side of that one figure, or a long loop
 //! to profile (`perf record -p <pid>` while it runs); `OPENBOX_BENCH_DRAIN_EVENTS=<n>` the
 //! backlog of section 8 (default 200; 2 000 in a full run). `--only-drain` runs section 8
-//! alone and prints its figures (no report written).
+//! alone and prints its figures (no report written). `RUST_LOG` (e.g. `openbox=debug`) prints
+//! the SDK's logs to standard error.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -100,7 +101,7 @@ impl Sizes {
                     .ok()
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(200),
-                drain_live_calls: 200,
+                drain_live_calls: 1_000,
                 one_round_trip: one_round_trip::Plan {
                     calls: std::env::var(DEFERRED_CALLS_ENV)
                         .ok()
@@ -128,7 +129,7 @@ impl Sizes {
                 throughput_secs: 3,
                 outage_calls: 100_000,
                 drain_events: 2_000,
-                drain_live_calls: 500,
+                drain_live_calls: 4_000,
                 one_round_trip: one_round_trip::Plan {
                     calls: 10_000,
                     slow_calls: 300,
@@ -209,6 +210,12 @@ async fn memory_on_a_fresh_server(
 async fn main() -> Result<()> {
     let args = parse_args()?;
     let sizes = Sizes::new(args.quick);
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     if args.only_drain {
         let drain = drain::run(sizes.drain_events, sizes.drain_live_calls).await?;
         println!("{drain:#?}");

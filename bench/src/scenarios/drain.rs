@@ -14,7 +14,7 @@ use openbox::__private::core::{
     ActivityIdentity, ActivityStarted, CoreClient, Decision, LifecycleEvent, WorkflowTelemetry,
     time,
 };
-use openbox::{ErrorPolicy, OpenBoxConfig, SpoolSettings};
+use openbox::{BreakerSettings, ErrorPolicy, OpenBoxConfig, SpoolSettings};
 use serde_json::json;
 
 use crate::measure::Latency;
@@ -72,7 +72,8 @@ fn event(n: usize) -> LifecycleEvent {
     })
 }
 
-/// A client spooling into a fresh private directory under `dir`.
+/// A client spooling into a fresh private directory under `dir`. Its breaker cools down for
+/// 200 ms, so that Core's return is noticed at once and few live calls spool meanwhile.
 fn client(
     core: &DevCoreProcess,
     dir: &std::path::Path,
@@ -84,14 +85,23 @@ fn client(
         .api_key(BENCH_KEY)
         .error_policy(ErrorPolicy::FailOpen)
         .timeout(Duration::from_secs(5))
+        .circuit_breaker(BreakerSettings {
+            cool_down: Duration::from_millis(200),
+            ..BreakerSettings::default()
+        })
         .spool(spool)
         .build()?;
     let _ = std::fs::remove_dir_all(dir);
     Ok(CoreClient::new(config)?)
 }
 
-/// Spools `events` while Core fails, then brings it back; returns when that happened.
-async fn backlog(core: &DevCoreProcess, client: &CoreClient, events: usize) -> Result<Instant> {
+/// Spools `events` while Core fails, then brings it back; returns when that happened and the
+/// backlog then (the live calls that saw the breaker open while waiting were spooled too).
+async fn backlog(
+    core: &DevCoreProcess,
+    client: &CoreClient,
+    events: usize,
+) -> Result<(Instant, u64)> {
     core.set_error_rate(1.0).await?;
     for n in 0..events {
         let decision = client.decide(&event(n)).await;
@@ -100,23 +110,23 @@ async fn backlog(core: &DevCoreProcess, client: &CoreClient, events: usize) -> R
             "Core was to be down"
         );
     }
-    let spooled = client.spool_stats().map_or(0, |s| s.pending);
+    let spooled = pending(client);
     anyhow::ensure!(spooled == events as u64, "{spooled} of {events} spooled");
     core.set_error_rate(0.0).await?;
     // Core is back once the breaker lets a live call through and Core answers it (that answer
     // also ends the delivery's pause): the time counts from then.
     let waiting = Instant::now();
     while !matches!(client.decide(&event(0)).await, Decision::Verdict(_)) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
         anyhow::ensure!(
             waiting.elapsed() < Duration::from_secs(60),
             "Core did not come back"
         );
     }
-    Ok(Instant::now())
+    Ok((Instant::now(), pending(client)))
 }
 
-async fn pending(client: &CoreClient) -> u64 {
+fn pending(client: &CoreClient) -> u64 {
     client.spool_stats().map_or(0, |s| s.pending)
 }
 
@@ -131,24 +141,27 @@ async fn drain_with(
         .with_replay_concurrency(concurrency)
         .with_replay_per_second(rate);
     let client = client(core, dir, spool)?;
-    let back = backlog(core, &client, events).await?;
-    while pending(&client).await > 0 {
+    let (back, backlog) = backlog(core, &client, events).await?;
+    while pending(&client) > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
         anyhow::ensure!(back.elapsed() < Duration::from_secs(1800), "no drain");
     }
     Ok(DrainRun {
         concurrency,
         rate,
-        events: events as u64,
+        events: backlog,
         seconds: back.elapsed().as_secs_f64(),
     })
 }
 
-/// `calls` live evaluations one after another, and their latencies; stops early once `until`
-/// says so.
+/// Live evaluations one every [`LIVE_EVERY`], at most `calls`, and their latencies; stops
+/// early once `until` says so. Paced, not back to back, so that they sample the whole drain
+/// and the idle run is timed the same way.
 async fn live(client: &CoreClient, calls: usize, mut until: impl FnMut() -> bool) -> Latency {
     let mut samples = Vec::with_capacity(calls);
+    let mut tick = tokio::time::interval(LIVE_EVERY);
     for n in 0..calls {
+        tick.tick().await;
         if until() {
             break;
         }
@@ -158,6 +171,9 @@ async fn live(client: &CoreClient, calls: usize, mut until: impl FnMut() -> bool
     }
     Latency::of(samples)
 }
+
+/// The pace of the live evaluations.
+const LIVE_EVERY: Duration = Duration::from_millis(5);
 
 /// Runs the section: `events` spooled per configuration, `live_calls` live evaluations.
 pub async fn run(events: usize, live_calls: usize) -> Result<Drain> {
@@ -173,12 +189,12 @@ pub async fn run(events: usize, live_calls: usize) -> Result<Drain> {
     )?;
     backlog(&core, &client, events).await?;
     let watcher = client.clone();
-    let drained = move || watcher.spool_stats().map_or(0, |s| s.pending) == 0;
-    let draining = live(&client, live_calls, drained).await;
-    while pending(&client).await > 0 {
+    let draining = live(&client, live_calls, move || pending(&watcher) == 0).await;
+    while pending(&client) > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let idle = live(&client, live_calls, || false).await;
+    // As many idle calls as there were draining ones: same pacing, same count.
+    let idle = live(&client, draining.n, || false).await;
     let _ = std::fs::remove_dir_all(&root);
     Ok(Drain {
         sequential,
