@@ -85,6 +85,8 @@ pub enum ProbePlan {
     Http(HttpProbe),
     /// [`BenchActivities::traced_probe`].
     Traced(TracedProbe),
+    /// [`BenchActivities::process_probe`].
+    Process(TracedProbe),
 }
 
 /// Latencies a probe measured.
@@ -125,6 +127,10 @@ impl Probe {
                 ctx.execute_activity(BenchActivities::traced_probe, p, opts)
                     .await?
             }
+            ProbePlan::Process(p) => {
+                ctx.execute_activity(BenchActivities::process_probe, p, opts)
+                    .await?
+            }
         })
     }
 }
@@ -142,7 +148,8 @@ pub struct HttpProbe {
 }
 
 /// The `#[traced]` probe: `calls` calls of a plain and of a traced function, alternately, and as
-/// many raw round trips to the dev Core at `core_url`.
+/// many raw round trips to the dev Core at `core_url`. The process probe takes the same plan:
+/// `calls` runs of `true` through `tokio::process` and through `openbox::process`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TracedProbe {
     /// The dev Core.
@@ -334,6 +341,52 @@ impl BenchActivities {
             governed: Latency::of(gov),
             core_rtt: Latency::of(rtt),
             core_pair: Some(Latency::of(pair)),
+            core_started: Some(Latency::of(first)),
+        })
+    }
+
+    /// Measures `Command::new("true").output()` governed vs plain inside a governed activity.
+    #[activity(name = "bench_process_probe")]
+    pub async fn process_probe(
+        _ctx: ActivityContext,
+        probe: TracedProbe,
+    ) -> Result<ProbeReport, ActivityError> {
+        let core = CoreProbe::new(&probe.core_url).map_err(anyhow::Error::from)?;
+        let governed = || async {
+            let out = openbox::process::Command::new("true").output().await?;
+            anyhow::ensure!(out.status.success(), "`true` failed: {}", out.status);
+            anyhow::Ok(())
+        };
+        governed().await?;
+        let [started, _] = core
+            .last_hook_pair(&probe.core_url, "ShellExecution")
+            .await?;
+        let started = bytes::Bytes::from(started);
+        let n = probe.calls as usize;
+        let (mut plain, mut gov, mut rtt, mut first) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for _ in 0..probe.calls {
+            plain.push(
+                timed(async {
+                    let out = tokio::process::Command::new("true").output().await?;
+                    anyhow::ensure!(out.status.success(), "`true` failed: {}", out.status);
+                    anyhow::Ok(())
+                })
+                .await?,
+            );
+            gov.push(timed(governed()).await?);
+            rtt.push(core.round_trip().await?);
+            first.push(core.post(started.clone()).await?);
+        }
+        Ok(ProbeReport {
+            plain: Latency::of(plain),
+            governed: Latency::of(gov),
+            core_rtt: Latency::of(rtt),
+            core_pair: None,
             core_started: Some(Latency::of(first)),
         })
     }

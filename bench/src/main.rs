@@ -10,7 +10,7 @@
 //!   written to `target/BENCHMARKS-quick.md` unless `--out` is given).
 //!
 //! With `--quick`, `OPENBOX_BENCH_DEFERRED_CALLS=<n>` sets the iterations of section 7's
-//! deferred-mode probe (default 200): a quick side-by-side of that one figure, or a long loop
+//! deferred-mode probes (default 200 GETs and 100 commands): a quick side-by-side of that one figure, or a long loop
 //! to profile (`perf record -p <pid>` while it runs); `OPENBOX_BENCH_DRAIN_EVENTS=<n>` the
 //! backlog of section 8 (default 200; 2 000 in a full run). `--only-drain` runs section 8
 //! alone and prints its figures (no report written). `RUST_LOG` (e.g. `openbox=debug`) prints
@@ -107,6 +107,10 @@ impl Sizes {
                         .ok()
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(200),
+                    process_calls: std::env::var(DEFERRED_CALLS_ENV)
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(100),
                     slow_calls: 10,
                     chain: 10,
                     runs: 1,
@@ -132,6 +136,7 @@ impl Sizes {
                 drain_live_calls: 4_000,
                 one_round_trip: one_round_trip::Plan {
                     calls: 10_000,
+                    process_calls: 2_000,
                     slow_calls: 300,
                     chain: 100,
                     runs: 3,

@@ -124,9 +124,13 @@ impl Example {
         anyhow::ensure!(!hooks.is_empty(), "Core received no hook evaluation");
         for e in &hooks {
             let span = &e.body["spans"][0];
-            let target = ["http_url", "db_statement", "file_path", "function"]
-                .iter()
-                .find_map(|k| span[k].as_str())
+            let target = span["attributes"]["shell.command"]
+                .as_str()
+                .or_else(|| {
+                    ["http_url", "db_statement", "file_path", "function"]
+                        .iter()
+                        .find_map(|k| span[k].as_str())
+                })
                 .unwrap_or("");
             println!(
                 "  Core ← {:<13} {:<9} {:<8} {target}\n       → {}",

@@ -2,7 +2,8 @@
 //!
 //! The first rule whose `match` keys all equal the request's fields wins; when none matches,
 //! the answer is `allow`. Keys are dotted paths into the request body (`spans.0.hook_type`
-//! reaches the hook type of a hook evaluation), and `absent` lists paths that must not exist
+//! reaches the hook type of a hook evaluation; `spans.0.attributes.shell.command` the span
+//! attribute named `shell.command`), and `absent` lists paths that must not exist
 //! (`hook_trigger` is absent on lifecycle events). TOML and JSON files are accepted; in JSON a
 //! `null` match value also matches an absent key, like the reference's stand-in.
 //!
@@ -314,13 +315,29 @@ fn split_path(path: &str) -> Vec<String> {
     path.split('.').map(str::to_owned).collect()
 }
 
-/// Follows a dotted path; numeric segments index arrays.
+/// Follows a dotted path; numeric segments index arrays. A key that itself holds dots (the
+/// span attribute `shell.command`) is reached by its segments joined: the first (shortest)
+/// key that leads to a match wins.
 pub fn lookup<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(value, |v, segment| match v {
-        Value::Object(map) => map.get(segment),
-        Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+    let Some(first) = path.first() else {
+        return Some(value);
+    };
+    match value {
+        Value::Object(map) => (1..=path.len()).find_map(|n| {
+            let key = if n == 1 {
+                std::borrow::Cow::Borrowed(first.as_str())
+            } else {
+                std::borrow::Cow::Owned(path[..n].join("."))
+            };
+            map.get(key.as_ref()).and_then(|v| lookup(v, &path[n..]))
+        }),
+        Value::Array(items) => first
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| items.get(i))
+            .and_then(|v| lookup(v, &path[1..])),
         _ => None,
-    })
+    }
 }
 
 /// JSON equality where `1` equals `1.0` (TOML and JSON disagree on integer-ness).
@@ -376,6 +393,24 @@ verdict = "allow"
 match = { activity_type = "weird" }
 response = { verdict = "maybe" }
 "#;
+
+    #[test]
+    fn keys_holding_dots_are_reached() {
+        let body = serde_json::json!({"spans": [{"attributes": {
+            "shell.command": "rm -rf /", "shell": {"cwd": "/nested"}
+        }}]});
+        let path = |p: &str| split_path(p);
+        assert_eq!(
+            lookup(&body, &path("spans.0.attributes.shell.command")),
+            Some(&Value::String("rm -rf /".into()))
+        );
+        assert_eq!(
+            lookup(&body, &path("spans.0.attributes.shell.cwd")),
+            Some(&Value::String("/nested".into()))
+        );
+        assert_eq!(lookup(&body, &path("spans.0.attributes.shell.user")), None);
+        assert_eq!(lookup(&body, &path("spans.1")), None);
+    }
 
     #[test]
     fn first_matching_rule_wins_with_dotted_paths_and_absent_keys() {

@@ -48,9 +48,10 @@
 //! # Operations inside activities
 //!
 //! [`hooks`] wraps the libraries activities act through — `reqwest` (middleware), `sqlx`,
-//! `tokio-postgres`, `rusqlite`, `redis`, files ([`fs`]) — each behind a cargo feature. Each
-//! operation is evaluated at `started` (a BLOCK means it does not happen) and at `completed`
-//! (a BLOCK fails the activity); SQL is judged by what it does, read by a parser.
+//! `tokio-postgres`, `rusqlite`, `redis`, files ([`fs`]), commands (`process`) — each behind a
+//! cargo feature. Each operation is evaluated at `started` (a BLOCK means it does not happen)
+//! and at `completed` (a BLOCK fails the activity); SQL is judged by what it does, read by a
+//! parser.
 //!
 //! # When Core gives no verdict
 //!
@@ -98,6 +99,11 @@ pub use governance::{Governor, StatsSnapshot};
 pub use hooks::HookError;
 /// Governed files, mirroring `tokio::fs` and `std::fs` (also at `openbox::hooks::fs`).
 pub use hooks::fs;
+#[cfg(feature = "process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
+/// Governed commands, mirroring `tokio::process` and `std::process` (also at
+/// `openbox::hooks::process`).
+pub use hooks::process;
 pub use temporal::{HandoffError, HandoffVerdict, OpenBoxPlugin, OpenBoxPluginBuilder, handoff};
 pub use wire::ResponseError;
 

@@ -212,6 +212,63 @@ impl SensitiveNames {
     }
 }
 
+/// Replaces URL userinfo (a URL cannot carry `[` there unescaped).
+#[cfg(any(feature = "http", feature = "process"))]
+const REDACTED_USERINFO: &str = "REDACTED";
+
+/// `a=1&b=2` with the value of every sensitive name replaced; `None` when nothing was.
+/// Names are compared decoded (`api%5Fkey` is `api_key`); the rest of the text is kept as is.
+#[cfg(any(feature = "http", feature = "process"))]
+pub(crate) fn mask_pairs(text: &str, names: &SensitiveNames) -> Option<String> {
+    let mut changed = false;
+    let pieces: Vec<String> = text
+        .split('&')
+        .map(|piece| {
+            let (raw_name, value) = match piece.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (piece, None),
+            };
+            let name: String = url::form_urlencoded::parse(raw_name.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .next()
+                .unwrap_or_default();
+            match value {
+                Some(v) if names.is_sensitive(&name) && v != REDACTED => {
+                    changed = true;
+                    format!("{raw_name}={REDACTED}")
+                }
+                _ => piece.to_owned(),
+            }
+        })
+        .collect();
+    changed.then(|| pieces.join("&"))
+}
+
+/// The URL as reported to Core: userinfo replaced, the fragment (never sent to a server)
+/// dropped, sensitive query values masked.
+#[cfg(any(feature = "http", feature = "process"))]
+pub(crate) fn mask_url(url: &url::Url, names: &SensitiveNames) -> String {
+    let needs_work = !url.username().is_empty()
+        || url.password().is_some()
+        || url.fragment().is_some()
+        || url.query().is_some();
+    if !needs_work {
+        return url.as_str().to_owned();
+    }
+    let mut out = url.clone();
+    out.set_fragment(None);
+    if !out.username().is_empty() {
+        let _ = out.set_username(REDACTED_USERINFO);
+    }
+    if out.password().is_some() {
+        let _ = out.set_password(Some(REDACTED_USERINFO));
+    }
+    if let Some(masked) = url.query().and_then(|q| mask_pairs(q, names)) {
+        out.set_query(Some(&masked));
+    }
+    out.as_str().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

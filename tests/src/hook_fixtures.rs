@@ -29,6 +29,10 @@ pub const CLIENT_COOKIE: &str = "session=user-cookie-7777";
 pub const BOUND_SECRET: &str = "bound-parameter-value-31337";
 /// What the file steps write (not an activity input): it must never appear in a hook.
 pub const FILE_CONTENT: &str = "file-content-never-sent-9999";
+/// An argument value the process steps pass as `--api-key=…`: it must never appear in a hook.
+pub const PROCESS_ARG_SECRET: &str = "process-arg-secret-5150";
+/// An environment value the process steps set: it must never appear in a hook.
+pub const PROCESS_ENV_SECRET: &str = "process-env-secret-8086";
 
 /// One operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +80,21 @@ pub enum HookStep {
     ReadFile { path: String },
     /// Write a file (sync API).
     WriteFileSync { path: String },
+    /// A command through `openbox::process` (async): `output()` when `collect` (the result is
+    /// `exit <code> <stdout>`), else `status()` (`exit <code>`). With `secrets`,
+    /// `--api-key=PROCESS_ARG_SECRET` is appended and `OBX_PROCESS_TOKEN` is set to
+    /// `PROCESS_ENV_SECRET`.
+    Process {
+        program: String,
+        args: Vec<String>,
+        collect: bool,
+        secrets: bool,
+    },
+    /// A command through `openbox::process` started with `spawn()`, stdout piped and read by
+    /// the step itself, then `wait()` (`exit <code> <stdout>`).
+    ProcessSpawn { program: String, args: Vec<String> },
+    /// A command through `openbox::process::sync`, `output()`.
+    ProcessSync { program: String, args: Vec<String> },
     /// A `#[traced]` async function returning `Result`.
     Traced { text: String },
     /// A `#[traced]` sync function not returning `Result`.
@@ -422,6 +441,43 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
             openbox::fs::sync::write(&path, FILE_CONTENT.as_bytes())?;
             "written".to_owned()
         }
+        HookStep::Process {
+            program,
+            args,
+            collect,
+            secrets,
+        } => {
+            let mut command = openbox::process::Command::new(program);
+            command.args(args);
+            if secrets {
+                command
+                    .arg(format!("--api-key={PROCESS_ARG_SECRET}"))
+                    .env("OBX_PROCESS_TOKEN", PROCESS_ENV_SECRET);
+            }
+            if collect {
+                let out = command.output().await?;
+                let code = out.status.code().unwrap_or(-1);
+                format!("exit {code} {}", String::from_utf8_lossy(&out.stdout))
+            } else {
+                let status = command.status().await?;
+                format!("exit {}", status.code().unwrap_or(-1))
+            }
+        }
+        HookStep::ProcessSpawn { program, args } => {
+            use tokio::io::AsyncReadExt;
+            let mut child = openbox::process::Command::new(program)
+                .args(args)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .await?;
+            let mut text = String::new();
+            if let Some(mut out) = child.stdout.take() {
+                out.read_to_string(&mut text).await?;
+            }
+            let status = child.wait().await?;
+            format!("exit {} {text}", status.code().unwrap_or(-1))
+        }
+        HookStep::ProcessSync { .. } => anyhow::bail!("a sync step: run it in a sync body"),
         HookStep::Traced { text } => score_text(&text, 3).await?.to_string(),
         HookStep::TracedSync { x } => double(x).to_string(),
         HookStep::Request {
@@ -549,6 +605,14 @@ impl HookActivities {
                 "written".to_owned()
             }
             HookStep::TracedSync { x } => double(x).to_string(),
+            HookStep::ProcessSync { program, args } => {
+                let out = openbox::process::sync::Command::new(program)
+                    .args(args)
+                    .output()
+                    .map_err(anyhow::Error::from)?;
+                let code = out.status.code().unwrap_or(-1);
+                format!("exit {code} {}", String::from_utf8_lossy(&out.stdout))
+            }
             other => return Err(anyhow::anyhow!("not a sync step: {other:?}").into()),
         })
     }

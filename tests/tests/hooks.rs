@@ -11,7 +11,7 @@ use openbox_tests::harness::{Harness, event_types, result_of};
 use openbox_tests::history::{failure_types, root_message};
 use openbox_tests::hook_fixtures::{
     BOUND_SECRET, CLIENT_AUTHORIZATION, CLIENT_COOKIE, FILE_CONTENT, HookStep, HookWorkflow,
-    score_text, traced_runs,
+    PROCESS_ARG_SECRET, PROCESS_ENV_SECRET, score_text, traced_runs,
 };
 use openbox_tests::http_server::TestHttpServer;
 use openbox_tests::services::{self, MYSQL_URL, POSTGRES_URL, REDIS_URL};
@@ -908,6 +908,194 @@ async fn file_hooks() {
         !hook_text.contains(content),
         "no file content reaches Core in a hook evaluation"
     );
+}
+
+/// The `args` text Core receives at `started` for a command without a directory or
+/// environment changes.
+fn process_args(argv: &[&str]) -> String {
+    let words: Vec<String> = argv.iter().map(|w| format!("{w:?}")).collect();
+    format!(
+        r#"{{"args": [{}], "kwargs": {{"cwd": null, "env": [], "env_clear": false, "env_removed": []}}}}"#,
+        words.join(", ")
+    )
+}
+
+/// Commands: a BLOCK at `started` means the process never starts, a BLOCK at `completed` is
+/// the caller's error after it ran, secrets in arguments, environment and output never reach
+/// Core, and sync bodies are governed too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes() {
+    let dir = TempDir::new("obx-process");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let (blocked, late) = (path("blocked"), path("late"));
+    let late_script = format!("touch {late}; echo late-marker");
+    let rules = stage_rule(
+        "no such command",
+        "started",
+        "args",
+        &process_args(&["touch", &blocked]),
+    ) + &stage_rule(
+        "refuse the result",
+        "completed",
+        "result",
+        r#"{"exit_code": 0, "stderr": "", "stdout": "late-marker\n", "success": true}"#,
+    );
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("process");
+    let step = |program: &str, args: &[&str], collect: bool, secrets: bool| HookStep::Process {
+        program: program.into(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        collect,
+        secrets,
+    };
+    let results = h
+        .run(Some(plugin), async {
+            h.run_hooks(
+                &wid,
+                vec![
+                    (false, step("touch", &[&blocked], false, false)),
+                    (false, step("sh", &["-c", &late_script], true, false)),
+                    (
+                        false,
+                        step(
+                            "sh",
+                            &["-c", r#"echo "token=$OBX_PROCESS_TOKEN $1""#, "sh"],
+                            true,
+                            true,
+                        ),
+                    ),
+                    (false, step("sh", &["-c", "exit 3"], false, false)),
+                    (
+                        true,
+                        HookStep::ProcessSync {
+                            program: "echo".into(),
+                            args: vec!["from a sync body".into()],
+                        },
+                    ),
+                    (
+                        false,
+                        HookStep::ProcessSpawn {
+                            program: "echo".into(),
+                            args: vec!["spawned".into()],
+                        },
+                    ),
+                    (
+                        false,
+                        step("/nonexistent/obx-no-such-program", &[], false, false),
+                    ),
+                ],
+            )
+            .await
+        })
+        .await;
+    assert_eq!(
+        results[0],
+        "ERR:GovernanceBlock:Hook governance block: no such command"
+    );
+    assert!(
+        !std::path::Path::new(&blocked).exists(),
+        "a BLOCK at started: the process never started"
+    );
+    assert_eq!(
+        results[1],
+        "ERR:GovernanceBlock:Hook governance block: refuse the result"
+    );
+    assert!(
+        std::path::Path::new(&late).exists(),
+        "a BLOCK at completed: the process ran, the caller gets the verdict"
+    );
+    assert_eq!(
+        results[2],
+        format!("exit 0 token={PROCESS_ENV_SECRET} --api-key={PROCESS_ARG_SECRET}\n"),
+        "the command ran with its arguments and environment"
+    );
+    assert_eq!(results[3], "exit 3");
+    assert_eq!(results[4], "exit 0 from a sync body\n");
+    assert_eq!(results[5], "exit 0 spawned\n");
+    assert!(
+        results[6].contains("No such file or directory"),
+        "{}",
+        results[6]
+    );
+
+    let events = h.events_of(&wid).await;
+    let spans: Vec<&Value> = hooks_where(&events, "function", "ShellExecution")
+        .into_iter()
+        .map(|b| &b["spans"][0])
+        .collect();
+    let stages: Vec<&str> = spans.iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(
+        stages,
+        [
+            "started",
+            "started",
+            "completed",
+            "started",
+            "completed",
+            "started",
+            "completed",
+            "started",
+            "completed",
+            "started",
+            "completed",
+            "started",
+            "completed"
+        ],
+        "blocked at started: no completed; every other command: both"
+    );
+    for span in &spans {
+        assert_span_keys(span, &["function", "module", "args", "result"]);
+        assert_eq!(span["hook_type"], "function_call");
+        assert_eq!(span["name"], "ShellExecution");
+        assert_eq!(span["module"], "openbox::process");
+        assert_eq!(span["kind"], "INTERNAL");
+    }
+    let secret = spans[3];
+    assert_eq!(
+        secret["args"],
+        r#"{"args": ["sh", "-c", "echo \"token=[REDACTED] $1\"", "sh", "--api-key=[REDACTED]"], "kwargs": {"cwd": null, "env": ["OBX_PROCESS_TOKEN"], "env_clear": false, "env_removed": []}}"#,
+        "values under sensitive names masked (in a script too); environment names only"
+    );
+    assert_eq!(
+        secret["attributes"],
+        json!({
+            "shell.command": r#"sh -c 'echo "token=[REDACTED] $1"' sh '--api-key=[REDACTED]'"#,
+            "process.executable.name": "sh",
+            "process.command_args": ["sh", "-c", "echo \"token=[REDACTED] $1\"", "sh", "--api-key=[REDACTED]"],
+        })
+    );
+    assert_eq!(
+        spans[4]["result"],
+        r#"{"exit_code": 0, "stderr": "", "stdout": "token=[REDACTED] --api-key=[REDACTED]\n", "success": true}"#,
+        "collected output is reported, masked"
+    );
+    assert_eq!(spans[6]["result"], r#"{"exit_code": 3, "success": false}"#);
+    assert_eq!(spans[6]["error"], "exit status: 3");
+    assert_eq!(spans[6]["status"]["code"], "ERROR");
+    assert_eq!(
+        spans[10]["result"], r#"{"exit_code": 0, "success": true}"#,
+        "output the caller read itself is not captured"
+    );
+    assert_eq!(
+        (
+            spans[12]["result"].clone(),
+            spans[12]["status"]["code"].clone()
+        ),
+        (Value::Null, json!("ERROR")),
+        "a command that could not start: its error, no result"
+    );
+    assert!(
+        spans[12]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("No such file or directory")),
+        "{}",
+        spans[12]
+    );
+    let hook_text: String = hooks(&events).iter().map(|b| b.to_string()).collect();
+    for value in [PROCESS_ARG_SECRET, PROCESS_ENV_SECRET] {
+        assert!(!hook_text.contains(value), "{value} reached Core");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -160,7 +160,7 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
 
 /// The examples users copy from: each runs against the test run's Temporal server and checks
 /// what Core received (exiting non-zero otherwise).
-const EXAMPLES: [&str; 8] = [
+const EXAMPLES: [&str; 9] = [
     "demo",
     "hook_http",
     "hook_sqlx",
@@ -169,6 +169,7 @@ const EXAMPLES: [&str; 8] = [
     "hook_redis",
     "hook_files",
     "hook_traced",
+    "hook_process",
 ];
 
 fn run_examples(root: &Path, server: &DevServer) -> Result<bool> {
@@ -274,7 +275,7 @@ fn bench(root: &Path, extra: &[String]) -> Result<bool> {
 }
 
 /// Features of `openbox` a user can pick alone.
-const FEATURES: [&str; 8] = [
+const FEATURES: [&str; 9] = [
     "http",
     "otel",
     "sqlx-postgres",
@@ -283,6 +284,7 @@ const FEATURES: [&str; 8] = [
     "tokio-postgres",
     "rusqlite",
     "redis",
+    "process",
 ];
 
 fn lint(root: &Path) -> Result<bool> {

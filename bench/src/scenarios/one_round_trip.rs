@@ -2,7 +2,8 @@
 //! `HookCompletion::Deferred`, measured next to the plain operation and a raw Core round trip.
 //!
 //! * against the dev Core of the other sections: a governed GET should cost one round trip
-//!   over the unwrapped GET, since its `completed` evaluation no longer holds the caller;
+//!   over the unwrapped GET, since its `completed` evaluation no longer holds the caller, and so
+//!   should a governed `Command::new("true").output()` over the plain one;
 //! * against a second dev Core that delays every answer by [`CORE_DELAY`]: a governed GET
 //!   should take one delay, and a governed no-op activity two (ActivityStarted before the
 //!   body, ActivityCompleted after it, both verdicts needed), whatever else the SDK does.
@@ -14,7 +15,7 @@ use temporalio_client::Client;
 
 use super::activity_overhead::{self, Overhead, Variant};
 use super::probes;
-use crate::fixtures::ProbeReport;
+use crate::fixtures::{ProbePlan, ProbeReport, TracedProbe};
 
 /// The slow dev Core's delay before every governance answer.
 pub const CORE_DELAY: Duration = Duration::from_millis(20);
@@ -25,6 +26,9 @@ pub struct OneRoundTrip {
     /// Deferred mode, the dev Core of the other sections: unwrapped GET, governed GET and a
     /// raw round trip, alternating in one governed activity.
     pub http: ProbeReport,
+    /// Deferred mode, the dev Core of the other sections: `true` run plain and through
+    /// `openbox::process`, and its `started` request posted raw.
+    pub process: ProbeReport,
     /// The same against the slow dev Core (its raw round trip includes the delay).
     pub slow_http: ProbeReport,
     /// No-op activity chains: a plain worker and a deferred-mode worker governed by the slow
@@ -37,6 +41,8 @@ pub struct OneRoundTrip {
 pub struct Plan {
     /// GETs of each kind against the dev Core of the other sections.
     pub calls: u32,
+    /// Runs of `true` of each kind.
+    pub process_calls: u32,
     /// GETs of each kind against the slow dev Core.
     pub slow_calls: u32,
     /// Activities per chain.
@@ -55,7 +61,7 @@ pub struct Queues<'a> {
     pub chain: &'a [Variant],
 }
 
-/// Runs the three measurements.
+/// Runs the four measurements.
 pub async fn run(
     client: &Client,
     queues: &Queues<'_>,
@@ -75,6 +81,19 @@ pub async fn run(
     )
     .await?;
     eprintln!("  deferred: {http:?}");
+    // `true` run plain and through `openbox::process`: the process probe takes the traced
+    // probe's plan.
+    let process = probes::probe(
+        client,
+        queues.deferred,
+        &format!("bench-process-{tag}-deferred"),
+        ProbePlan::Process(TracedProbe {
+            core_url: core_url.to_owned(),
+            calls: plan.process_calls,
+        }),
+    )
+    .await?;
+    eprintln!("  deferred command: {process:?}");
     let slow_http = probes::http(
         client,
         queues.slow,
@@ -95,6 +114,7 @@ pub async fn run(
     .await?;
     Ok(OneRoundTrip {
         http,
+        process,
         slow_http,
         slow_chain,
     })

@@ -1,12 +1,13 @@
-//! Measurements taken inside one governed activity: the HTTP hook and `#[traced]`, each next to
-//! a raw round trip to the dev Core measured in the same loop.
+//! Measurements taken inside one governed activity: the HTTP hook, `#[traced]` and a governed
+//! command, each next to a raw round trip to the dev Core measured in the same loop.
 
 use anyhow::Result;
 use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
 
 use crate::fixtures::{HttpProbe, Probe, ProbePlan, ProbeReport, TracedProbe};
 
-async fn probe(
+/// Runs `plan` in one governed activity on `task_queue`, as workflow `id`.
+pub async fn probe(
     client: &Client,
     task_queue: &str,
     id: &str,

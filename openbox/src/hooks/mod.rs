@@ -12,8 +12,7 @@
 //! activity's ActivityCompleted `spans`.
 //!
 //! Rust has no monkey-patching, so hooks are explicit wrappers of the libraries users already
-//! use: see [`http`], [`db`], [`fs`] and
-//! [`crate::traced`].
+//! use: see [`http`], [`db`], [`fs`], `process` and [`crate::traced`].
 //!
 //! | Wrapper | Call form | BLOCK at `started` stops it before it happens |
 //! |---|---|---|
@@ -26,6 +25,8 @@
 //! | [`crate::fs::File`] (async) and [`crate::fs::sync::File`] | `open`/`create`/`options` | yes: the file is not created or opened |
 //! | `crate::fs` files | `read*`, `write*` | yes: nothing is read or written |
 //! | `crate::fs` files | `close`, drop | `completed` only (the file is closed either way) |
+//! | `process::Command` and `process::sync::Command` (feature `process`) | `spawn`, `output`, `status` | yes: the process never starts |
+//! | `process` children | `wait`, `wait_with_output`, drop | `completed` only (the process ran) |
 //! | [`crate::traced`] | a function returning `Result<_, E>` | yes: the body does not run, the call returns `Err` |
 //! | [`crate::traced`] | a function not returning `Result` | yes: the body does not run, the call panics (the activity fails with the verdict) |
 //! | sync wrappers in a sync activity body | — | governed when the activity is `#[governed_activity]` (Temporal runs sync bodies on a blocking thread the plugin cannot reach) |
@@ -36,6 +37,9 @@ pub mod fs;
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 pub(crate) mod ids;
+#[cfg(feature = "process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
+pub mod process;
 pub(crate) mod traced;
 
 use std::sync::Arc;

@@ -35,7 +35,7 @@ fn cut(text: String, max: usize) -> String {
 
 /// JSON text with the separators of Python's `json.dumps` (`", "` and `": "`), as the
 /// reference sends `args`.
-fn python_json(value: &Value) -> String {
+pub(crate) fn python_json(value: &Value) -> String {
     struct PySeparators;
     impl serde_json::ser::Formatter for PySeparators {
         fn begin_array_value<W: ?Sized + std::io::Write>(

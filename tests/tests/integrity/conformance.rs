@@ -1,7 +1,7 @@
 //! OpenBox's own contract for hook payloads — `assert_hook_wire_shape` of its base Python
 //! package, the check every framework SDK's hooks must pass — applied to what this SDK sends for
 //! every hook type at both stages: HTTP (whole and streamed), every SQL wrapper (a batch too),
-//! redis, files (async and sync) and `#[traced]` functions (async and sync).
+//! redis, files (async and sync), `#[traced]` functions and commands (async and sync).
 
 use std::process::Command;
 
@@ -154,6 +154,22 @@ async fn every_hook_payload_passes_openboxs_contract_check() {
             },
         ),
         (true, HookStep::TracedSync { x: 21 }),
+        (
+            false,
+            HookStep::Process {
+                program: "sh".into(),
+                args: vec!["-c".into(), "echo out; echo err >&2".into()],
+                collect: true,
+                secrets: true,
+            },
+        ),
+        (
+            true,
+            HookStep::ProcessSync {
+                program: "true".into(),
+                args: vec![],
+            },
+        ),
     ];
     let h = Harness::new("").await;
     let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;

@@ -494,7 +494,8 @@ async fn failing_approval_polls_back_off_and_end_under_fail_closed() {
 
 /// `fail_closed_destructive` with Core gone: reads proceed, writes stop — an HTTP GET goes out,
 /// a POST does not; a file is read but not written; a redis GET runs, a SET does not; a SQL
-/// SELECT runs, an INSERT does not. The activities themselves start and complete.
+/// SELECT runs, an INSERT does not; a command never starts. The activities themselves start
+/// and complete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_closed_destructive_stops_writes_and_lets_reads_through() {
     use openbox_tests::hook_fixtures::{ClientKind, HookStep};
@@ -509,6 +510,7 @@ async fn fail_closed_destructive_stops_writes_and_lets_reads_through() {
     let existing = dir.path().join("existing.txt");
     std::fs::write(&existing, "kept").unwrap();
     let written = dir.path().join("written.txt");
+    let touched = dir.path().join("touched.txt");
     let h = Harness::new("").await;
     let plugin = plugin(
         &h,
@@ -568,6 +570,15 @@ async fn fail_closed_destructive_stops_writes_and_lets_reads_through() {
                 sql: "CREATE TABLE never_created_by_destructive (x TEXT)".into(),
             },
         ),
+        (
+            false,
+            HookStep::Process {
+                program: "touch".into(),
+                args: vec![touched.display().to_string()],
+                collect: false,
+                secrets: false,
+            },
+        ),
     ];
     // One run per operation: a stopped write fails its run with GovernanceHalt, like any
     // fail_closed stop.
@@ -605,6 +616,11 @@ async fn fail_closed_destructive_stops_writes_and_lets_reads_through() {
     assert!(halted(&results[5]), "{}", results[5]);
     assert!(results[6].starts_with("affected"), "{}", results[6]);
     assert!(halted(&results[7]), "{}", results[7]);
+    assert!(halted(&results[8]), "{}", results[8]);
+    assert!(
+        !touched.exists(),
+        "every command counts as a write: it never started"
+    );
     assert_eq!(server.received("/read").len(), 1);
     assert!(server.received("/write").is_empty(), "the POST never left");
     assert!(!written.exists(), "the file was never created");
