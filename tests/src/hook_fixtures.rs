@@ -91,8 +91,13 @@ pub enum HookStep {
         secrets: bool,
     },
     /// A command through `openbox::process` started with `spawn()`, stdout piped and read by
-    /// the step itself, then `wait()` (`exit <code> <stdout>`).
-    ProcessSpawn { program: String, args: Vec<String> },
+    /// the step itself, then `wait()` (`exit <code> <stdout>`), or, without `wait`, the child
+    /// dropped (`dropped <stdout>`).
+    ProcessSpawn {
+        program: String,
+        args: Vec<String>,
+        wait: bool,
+    },
     /// A command through `openbox::process::sync`, `output()`.
     ProcessSync { program: String, args: Vec<String> },
     /// A `#[traced]` async function returning `Result`.
@@ -463,7 +468,11 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
                 format!("exit {}", status.code().unwrap_or(-1))
             }
         }
-        HookStep::ProcessSpawn { program, args } => {
+        HookStep::ProcessSpawn {
+            program,
+            args,
+            wait,
+        } => {
             use tokio::io::AsyncReadExt;
             let mut child = openbox::process::Command::new(program)
                 .args(args)
@@ -473,6 +482,10 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
             let mut text = String::new();
             if let Some(mut out) = child.stdout.take() {
                 out.read_to_string(&mut text).await?;
+            }
+            if !wait {
+                drop(child);
+                return Ok(format!("dropped {text}"));
             }
             let status = child.wait().await?;
             format!("exit {} {text}", status.code().unwrap_or(-1))

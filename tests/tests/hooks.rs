@@ -978,6 +978,15 @@ async fn processes() {
                         HookStep::ProcessSpawn {
                             program: "echo".into(),
                             args: vec!["spawned".into()],
+                            wait: true,
+                        },
+                    ),
+                    (
+                        false,
+                        HookStep::ProcessSpawn {
+                            program: "echo".into(),
+                            args: vec!["left".into()],
+                            wait: false,
                         },
                     ),
                     (
@@ -1013,10 +1022,11 @@ async fn processes() {
     assert_eq!(results[3], "exit 3");
     assert_eq!(results[4], "exit 0 from a sync body\n");
     assert_eq!(results[5], "exit 0 spawned\n");
+    assert_eq!(results[6], "dropped left\n");
     assert!(
-        results[6].contains("No such file or directory"),
+        results[7].contains("No such file or directory"),
         "{}",
-        results[6]
+        results[7]
     );
 
     let events = h.events_of(&wid).await;
@@ -1029,6 +1039,8 @@ async fn processes() {
         stages,
         [
             "started",
+            "started",
+            "completed",
             "started",
             "completed",
             "started",
@@ -1078,19 +1090,23 @@ async fn processes() {
         "output the caller read itself is not captured"
     );
     assert_eq!(
+        spans[12]["result"], r#"{"waited": false}"#,
+        "a child dropped unwaited: its end is reported in the background"
+    );
+    assert_eq!(
         (
-            spans[12]["result"].clone(),
-            spans[12]["status"]["code"].clone()
+            spans[14]["result"].clone(),
+            spans[14]["status"]["code"].clone()
         ),
         (Value::Null, json!("ERROR")),
         "a command that could not start: its error, no result"
     );
     assert!(
-        spans[12]["error"]
+        spans[14]["error"]
             .as_str()
             .is_some_and(|e| e.contains("No such file or directory")),
         "{}",
-        spans[12]
+        spans[14]
     );
     let hook_text: String = hooks(&events).iter().map(|b| b.to_string()).collect();
     for value in [PROCESS_ARG_SECRET, PROCESS_ENV_SECRET] {
