@@ -35,8 +35,9 @@
 //! value under a sensitive name (`--password=…`, `--token …`, `API_KEY=…`,
 //! `Authorization: Bearer …`), URL userinfo and sensitive query values, and words shaped like
 //! well-known credentials (`sk-…`, `ghp_…`, `AKIA…`, JWTs). Names are judged by the same rule
-//! as HTTP headers and query parameters (plus `redact_keys`, which also names flags such as `u`
-//! for `-u`). Output is cut to 65 536 characters per stream; `report_output(false)` sends none.
+//! as HTTP headers and query parameters (plus `redact_keys`, which also names flags such as `p`
+//! for `-p` and `-pSECRET`); `user:password` after `-u` or `--user` is masked too. Output is
+//! cut to 65 536 characters per stream; `report_output(false)` sends none.
 //!
 //! Every command counts as able to change something: with Core unreachable,
 //! `fail_closed_destructive` stops it. A governance stop is an `io::Error` of kind

@@ -9,8 +9,10 @@
 //!   stand, even with no name before them.
 //!
 //! An argument holding spaces (a `sh -c` script, a header) is masked word by word with the same
-//! rules. A flag the rule cannot recognise (`-u user:pw`, `-pPASSWORD`) can be made sensitive
-//! with `redact_keys` (`"u"`, `"p"`): a listed name is matched with its dashes removed.
+//! rules. `user:password` after `-u`, `--user`, `--proxy-user` or `--http-user` is masked. A
+//! flag the rule cannot recognise (`-p PASSWORD`, `-pPASSWORD`) can be made sensitive with
+//! `redact_keys` (`"p"`): a listed name is matched with its dashes removed, and a listed letter
+//! also masks a value attached to it.
 
 use crate::secrets::{REDACTED, SensitiveNames, mask_url};
 
@@ -34,18 +36,53 @@ const SECRET_PREFIXES: [&str; 12] = [
     "hf_",
 ];
 
+/// What a word says of the word after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Nothing: judge it by itself.
+    Judge,
+    /// It is a secret (the value of `--password`, of `Authorization:`, after `Bearer`).
+    Secret,
+    /// It is a secret when it is `user:password` (the value of `-u`, `--user`).
+    SecretIfPair,
+}
+
+impl Next {
+    /// The word after `word` when `word` itself was masked as a secret: a scheme (`Bearer`)
+    /// means the secret is still to come.
+    fn after_secret(word: &str) -> Next {
+        if is_auth_scheme(unquoted(word)) {
+            Next::Secret
+        } else {
+            Next::Judge
+        }
+    }
+
+    /// `word` masked as this says, or `None`: judge it by itself.
+    fn mask(self, word: &str) -> Option<(String, Next)> {
+        match self {
+            Next::Secret => Some((REDACTED.to_owned(), Next::after_secret(word))),
+            Next::SecretIfPair if unquoted(word).contains(':') => {
+                Some((REDACTED.to_owned(), Next::Judge))
+            }
+            Next::SecretIfPair | Next::Judge => None,
+        }
+    }
+}
+
+/// Flags whose value is `user:password` (curl, wget, and their kin).
+const USER_PASSWORD_FLAGS: [&str; 4] = ["-u", "--user", "--proxy-user", "--http-user"];
+
 /// The arguments as they may reach Core.
 pub(crate) fn args(args: &[String], names: &SensitiveNames) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
-    let mut hide_next = false;
+    let mut next = Next::Judge;
     for arg in args {
-        if hide_next {
-            hide_next = is_auth_scheme(arg);
-            out.push(REDACTED.to_owned());
-            continue;
-        }
-        let (masked, next) = argument(arg, names);
-        hide_next = next;
+        let (masked, after) = match next.mask(arg) {
+            Some(masked) => masked,
+            None => argument(arg, names),
+        };
+        next = after;
         out.push(masked);
     }
     out
@@ -55,7 +92,7 @@ pub(crate) fn args(args: &[String], names: &SensitiveNames) -> Vec<String> {
 /// word by word; whitespace is kept as it was.
 pub(crate) fn text(text: &str, names: &SensitiveNames) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut hide_next = false;
+    let mut next = Next::Judge;
     let mut rest = text;
     while !rest.is_empty() {
         let space = rest.len() - rest.trim_start().len();
@@ -67,32 +104,31 @@ pub(crate) fn text(text: &str, names: &SensitiveNames) -> String {
         if word.is_empty() {
             break;
         }
-        if hide_next {
-            hide_next = is_auth_scheme(unquoted(word));
-            out.push_str(REDACTED);
-            continue;
-        }
-        let (masked, next) = word_masked(word, names);
-        hide_next = next;
+        let (masked, after) = match next.mask(word) {
+            Some(masked) => masked,
+            None => word_masked(word, names),
+        };
+        next = after;
         out.push_str(&masked);
     }
     out
 }
 
-/// One argument: masked, and whether the next one is a secret.
-fn argument(arg: &str, names: &SensitiveNames) -> (String, bool) {
+/// One argument: masked, and what it says of the next one.
+fn argument(arg: &str, names: &SensitiveNames) -> (String, Next) {
     if arg.contains(char::is_whitespace) {
-        return (text(arg, names), false);
+        return (text(arg, names), Next::Judge);
     }
     word_masked(arg, names)
 }
 
-/// A word with no whitespace: masked, and whether the word after it is a secret.
-fn word_masked(word: &str, names: &SensitiveNames) -> (String, bool) {
+/// A word with no whitespace: masked, and what it says of the word after it.
+fn word_masked(word: &str, names: &SensitiveNames) -> (String, Next) {
     // Quotes around a word of a script (`'Authorization:`) do not change what it is.
     let bare = unquoted(word);
+    let replaced = |with: &str| word.replacen(bare, with, 1);
     if looks_like_secret(bare) {
-        return (REDACTED.to_owned(), false);
+        return (REDACTED.to_owned(), Next::Judge);
     }
     if bare.contains("://")
         && let Ok(url) = url::Url::parse(bare)
@@ -101,25 +137,32 @@ fn word_masked(word: &str, names: &SensitiveNames) -> (String, bool) {
         // `Url` normalises (`https://x.test` gains a `/`): keep the word as written when
         // nothing was masked.
         return if masked.contains("REDACTED") || url.fragment().is_some() {
-            (word.replacen(bare, &masked, 1), false)
+            (replaced(&masked), Next::Judge)
         } else {
-            (word.to_owned(), false)
+            (word.to_owned(), Next::Judge)
         };
     }
     if let Some((name, value)) = bare.split_once('=') {
-        if sensitive_flag(name, names) {
-            return (word.replacen(bare, &format!("{name}={REDACTED}"), 1), false);
+        if sensitive_flag(name, names)
+            || (USER_PASSWORD_FLAGS.contains(&name) && value.contains(':'))
+        {
+            return (replaced(&format!("{name}={REDACTED}")), Next::Judge);
         }
         // `--url=https://…`, `DSN=postgres://u:pw@…`, `--header=Authorization:…`.
         let (inner, _) = word_masked(value, names);
         if inner != value {
-            return (word.replacen(bare, &format!("{name}={inner}"), 1), false);
+            return (replaced(&format!("{name}={inner}")), Next::Judge);
         }
-        return (word.to_owned(), false);
+        return (word.to_owned(), Next::Judge);
     }
     if let Some(name) = bare.strip_suffix(':') {
         // A header name alone (`Authorization:` of `-H 'Authorization: Bearer x'`).
-        return (word.to_owned(), names.is_sensitive(name));
+        let next = if names.is_sensitive(name) {
+            Next::Secret
+        } else {
+            Next::Judge
+        };
+        return (word.to_owned(), next);
     }
     if let Some((name, value)) = bare.split_once(':')
         && !name.is_empty()
@@ -129,14 +172,29 @@ fn word_masked(word: &str, names: &SensitiveNames) -> (String, bool) {
     {
         // `Authorization:Bearer` (no space).
         return (
-            word.replacen(bare, &format!("{name}:{REDACTED}"), 1),
-            is_auth_scheme(value),
+            replaced(&format!("{name}:{REDACTED}")),
+            Next::after_secret(value),
         );
     }
-    if bare.starts_with('-') && sensitive_flag(bare, names) {
-        return (word.to_owned(), true);
+    if USER_PASSWORD_FLAGS.contains(&bare) {
+        return (word.to_owned(), Next::SecretIfPair);
     }
-    (word.to_owned(), false)
+    if let Some(flag) = attached_listed_flag(bare, names) {
+        // `-pSECRET` with `p` in `redact_keys`.
+        return (replaced(&format!("-{flag}{REDACTED}")), Next::Judge);
+    }
+    if bare.starts_with('-') && sensitive_flag(bare, names) {
+        return (word.to_owned(), Next::Secret);
+    }
+    (word.to_owned(), Next::Judge)
+}
+
+/// The letter of `-xVALUE` when `x` is one of the user's `redact_keys`.
+fn attached_listed_flag(word: &str, names: &SensitiveNames) -> Option<char> {
+    let rest = word.strip_prefix('-').filter(|r| !r.starts_with('-'))?;
+    let mut chars = rest.chars();
+    let flag = chars.next()?;
+    (!chars.as_str().is_empty() && names.is_listed(flag.encode_utf8(&mut [0; 4]))).then_some(flag)
 }
 
 /// Whether a flag (`--api-key`, `-token`, `PASSWORD`) names a secret; its dashes are not part
@@ -333,10 +391,51 @@ mod tests {
     }
 
     #[test]
+    fn user_password_values_are_masked() {
+        assert_eq!(
+            masked(&[
+                "curl",
+                "-u",
+                "me:pw",
+                "--user=ann:pw2",
+                "--proxy-user",
+                "p:x",
+                "-u",
+                "alice"
+            ]),
+            [
+                "curl",
+                "-u",
+                "[REDACTED]",
+                "--user=[REDACTED]",
+                "--proxy-user",
+                "[REDACTED]",
+                "-u",
+                "alice"
+            ]
+        );
+        assert_eq!(
+            text("curl -u 'me:pw' https://x.test", &SensitiveNames::default()),
+            "curl -u [REDACTED] https://x.test"
+        );
+    }
+
+    #[test]
     fn listed_names_are_flags_too() {
-        let names = SensitiveNames::with_keys(["u"]);
-        let list = ["curl", "-u", "me:pw"].map(String::from);
-        assert_eq!(args(&list, &names), ["curl", "-u", "[REDACTED]"]);
+        let names = SensitiveNames::with_keys(["p", "pin-file"]);
+        let list = ["mysql", "-p", "pw1", "-ppw2", "--pin-file", "/k", "-v"].map(String::from);
+        assert_eq!(
+            args(&list, &names),
+            [
+                "mysql",
+                "-p",
+                "[REDACTED]",
+                "-p[REDACTED]",
+                "--pin-file",
+                "[REDACTED]",
+                "-v"
+            ]
+        );
     }
 
     #[test]
@@ -368,7 +467,7 @@ mod tests {
             name in sensitive_name(),
             secret in "[A-Za-z0-9]{12,24}",
             dashes in "-{0,2}",
-            shape in 0usize..7,
+            shape in 0usize..8,
             script in any::<bool>(),
         ) {
             let list: Vec<String> = match shape {
@@ -378,6 +477,7 @@ mod tests {
                 3 => vec!["-H".into(), format!("{name}: Bearer {secret}")],
                 4 => vec![format!("https://x.test/p?{name}={secret}&a=1")],
                 5 => vec![format!("https://user:{secret}@x.test/")],
+                6 => vec!["-u".into(), format!("user:{secret}")],
                 _ => vec![format!("{name}:{secret}")],
             };
             let list = if script {
