@@ -24,12 +24,13 @@
 //!   `shell.cwd` (when set), `process.executable.name` and `process.command_args` — what Core's
 //!   classifier reads for a shell command;
 //! * at `started`, `args`: `{"args": [program, arguments…], "kwargs": {"cwd": …, "env": [names
-//!   set], "env_removed": [names], "env_clear": bool}}` — environment variable *names* only,
-//!   never their values;
+//!   set], "env_clear": bool, "env_removed": [names]}}` — environment variable *names* only,
+//!   never their values; each argument is cut to 16 384 characters, and past 256 arguments the
+//!   rest are counted;
 //! * at `completed`, `result`: `{"exit_code": …, "success": …}` (plus `"signal"` when a signal
 //!   ended it, and `"stdout"` / `"stderr"` when the caller collected them with `output()` or
-//!   `wait_with_output()` — never for inherited pipes), and `error` (`exit status: 1`, or why
-//!   it could not start) when it did not succeed.
+//!   `wait_with_output()` — never for inherited pipes; keys in alphabetical order), and `error`
+//!   (`exit status: 1`, or why it could not start) when it did not succeed.
 //!
 //! Arguments, the command line and captured output are masked before they leave the process: a
 //! value under a sensitive name (`--password=…`, `--token …`, `API_KEY=…`,
@@ -200,8 +201,12 @@ const FUNCTION: &str = "ShellExecution";
 const MODULE: &str = "openbox::process";
 /// Longest captured text of one output stream, in characters (as for HTTP bodies).
 const MAX_OUTPUT_CHARS: usize = 65_536;
-/// Longest `args` text, in characters.
+/// Longest `args` text and `shell.command`, in characters.
 const MAX_ARGS_CHARS: usize = 65_536;
+/// Longest single argument reported, in characters.
+const MAX_ARG_CHARS: usize = 16_384;
+/// Most arguments reported; the rest are counted.
+const MAX_ARGS: usize = 256;
 
 /// What a command reports, read from the command as it is about to start.
 struct Invocation {
@@ -236,6 +241,28 @@ impl Invocation {
     }
 }
 
+/// The program and its (masked) arguments as reported: each argument cut to
+/// [`MAX_ARG_CHARS`], at most [`MAX_ARGS`] of them and then a count of the rest, so that a
+/// long script or an `xargs`-sized list keeps the evaluation small. Masked before it is cut, so
+/// that no cut leaves a secret unrecognised.
+fn reported_argv(program: &str, masked: Vec<String>) -> Vec<String> {
+    let total = masked.len();
+    let cut = |a: String| {
+        if a.len() > MAX_ARG_CHARS {
+            crate::text::truncate(&a, MAX_ARG_CHARS, crate::text::Cut::Marked)
+        } else {
+            a
+        }
+    };
+    let mut argv: Vec<String> = std::iter::once(program.to_owned())
+        .chain(masked.into_iter().take(MAX_ARGS).map(cut))
+        .collect();
+    if total > MAX_ARGS {
+        argv.push(format!("...[{} more arguments]", total - MAX_ARGS));
+    }
+    argv
+}
+
 /// One governed command: its hook call and how its outcome is reported.
 pub(crate) struct ProcessCall {
     call: HookCall,
@@ -260,13 +287,12 @@ impl ProcessCall {
             .sensitive_names()
             .clone();
         let inv = Invocation::of(command, env_clear);
-        let argv: Vec<String> = std::iter::once(inv.program.clone())
-            .chain(redact::args(&inv.args, &names))
-            .collect();
+        let argv = reported_argv(&inv.program, redact::args(&inv.args, &names));
         let mut attributes = Map::new();
+        let command_line = redact::command_line(&argv[0], &argv[1..]);
         attributes.insert(
             "shell.command".into(),
-            redact::command_line(&argv[0], &argv[1..]).into(),
+            crate::text::truncate(&command_line, MAX_ARGS_CHARS, crate::text::Cut::Marked).into(),
         );
         if let Some(cwd) = &inv.cwd {
             attributes.insert("shell.cwd".into(), cwd.clone().into());
@@ -494,5 +520,25 @@ impl Child {
         inner.stderr = self.stderr.take();
         let output = inner.wait_with_output().await;
         finish(self.call.take(), output, |o| (o.status, Some(o))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_argument_lists_are_bounded() {
+        let many: Vec<String> = (0..MAX_ARGS + 5).map(|i| i.to_string()).collect();
+        let argv = reported_argv("xargs", many);
+        assert_eq!(argv.len(), 1 + MAX_ARGS + 1);
+        assert_eq!(argv[0], "xargs");
+        assert_eq!(argv.last().unwrap(), "...[5 more arguments]");
+        let long = reported_argv("sh", vec!["x".repeat(MAX_ARG_CHARS + 1)]);
+        assert_eq!(
+            long[1],
+            format!("{}...[truncated]", "x".repeat(MAX_ARG_CHARS))
+        );
+        assert_eq!(reported_argv("true", vec![]), ["true"]);
     }
 }
