@@ -10,11 +10,11 @@
 //!   written to `target/BENCHMARKS-quick.md` unless `--out` is given).
 //!
 //! With `--quick`, `OPENBOX_BENCH_DEFERRED_CALLS=<n>` sets the iterations of section 7's
-//! deferred-mode probes (default 200 GETs and 100 commands): a quick side-by-side of that one figure, or a long loop
-//! to profile (`perf record -p <pid>` while it runs); `OPENBOX_BENCH_DRAIN_EVENTS=<n>` the
-//! backlog of section 8 (default 200; 2 000 in a full run). `--only-drain` runs section 8
-//! alone and prints its figures (no report written). `RUST_LOG` (e.g. `openbox=debug`) prints
-//! the SDK's logs to standard error.
+//! deferred-mode probes (default 200 GETs and 100 commands): a quick side-by-side of those
+//! figures, or a long loop to profile (`perf record -p <pid>` while it runs);
+//! `OPENBOX_BENCH_DRAIN_EVENTS=<n>` the backlog of section 8 (default 200; 2 000 in a full
+//! run). `--only-drain` runs section 8 alone and prints its figures (no report written).
+//! `RUST_LOG` (e.g. `openbox=debug`) prints the SDK's logs to standard error.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -90,6 +90,9 @@ const DRAIN_EVENTS_ENV: &str = "OPENBOX_BENCH_DRAIN_EVENTS";
 impl Sizes {
     fn new(quick: bool) -> Self {
         if quick {
+            let deferred_calls: Option<u32> = std::env::var(DEFERRED_CALLS_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok());
             Sizes {
                 chain: 20,
                 runs: 2,
@@ -103,14 +106,8 @@ impl Sizes {
                     .unwrap_or(200),
                 drain_live_calls: 1_000,
                 one_round_trip: one_round_trip::Plan {
-                    calls: std::env::var(DEFERRED_CALLS_ENV)
-                        .ok()
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(200),
-                    process_calls: std::env::var(DEFERRED_CALLS_ENV)
-                        .ok()
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(100),
+                    calls: deferred_calls.unwrap_or(200),
+                    process_calls: deferred_calls.unwrap_or(100),
                     slow_calls: 10,
                     chain: 10,
                     runs: 1,

@@ -214,7 +214,7 @@ impl OpenBoxMiddleware {
         }
         let names = scope.governor().client().config().sensitive_names().clone();
         let sent_url = req.url().clone();
-        let url = redact::url(&sent_url, &names);
+        let url = crate::secrets::mask_url(&sent_url, &names);
         let method = req.method().as_str().to_owned();
         let span = tracing::info_span!("HTTP request", otel.name = %method, otel.kind = "client", http.method = %method, http.url = %url);
         let Some(call) = HookCall::begin(method.clone(), SpanKind::Client, Some(&span)) else {
@@ -258,7 +258,7 @@ impl OpenBoxMiddleware {
         // The client followed a redirect on its own: that hop was sent ungoverned. (A fragment
         // is never sent, and the answer's URL has none.)
         let answered_by = (!same_resource(response.url(), &sent_url))
-            .then(|| redact::url(response.url(), &names));
+            .then(|| crate::secrets::mask_url(response.url(), &names));
         if let Some(final_url) = &answered_by {
             detail.http_url = final_url.clone();
         }

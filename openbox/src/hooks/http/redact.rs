@@ -1,11 +1,10 @@
-//! What of an HTTP exchange may reach Core: URLs without userinfo, fragment or sensitive query
-//! values; headers with sensitive values masked; form and JSON bodies with sensitive fields
-//! masked. Names are judged by [`SensitiveNames`] (the built-in rule plus `redact_keys`) and
+//! What of an HTTP exchange may reach Core: headers with sensitive values masked; form and
+//! JSON bodies with sensitive fields masked (URLs are masked by `secrets::mask_url`, shared with
+//! the command hook). Names are judged by [`SensitiveNames`] (the built-in rule plus `redact_keys`) and
 //! the middleware's own header lists.
 
 use std::collections::{BTreeMap, HashSet};
 
-use reqwest::Url;
 use reqwest::header::HeaderMap as ReqwestHeaders;
 use serde_json::Value;
 
@@ -58,12 +57,6 @@ impl HeaderRule {
         }
         out
     }
-}
-
-/// The URL as reported to Core: userinfo replaced, the fragment dropped, sensitive query
-/// values masked.
-pub(crate) fn url(url: &Url, names: &SensitiveNames) -> String {
-    crate::secrets::mask_url(url, names)
 }
 
 /// How a body is treated, by its `Content-Type` (without parameters, lower case).
@@ -134,7 +127,7 @@ mod tests {
 
     #[test]
     fn urls_lose_userinfo_fragment_and_sensitive_query_values() {
-        let u = |s: &str| url(&Url::parse(s).unwrap(), &n());
+        let u = |s: &str| crate::secrets::mask_url(&reqwest::Url::parse(s).unwrap(), &n());
         assert_eq!(u("https://x.test/a?q=1"), "https://x.test/a?q=1");
         assert_eq!(
             u("https://user:pw@x.test/a?api_key=K1&q=hello%20w&token=T#frag"),
@@ -230,8 +223,8 @@ mod tests {
             let frag = if fragment { format!("#t={secret}f") } else { String::new() };
             let encoded_name: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
             let text = format!("https://{user}{host}{path}?{other_name}={other_value}&{encoded_name}={secret}{frag}");
-            let parsed = Url::parse(&text).unwrap();
-            let shown = url(&parsed, &n());
+            let parsed = reqwest::Url::parse(&text).unwrap();
+            let shown = crate::secrets::mask_url(&parsed, &n());
             prop_assert!(!shown.contains(&secret), "{} -> {}", text, shown);
             prop_assert!(shown.contains(&host));
         }
