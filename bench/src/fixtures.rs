@@ -87,6 +87,8 @@ pub enum ProbePlan {
     Traced(TracedProbe),
     /// [`BenchActivities::process_probe`].
     Process(TracedProbe),
+    /// [`BenchActivities::tower_probe`].
+    Tower(HttpProbe),
 }
 
 /// Latencies a probe measured.
@@ -107,6 +109,10 @@ pub struct ProbeReport {
     /// operation waits for when its `completed` evaluation is deferred. HTTP probe only.
     #[serde(default)]
     pub core_started: Option<Latency>,
+    /// The same request through reqwest, unwrapped and through the reqwest middleware,
+    /// alternating with the rest (tower probe only): the overhead the tower layer is judged by.
+    #[serde(default)]
+    pub middleware: Option<[Latency; 2]>,
 }
 
 #[workflow_methods]
@@ -129,6 +135,10 @@ impl Probe {
             }
             ProbePlan::Process(p) => {
                 ctx.execute_activity(BenchActivities::process_probe, p, opts)
+                    .await?
+            }
+            ProbePlan::Tower(p) => {
+                ctx.execute_activity(BenchActivities::tower_probe, p, opts)
                     .await?
             }
         })
@@ -342,6 +352,83 @@ impl BenchActivities {
             core_rtt: Latency::of(rtt),
             core_pair: Some(Latency::of(pair)),
             core_started: Some(Latency::of(first)),
+            middleware: None,
+        })
+    }
+
+    /// Measures a GET through hyper-util's client, unwrapped and under the OpenBox tower
+    /// layer, next to the same GET through reqwest, unwrapped and under the middleware.
+    #[activity(name = "bench_tower_probe")]
+    pub async fn tower_probe(
+        _ctx: ActivityContext,
+        probe: HttpProbe,
+    ) -> Result<ProbeReport, ActivityError> {
+        use http_body_util::{BodyExt, Empty};
+        use tower_layer::Layer;
+        use tower_service::Service;
+
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        let hyper =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build::<_, Empty<bytes::Bytes>>(connector);
+        let layered = openbox::hooks::http::tower::OpenBoxLayer::default().layer(hyper.clone());
+        let inner = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .build()
+            .map_err(anyhow::Error::from)?;
+        let governed = reqwest_middleware::ClientBuilder::new(inner.clone())
+            .with(OpenBoxMiddleware::default())
+            .build();
+        let core = CoreProbe::new(&probe.core_url).map_err(anyhow::Error::from)?;
+        let uri: http::Uri = probe.url.parse().map_err(anyhow::Error::from)?;
+        let get = || {
+            http::Request::get(uri.clone())
+                .body(Empty::new())
+                .expect("a GET")
+        };
+        let n = probe.calls as usize;
+        let mut samples: [Vec<u64>; 5] = std::array::from_fn(|_| Vec::with_capacity(n));
+        for _ in 0..probe.calls {
+            samples[0].push(
+                timed(async {
+                    let r = hyper.request(get()).await?;
+                    anyhow::Ok(r.into_body().collect().await?)
+                })
+                .await?,
+            );
+            samples[1].push(
+                timed(async {
+                    let mut service = layered.clone();
+                    futures::future::poll_fn(|cx| service.poll_ready(cx))
+                        .await
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                    let r = service.call(get()).await.map_err(|e| anyhow::anyhow!(e))?;
+                    anyhow::Ok(
+                        r.into_body()
+                            .collect()
+                            .await
+                            .map_err(|e| anyhow::anyhow!(e))?,
+                    )
+                })
+                .await?,
+            );
+            samples[2]
+                .push(timed(async { inner.get(&probe.url).send().await?.bytes().await }).await?);
+            samples[3].push(
+                timed(async { anyhow::Ok(governed.get(&probe.url).send().await?.bytes().await?) })
+                    .await?,
+            );
+            samples[4].push(core.round_trip().await?);
+        }
+        let [plain, tower, reqwest_plain, middleware, rtt] = samples.map(Latency::of);
+        Ok(ProbeReport {
+            plain,
+            governed: tower,
+            core_rtt: rtt,
+            core_pair: None,
+            core_started: None,
+            middleware: Some([reqwest_plain, middleware]),
         })
     }
 
@@ -388,6 +475,7 @@ impl BenchActivities {
             core_rtt: Latency::of(rtt),
             core_pair: None,
             core_started: Some(Latency::of(first)),
+            middleware: None,
         })
     }
 
@@ -426,6 +514,7 @@ impl BenchActivities {
             core_rtt: Latency::of(rtt),
             core_pair: Some(Latency::of(pair)),
             core_started: None,
+            middleware: None,
         })
     }
 }

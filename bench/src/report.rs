@@ -148,6 +148,9 @@ fn us(ns: u64) -> f64 {
 const ACTIVITY_ROUND_TRIP_RATIO: f64 = 1.3;
 /// A deferred-mode governed GET, over the unwrapped one, in raw round trips.
 const DEFERRED_GET_ROUND_TRIPS: f64 = 1.3;
+/// Section 7: the tower layer's overhead per call, at most this many times the reqwest
+/// middleware's on the same request.
+const TOWER_OVER_MIDDLEWARE: f64 = 1.3;
 
 fn met(ok: bool) -> &'static str {
     if ok { "yes" } else { "**no**" }
@@ -687,6 +690,17 @@ impl Report {
         (us(p.governed.p50) - us(p.plain.p50), us(started.p50))
     }
 
+    /// Section 7: the tower layer's overhead (governed − unwrapped hyper-util GET) and the
+    /// middleware's (governed − unwrapped reqwest GET), in µs at p50.
+    fn tower_overheads_us(&self) -> (f64, f64) {
+        let t = &self.one_round_trip.tower;
+        let [plain, governed] = t.middleware.unwrap_or_default();
+        (
+            us(t.governed.p50) - us(t.plain.p50),
+            us(governed.p50) - us(plain.p50),
+        )
+    }
+
     /// Section 7, slow Core: the raw round trip to it at p50, in ms (the delay as the dev Core
     /// delivers it, plus the loopback).
     fn slow_round_trip_ms(&self) -> f64 {
@@ -733,6 +747,13 @@ impl Report {
             "| Command, deferred completion: governed `true` `output()` − plain, p50 | {cmd_extra:.1} µs | its `started` request posted raw p50 {cmd_round_trip:.1} µs | {:.2}× | ≤ {DEFERRED_GET_ROUND_TRIPS}× | {} |",
             cmd_extra / cmd_round_trip.max(1e-9),
             met(cmd_extra <= DEFERRED_GET_ROUND_TRIPS * cmd_round_trip)
+        );
+        let (tower, middleware) = self.tower_overheads_us();
+        let _ = writeln!(
+            s,
+            "| Tower layer, deferred completion: governed − unwrapped hyper-util GET, p50 | {tower:.1} µs | reqwest middleware on the same GET p50 {middleware:.1} µs | {:.2}× | ≤ {TOWER_OVER_MIDDLEWARE}× | {} |",
+            tower / middleware.max(1e-9),
+            met(tower <= TOWER_OVER_MIDDLEWARE * middleware)
         );
         let delay_ms = one_round_trip::CORE_DELAY.as_secs_f64() * 1e3;
         let get_ms = us(r.slow_http.governed.p50) / 1e3;
@@ -868,6 +889,31 @@ impl Report {
             "\nGoverned over plain at p50: **{cmd_extra:.1} µs**, {:.2}× its `started` request \
              ({cmd_round_trip:.1} µs; target ≤ {DEFERRED_GET_ROUND_TRIPS}×).\n",
             cmd_extra / cmd_round_trip.max(1e-9)
+        );
+        let t = &r.tower;
+        let [reqwest_plain, reqwest_governed] = t.middleware.unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "The tower layer on the same worker, {} iterations of the same GET through hyper-util's \
+             client unwrapped and under `OpenBoxLayer`, then through reqwest unwrapped and under \
+             the middleware, alternating:\n",
+            t.plain.n
+        );
+        latency_table(
+            s,
+            &[
+                ("GET, hyper-util, unwrapped", t.plain),
+                ("GET, hyper-util + tower layer (deferred)", t.governed),
+                ("GET, reqwest, unwrapped", reqwest_plain),
+                ("GET, reqwest + middleware (deferred)", reqwest_governed),
+            ],
+        );
+        let (tower, middleware) = self.tower_overheads_us();
+        let _ = writeln!(
+            s,
+            "\nOverhead at p50: tower layer **{tower:.1} µs**, middleware {middleware:.1} µs: \
+             {:.2}× (target ≤ {TOWER_OVER_MIDDLEWARE}×).\n",
+            tower / middleware.max(1e-9)
         );
         let delay_ms = one_round_trip::CORE_DELAY.as_secs_f64() * 1e3;
         let _ = writeln!(

@@ -33,6 +33,8 @@ pub const FILE_CONTENT: &str = "file-content-never-sent-9999";
 pub const PROCESS_ARG_SECRET: &str = "process-arg-secret-5150";
 /// An environment value the process steps set: it must never appear in a hook.
 pub const PROCESS_ENV_SECRET: &str = "process-env-secret-8086";
+/// The credential the gRPC steps send as metadata: it must never appear in a hook.
+pub const GRPC_SECRET: &str = "grpc-metadata-secret-6060";
 
 /// One operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +99,21 @@ pub enum HookStep {
         program: String,
         args: Vec<String>,
         wait: bool,
+    },
+    /// A gRPC call through a tonic channel wrapped in the OpenBox tower layer (see
+    /// [`crate::grpc::call`]), its metadata carrying `GRPC_SECRET`.
+    Grpc {
+        url: String,
+        method: String,
+        text: String,
+    },
+    /// An HTTP request through hyper-util's client wrapped in the OpenBox tower layer, with
+    /// `authorization: CLIENT_AUTHORIZATION` and, with a body, `content-type: application/json`.
+    /// The result is the status and the body.
+    Hyper {
+        method: String,
+        url: String,
+        body: Option<String>,
     },
     /// A command through `openbox::process::sync`, `output()`.
     ProcessSync { program: String, args: Vec<String> },
@@ -320,6 +337,40 @@ pub fn double(x: i64) -> i64 {
     x * 2
 }
 
+/// One request through hyper-util's client under the OpenBox tower layer.
+async fn hyper_request(method: &str, url: &str, body: Option<String>) -> anyhow::Result<String> {
+    use http_body_util::{BodyExt, Full};
+    use tower_layer::Layer;
+    use tower_service::Service;
+
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<bytes::Bytes>>();
+    let mut service = openbox::hooks::http::tower::OpenBoxLayer::default().layer(client);
+    let mut request = tonic::codegen::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("authorization", CLIENT_AUTHORIZATION);
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request.body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))?;
+    futures::future::poll_fn(|cx| service.poll_ready(cx))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let response = service
+        .call(request)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let status = response.status().as_u16();
+    let text = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?
+        .to_bytes();
+    Ok(format!("{status} {}", String::from_utf8_lossy(&text)))
+}
+
 async fn run_step(step: HookStep) -> anyhow::Result<String> {
     Ok(match step {
         HookStep::HttpThen { first, second } => {
@@ -468,6 +519,10 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
                 format!("exit {}", status.code().unwrap_or(-1))
             }
         }
+        HookStep::Grpc { url, method, text } => {
+            crate::grpc::call(&url, &method, &text, GRPC_SECRET).await?
+        }
+        HookStep::Hyper { method, url, body } => hyper_request(&method, &url, body).await?,
         HookStep::ProcessSpawn {
             program,
             args,

@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod core;
 pub mod fixtures;
+pub mod grpc;
 pub mod harness;
 pub mod history;
 pub mod hook_fixtures;

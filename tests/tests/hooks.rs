@@ -7,11 +7,12 @@ use std::collections::BTreeSet;
 use openbox::__private::PARTIAL_ATTRIBUTE;
 use openbox::ErrorPolicy;
 use openbox_dev::LoggedRequest;
+use openbox_tests::grpc::GrpcServer;
 use openbox_tests::harness::{Harness, event_types, result_of};
 use openbox_tests::history::{failure_types, root_message};
 use openbox_tests::hook_fixtures::{
-    BOUND_SECRET, CLIENT_AUTHORIZATION, CLIENT_COOKIE, FILE_CONTENT, HookStep, HookWorkflow,
-    PROCESS_ARG_SECRET, PROCESS_ENV_SECRET, score_text, traced_runs,
+    BOUND_SECRET, CLIENT_AUTHORIZATION, CLIENT_COOKIE, FILE_CONTENT, GRPC_SECRET, HookStep,
+    HookWorkflow, PROCESS_ARG_SECRET, PROCESS_ENV_SECRET, score_text, traced_runs,
 };
 use openbox_tests::http_server::TestHttpServer;
 use openbox_tests::services::{self, MYSQL_URL, POSTGRES_URL, REDIS_URL};
@@ -401,6 +402,182 @@ async fn http_hooks() {
         200
     );
     assert_eq!(h.core.core.request_count(), before);
+}
+
+/// The tower layer: a tonic channel's gRPC calls (unary and server-streaming) and hyper-util's
+/// requests are governed like the reqwest middleware's — a BLOCK at `started` means the server
+/// never sees the call, a BLOCK at `completed` fails the activity, metadata and headers with
+/// secrets are masked, and Core sees the gRPC method and status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tower_layer_grpc_and_hyper() {
+    let grpc = GrpcServer::start().await;
+    let server = TestHttpServer::start().await;
+    let url = &server.url;
+    let rules = stage_rule("no shouting", "started", "attributes.rpc.method", "Shout")
+        + &stage_rule(
+            "refuse whispers",
+            "completed",
+            "attributes.rpc.method",
+            "Whisper",
+        )
+        + &stage_rule(
+            "no posts to /blocked",
+            "started",
+            "http_url",
+            &format!("{url}/blocked"),
+        )
+        + &stage_rule(
+            "refuse the answer of /late",
+            "completed",
+            "http_url",
+            &format!("{url}/late"),
+        );
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("tower");
+    let call = |method: &str, text: &str| {
+        (
+            false,
+            HookStep::Grpc {
+                url: grpc.url.clone(),
+                method: method.into(),
+                text: text.into(),
+            },
+        )
+    };
+    let hyper = |method: &str, path: &str, body: Option<&str>| {
+        (
+            false,
+            HookStep::Hyper {
+                method: method.into(),
+                url: format!("{url}{path}"),
+                body: body.map(str::to_owned),
+            },
+        )
+    };
+    let results = h
+        .run(Some(plugin), async {
+            h.run_hooks(
+                &wid,
+                vec![
+                    call("Say", "hello there"),
+                    call("Shout", "shout-text"),
+                    call("Whisper", "whisper-text"),
+                    call("Stream", "one two three"),
+                    call("Say", "deny this"),
+                    hyper("POST", "/json", Some(r#"{"amount":12,"api_key":"k-77"}"#)),
+                    hyper("POST", "/blocked", Some("{}")),
+                    hyper("GET", "/late", None),
+                    hyper("GET", "/stream", None),
+                ],
+            )
+            .await
+        })
+        .await;
+    assert_eq!(results[0], "echo: hello there");
+    assert_eq!(
+        results[1],
+        "ERR:GovernanceBlock:Hook governance block: no shouting"
+    );
+    assert_eq!(
+        results[2],
+        "ERR:GovernanceBlock:Hook governance block: refuse whispers"
+    );
+    assert_eq!(
+        results[3], "one|two|three",
+        "a server stream reaches the caller"
+    );
+    assert_eq!(results[4], "status 7");
+    assert_eq!(results[5], r#"200 {"amount":12,"api_key":"k-77"}"#);
+    assert_eq!(
+        results[6],
+        "ERR:GovernanceBlock:Hook governance block: no posts to /blocked"
+    );
+    assert_eq!(
+        results[7],
+        "ERR:GovernanceBlock:Hook governance block: refuse the answer of /late"
+    );
+    assert_eq!(results[8], "200 abc");
+    let seen: Vec<String> = grpc.calls().into_iter().map(|(_, text)| text).collect();
+    assert_eq!(
+        seen,
+        ["hello there", "whisper-text", "one two three", "deny this"],
+        "a BLOCK at started: the gRPC server never saw the call; at completed: it did"
+    );
+    assert!(
+        server.received("/blocked").is_empty(),
+        "a BLOCK at started: the HTTP server never saw the request"
+    );
+    assert_eq!(server.received("/late").len(), 1);
+
+    let events = h.events_of(&wid).await;
+    let say = format!("{}/echo.v1.Echo/Say", grpc.url);
+    let say_spans: Vec<&Value> = hooks_where(&events, "http_url", &say)
+        .into_iter()
+        .map(|b| &b["spans"][0])
+        .collect();
+    assert_eq!(say_spans.len(), 4, "two Say calls, two stages each");
+    let (started, done) = (say_spans[0], say_spans[1]);
+    assert_eq!(started["hook_type"], "http_request");
+    assert_eq!(started["name"], "echo.v1.Echo/Say");
+    assert_eq!(started["http_method"], "POST");
+    assert_eq!(
+        started["attributes"],
+        json!({"http.method": "POST", "http.url": say, "rpc.system": "grpc", "rpc.service": "echo.v1.Echo", "rpc.method": "Say"})
+    );
+    assert_eq!(started["request_headers"]["authorization"], "[REDACTED]");
+    assert_eq!(started["request_headers"]["x-api-key"], "[REDACTED]");
+    assert!(
+        started["request_body"].is_null(),
+        "protobuf bodies are not text"
+    );
+    assert_eq!(done["attributes"]["rpc.grpc.status_code"], 0);
+    assert_eq!(done["http_status_code"], 200);
+    assert!(done["error"].is_null(), "{done}");
+    let denied = say_spans[3];
+    assert_eq!(denied["attributes"]["rpc.grpc.status_code"], 7);
+    assert_eq!(denied["error"], "gRPC status 7 (PERMISSION_DENIED)");
+    let stream = hooks_where(
+        &events,
+        "http_url",
+        &format!("{}/echo.v1.Echo/Stream", grpc.url),
+    );
+    assert_eq!(stream.len(), 2);
+    assert_eq!(
+        stream[1]["spans"][0]["attributes"]["rpc.grpc.status_code"],
+        0
+    );
+    assert_eq!(
+        hooks_where(
+            &events,
+            "http_url",
+            &format!("{}/echo.v1.Echo/Shout", grpc.url)
+        )
+        .len(),
+        1,
+        "blocked at started: no completed"
+    );
+
+    let json_spans = hooks_where(&events, "http_url", &format!("{url}/json"));
+    assert_eq!(json_spans.len(), 2);
+    let (started, done) = (&json_spans[0]["spans"][0], &json_spans[1]["spans"][0]);
+    assert_eq!(
+        started["request_body"], r#"{"amount":12,"api_key":"[REDACTED]"}"#,
+        "an in-memory request body is captured, masked"
+    );
+    assert_eq!(started["request_headers"]["authorization"], "[REDACTED]");
+    assert_eq!(
+        done["response_body"], r#"{"amount":12,"api_key":"[REDACTED]"}"#,
+        "a small text answer is read whole before the caller gets it"
+    );
+    let stream_done = &hooks_where(&events, "http_url", &format!("{url}/stream"))[1]["spans"][0];
+    assert_eq!(stream_done["response_body"], "abc");
+    assert_eq!(stream_done["attributes"][PARTIAL_ATTRIBUTE], false);
+
+    let hook_text: String = hooks(&events).iter().map(|b| b.to_string()).collect();
+    for secret in [GRPC_SECRET, "user-secret-token-4242", "k-77"] {
+        assert!(!hook_text.contains(secret), "{secret} reached Core");
+    }
 }
 
 /// Three statements on table-specific rules: allowed, blocked at started, blocked at completed.

@@ -160,7 +160,7 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
 
 /// The examples users copy from: each runs against the test run's Temporal server and checks
 /// what Core received (exiting non-zero otherwise).
-const EXAMPLES: [&str; 9] = [
+const EXAMPLES: [&str; 10] = [
     "demo",
     "hook_http",
     "hook_sqlx",
@@ -170,6 +170,7 @@ const EXAMPLES: [&str; 9] = [
     "hook_files",
     "hook_traced",
     "hook_process",
+    "hook_grpc",
 ];
 
 fn run_examples(root: &Path, server: &DevServer) -> Result<bool> {
@@ -275,7 +276,7 @@ fn bench(root: &Path, extra: &[String]) -> Result<bool> {
 }
 
 /// Features of `openbox` a user can pick alone.
-const FEATURES: [&str; 9] = [
+const FEATURES: [&str; 10] = [
     "http",
     "otel",
     "sqlx-postgres",
@@ -285,6 +286,7 @@ const FEATURES: [&str; 9] = [
     "rusqlite",
     "redis",
     "process",
+    "tower",
 ];
 
 fn lint(root: &Path) -> Result<bool> {

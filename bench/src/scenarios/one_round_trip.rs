@@ -3,7 +3,9 @@
 //!
 //! * against the dev Core of the other sections: a governed GET should cost one round trip
 //!   over the unwrapped GET, since its `completed` evaluation no longer holds the caller, and so
-//!   should a governed `Command::new("true").output()` over the plain one;
+//!   should a governed `Command::new("true").output()` over the plain one; and the tower
+//!   layer's overhead on a hyper-util GET should stay within 1.3× the reqwest middleware's on
+//!   the same GET;
 //! * against a second dev Core that delays every answer by [`CORE_DELAY`]: a governed GET
 //!   should take one delay, and a governed no-op activity two (ActivityStarted before the
 //!   body, ActivityCompleted after it, both verdicts needed), whatever else the SDK does.
@@ -15,7 +17,7 @@ use temporalio_client::Client;
 
 use super::activity_overhead::{self, Overhead, Variant};
 use super::probes;
-use crate::fixtures::{ProbePlan, ProbeReport, TracedProbe};
+use crate::fixtures::{HttpProbe, ProbePlan, ProbeReport, TracedProbe};
 
 /// The slow dev Core's delay before every governance answer.
 pub const CORE_DELAY: Duration = Duration::from_millis(20);
@@ -29,6 +31,9 @@ pub struct OneRoundTrip {
     /// Deferred mode, the dev Core of the other sections: `true` run plain and through
     /// `openbox::process`, and its `started` request posted raw.
     pub process: ProbeReport,
+    /// Deferred mode: a GET through hyper-util's client, unwrapped and under the tower
+    /// layer, with the same GET through reqwest unwrapped and under the middleware.
+    pub tower: ProbeReport,
     /// The same against the slow dev Core (its raw round trip includes the delay).
     pub slow_http: ProbeReport,
     /// No-op activity chains: a plain worker and a deferred-mode worker governed by the slow
@@ -94,6 +99,18 @@ pub async fn run(
     )
     .await?;
     eprintln!("  deferred command: {process:?}");
+    let tower = probes::probe(
+        client,
+        queues.deferred,
+        &format!("bench-tower-{tag}-deferred"),
+        ProbePlan::Tower(HttpProbe {
+            url: http_url.to_owned(),
+            core_url: core_url.to_owned(),
+            calls: plan.calls,
+        }),
+    )
+    .await?;
+    eprintln!("  deferred tower layer: {tower:?}");
     let slow_http = probes::http(
         client,
         queues.slow,
@@ -115,6 +132,7 @@ pub async fn run(
     Ok(OneRoundTrip {
         http,
         process,
+        tower,
         slow_http,
         slow_chain,
     })

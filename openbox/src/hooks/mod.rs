@@ -17,6 +17,7 @@
 //! | Wrapper | Call form | BLOCK at `started` stops it before it happens |
 //! |---|---|---|
 //! | [`http::OpenBoxMiddleware`] | every request of a `reqwest_middleware::ClientWithMiddleware` | yes: the server never sees the request |
+//! | `http::tower::OpenBoxLayer` (feature `tower`) | every request through the wrapped `tower::Service` (hyper-util, tonic) | yes: the inner service is never called |
 //! | `db::sqlx::GovernedPool` / `Governed` | `execute`, `fetch*`, `fetch_one/optional/all` | yes: the statement is not sent |
 //! | `db::sqlx` | `prepare` | not governed (nothing runs) |
 //! | `db::postgres::GovernedClient` | `execute`, `query*`, `batch_execute` | yes |

@@ -37,9 +37,16 @@
 //! Requests to Core itself are never governed (compared by scheme, host, port and path, not
 //! by text), and neither are those under [`OpenBoxMiddleware::skip_url_prefix`].
 
+mod exchange;
+mod grpc;
 mod origin;
 mod redact;
 pub(crate) mod stream;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod tower;
+
+pub use stream::GovernedBody;
 
 use std::collections::HashSet;
 
@@ -49,11 +56,10 @@ use reqwest::{Method, Request, Response, ResponseBuilderExt, StatusCode, Url};
 use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
 use serde_json::{Map, Value};
 
-use super::{HookCall, HookError, truncate_body};
+use super::{HookError, truncate_body};
 use crate::governance::failure::GovernanceFailure;
 use crate::governance::scope::ActivityScope;
 use crate::secrets::SensitiveNames;
-use crate::wire::{HookSpan, HttpRequestSpan, SpanKind};
 
 use origin::UrlPrefix;
 use redact::{BodyKind, HeaderRule};
@@ -177,30 +183,6 @@ impl OpenBoxMiddleware {
             || self.skip.iter().any(|p| p.contains(url))
     }
 
-    /// Hands `response` over with its body wrapped: its `completed` evaluation is sent when
-    /// the caller has read the body, or drops it (see [`stream`]).
-    fn govern_as_streamed(
-        &self,
-        response: Response,
-        call: HookCall,
-        detail: HttpRequestSpan,
-        names: SensitiveNames,
-    ) -> reqwest_middleware::Result<Response> {
-        let capture_text = self.capture_bodies && text_like(response.headers());
-        let kind = BodyKind::of(response.headers());
-        let url = response.url().clone();
-        let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-        let completion = stream::StreamedCompletion {
-            call,
-            detail,
-            kind,
-            names,
-            max_body_chars: self.max_body_chars,
-        };
-        let body = reqwest::Body::wrap(stream::GovernedBody::new(body, completion, capture_text));
-        rebuilt(parts.status, parts.version, url, parts.headers, body)
-    }
-
     /// One request, governed: `started`, the exchange, `completed`. Returns the answer.
     async fn governed_hop(
         &self,
@@ -209,112 +191,81 @@ impl OpenBoxMiddleware {
         next: Next<'_>,
         scope: &ActivityScope,
     ) -> reqwest_middleware::Result<Response> {
-        if self.skipped(req.url(), scope) {
-            return next.run(req, extensions).await;
-        }
-        let names = scope.governor().client().config().sensitive_names().clone();
-        let sent_url = req.url().clone();
-        let url = crate::secrets::mask_url(&sent_url, &names);
-        let method = req.method().as_str().to_owned();
-        let span = tracing::info_span!("HTTP request", otel.name = %method, otel.kind = "client", http.method = %method, http.url = %url);
-        let Some(call) = HookCall::begin(method.clone(), SpanKind::Client, Some(&span)) else {
-            return next.run(req, extensions).await;
-        };
-        let call = call.with_attributes(attributes(&method, &url, None));
-        let detail = HttpRequestSpan {
-            http_method: method.clone(),
-            http_url: url.clone(),
-            request_body: req
-                .body()
-                .and_then(|b| b.as_bytes())
-                .and_then(|b| self.body_text(b, BodyKind::of(req.headers()), &names)),
-            request_headers: Some(self.headers.headers(req.headers(), &names)),
-            response_body: None,
-            response_headers: None,
-            http_status_code: None,
-            error: None,
-        };
-        let HookSpan::HttpRequest(mut detail) = call
-            .started_returning(HookSpan::HttpRequest(detail))
-            .await
-            .map_err(blocked)?
+        let body = req.body().and_then(|b| b.as_bytes());
+        let Some(exchange) =
+            self.open(scope, req.method().as_str(), req.url(), req.headers(), body)
         else {
-            unreachable!("started hands back the span it was given")
+            return next.run(req, extensions).await;
         };
-
+        let mut exchange = exchange.started().await.map_err(blocked)?;
+        let sent_url = req.url().clone();
         let response =
-            tracing::Instrument::instrument(next.run(req, extensions), span.clone()).await;
+            tracing::Instrument::instrument(next.run(req, extensions), exchange.span.clone()).await;
         let response = match response {
             Err(e) => {
-                detail.error = Some(e.to_string());
-                call.completed(HookSpan::HttpRequest(detail))
-                    .await
-                    .map_err(blocked)?;
+                exchange.failed(e.to_string()).await.map_err(blocked)?;
                 return Err(e);
             }
             Ok(r) => r,
         };
-        let status = response.status().as_u16();
         // The client followed a redirect on its own: that hop was sent ungoverned. (A fragment
         // is never sent, and the answer's URL has none.)
         let answered_by = (!same_resource(response.url(), &sent_url))
-            .then(|| crate::secrets::mask_url(response.url(), &names));
+            .then(|| crate::secrets::mask_url(response.url(), &exchange.names));
+        let url = exchange.detail.http_url.clone();
         if let Some(final_url) = &answered_by {
-            detail.http_url = final_url.clone();
+            exchange.detail.http_url = final_url.clone();
         }
-        detail.http_status_code = Some(status);
-        detail.response_headers = Some(self.headers.headers(response.headers(), &names));
-        if status >= 400 {
-            detail.error = Some(format!("HTTP {status}"));
-        }
-        let capture = self.capture_bodies
-            && answered_by.is_none()
-            && text_like(response.headers())
-            && response
-                .content_length()
-                .is_some_and(|n| n <= MAX_CAPTURED_RESPONSE_BYTES);
-        if !capture && answered_by.is_none() && streams(&response, &method) {
-            return self.govern_as_streamed(response, call, detail, names);
-        }
-        let response = if capture {
-            let (status_code, version, response_url, headers) = (
-                response.status(),
-                response.version(),
-                response.url().clone(),
-                response.headers().clone(),
-            );
-            let kind = BodyKind::of(&headers);
-            let bytes = match response.bytes().await {
-                Ok(b) => b,
-                Err(e) => {
-                    // Core still learns how the operation ended.
-                    detail.error = Some(format!("reading the response body failed: {e}"));
-                    call.completed(HookSpan::HttpRequest(detail))
-                        .await
-                        .map_err(blocked)?;
-                    return Err(e.into());
-                }
-            };
-            detail.response_body = self.body_text(&bytes, kind, &names);
-            rebuilt(status_code, version, response_url, headers, bytes)?
-        } else {
-            response
-        };
-        let call = call.with_attributes(attributes(&method, &detail.http_url, Some(status)));
+        self.answered(&mut exchange, response.status(), response.headers());
         if let Some(final_url) = answered_by {
-            detail.error = Some(format!(
+            exchange.detail.error = Some(format!(
                 "the HTTP client followed a redirect to {final_url} without governance"
             ));
             // Report how it ended; whatever Core says, the answer is not handed over.
-            let _ = call.completed(HookSpan::HttpRequest(detail)).await;
+            exchange.completed_refused().await;
             let failure = GovernanceFailure::ungoverned_redirect(&url, &final_url);
             scope.record_hook_stop(failure.clone());
             return Err(blocked(HookError::new(failure)));
         }
-        call.completed(HookSpan::HttpRequest(detail))
-            .await
-            .map_err(blocked)?;
-        Ok(response)
+        if !self.reads_whole(response.headers(), response.content_length()) {
+            if streams(&response, exchange.detail.http_method.as_str()) {
+                let (status, version, url) = (
+                    response.status(),
+                    response.version(),
+                    response.url().clone(),
+                );
+                let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+                let body = self.streamed(exchange, &parts.headers, body);
+                return rebuilt(
+                    status,
+                    version,
+                    url,
+                    parts.headers,
+                    reqwest::Body::wrap(body),
+                );
+            }
+            exchange.completed().await.map_err(blocked)?;
+            return Ok(response);
+        }
+        let (status, version, response_url, headers) = (
+            response.status(),
+            response.version(),
+            response.url().clone(),
+            response.headers().clone(),
+        );
+        let bytes = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                exchange
+                    .failed(format!("reading the response body failed: {e}"))
+                    .await
+                    .map_err(blocked)?;
+                return Err(e.into());
+            }
+        };
+        self.response_text(&mut exchange, &headers, &bytes);
+        exchange.completed().await.map_err(blocked)?;
+        rebuilt(status, version, response_url, headers, bytes)
     }
 }
 

@@ -11,6 +11,10 @@
 //! (with deferred completion it does not), and a BLOCK/HALT turns into an error of that read; a
 //! body dropped early cannot be answered, so its evaluation runs in the background and the
 //! activity waits for it before it reports its end: the verdict still counts.
+//!
+//! The tower adapter hands every response over in this wrapper, so that one response type
+//! covers the three cases: a body read whole before the answer was handed over (`completed`
+//! evaluated already), a body governed as it is read, and a body outside any activity.
 
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -22,6 +26,7 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use serde_json::Value;
 
 use super::attributes;
+use super::grpc::GrpcCall;
 use super::redact::{self, BodyKind};
 use crate::hooks::{HookCall, HookError};
 use crate::secrets::SensitiveNames;
@@ -44,6 +49,8 @@ pub(super) struct StreamedCompletion {
     pub(super) names: SensitiveNames,
     /// Longest body text sent, in characters.
     pub(super) max_body_chars: usize,
+    /// A gRPC call: its status comes in the trailers.
+    pub(super) grpc: Option<GrpcCall>,
 }
 
 impl StreamedCompletion {
@@ -75,6 +82,9 @@ impl StreamedCompletion {
             &detail.http_url,
             detail.http_status_code,
         );
+        if let Some(grpc) = &self.grpc {
+            grpc.completed(&mut attrs, &mut detail);
+        }
         attrs.insert(PARTIAL_ATTRIBUTE.into(), Value::Bool(partial));
         (
             self.call.with_attributes(attrs),
@@ -83,9 +93,12 @@ impl StreamedCompletion {
     }
 }
 
-/// The wrapped body.
-pub(super) struct GovernedBody {
-    inner: reqwest::Body,
+/// A response body handed to the caller by the governed HTTP clients: its chunks pass through
+/// as they arrive, and when it was not read whole before the answer was handed over, its
+/// `completed` evaluation is sent at its end (a BLOCK/HALT then fails the read of the last
+/// chunk). Read it as any [`http_body::Body`].
+pub struct GovernedBody<B = reqwest::Body> {
+    inner: Inner<B>,
     /// The text prefix kept so far, `None` for a body that is not captured.
     captured: Option<Vec<u8>>,
     /// Characters of a captured body seen so far (its UTF-8 lead bytes), kept or not.
@@ -95,16 +108,38 @@ pub(super) struct GovernedBody {
     /// Until the evaluation has started.
     completion: Option<StreamedCompletion>,
     /// The operation, for an end-of-body evaluation the reader stops waiting for.
-    call: HookCall,
+    call: Option<HookCall>,
     /// The end-of-body evaluation in flight (in a `Mutex` only so that the body is `Sync`, as
     /// reqwest requires; it is never locked, `get_mut` reaches it).
     finishing: Mutex<Option<BoxFuture<'static, Result<(), HookError>>>>,
     done: bool,
 }
 
-impl GovernedBody {
+/// Where the chunks come from.
+enum Inner<B> {
+    /// The server's body, as it arrives.
+    Streaming(B),
+    /// A body read whole before the answer was handed over: its data, then its trailers (the
+    /// tower adapter's; the reqwest middleware hands such a body over as reqwest's own).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    Whole {
+        data: Option<Bytes>,
+        trailers: Option<http::HeaderMap>,
+    },
+}
+
+impl<B> std::fmt::Debug for GovernedBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GovernedBody")
+            .field("governed", &self.call.is_some())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> GovernedBody<B> {
     /// Wraps `inner`; `capture` says whether its text is kept (text-like and bodies on).
-    pub(super) fn new(inner: reqwest::Body, completion: StreamedCompletion, capture: bool) -> Self {
+    pub(super) fn new(inner: B, completion: StreamedCompletion, capture: bool) -> Self {
         // Enough bytes for the longest text sent (4 bytes per character at most) and one
         // more character, so that the cut is reported as a cut.
         let capture_limit = completion
@@ -112,12 +147,41 @@ impl GovernedBody {
             .saturating_add(1)
             .saturating_mul(4);
         GovernedBody {
-            call: completion.call.clone(),
-            inner,
+            call: Some(completion.call.clone()),
+            inner: Inner::Streaming(inner),
             captured: capture.then(Vec::new),
             seen_chars: 0,
             capture_limit,
             completion: Some(completion),
+            finishing: Mutex::new(None),
+            done: false,
+        }
+    }
+
+    /// A body nobody governs (outside an activity, or a skipped URL).
+    #[cfg(feature = "tower")]
+    pub(super) fn ungoverned(inner: B) -> Self {
+        Self::passing(Inner::Streaming(inner))
+    }
+
+    /// A body read whole, its `completed` evaluation done.
+    #[cfg(feature = "tower")]
+    pub(super) fn whole(data: Bytes, trailers: Option<http::HeaderMap>) -> Self {
+        Self::passing(Inner::Whole {
+            data: (!data.is_empty()).then_some(data),
+            trailers,
+        })
+    }
+
+    #[cfg(feature = "tower")]
+    fn passing(inner: Inner<B>) -> Self {
+        GovernedBody {
+            inner,
+            captured: None,
+            seen_chars: 0,
+            capture_limit: 0,
+            completion: None,
+            call: None,
             finishing: Mutex::new(None),
             done: false,
         }
@@ -157,7 +221,11 @@ impl GovernedBody {
     }
 }
 
-impl HttpBody for GovernedBody {
+impl<B> HttpBody for GovernedBody<B>
+where
+    B: HttpBody<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
     type Error = BoxError;
 
@@ -180,17 +248,30 @@ impl HttpBody for GovernedBody {
             if this.done {
                 return Poll::Ready(None);
             }
-            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+            let next = match &mut this.inner {
+                Inner::Streaming(body) => ready!(Pin::new(body).poll_frame(cx)),
+                Inner::Whole { data, trailers } => match data.take() {
+                    Some(data) => Some(Ok(Frame::data(data))),
+                    None => trailers.take().map(|t| Ok(Frame::trailers(t))),
+                },
+            };
+            match next {
                 Some(Ok(frame)) => {
                     if let Some(data) = frame.data_ref() {
                         this.keep(data);
+                    } else if let (Some(trailers), Some(completion)) =
+                        (frame.trailers_ref(), this.completion.as_mut())
+                        && let Some(grpc) = completion.grpc.as_mut()
+                    {
+                        grpc.trailers(trailers);
                     }
                     return Poll::Ready(Some(Ok(frame)));
                 }
                 Some(Err(e)) => {
+                    let e: BoxError = e.into();
                     this.finish_detached(Some(format!("reading the response body failed: {e}")));
                     this.done = true;
-                    return Poll::Ready(Some(Err(Box::new(e))));
+                    return Poll::Ready(Some(Err(e)));
                 }
                 None if this.completion.is_none() => this.done = true,
                 None => this.start_finishing(),
@@ -204,11 +285,16 @@ impl HttpBody for GovernedBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::Streaming(body) => body.size_hint(),
+            Inner::Whole { data, .. } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+        }
     }
 }
 
-impl Drop for GovernedBody {
+impl<B> Drop for GovernedBody<B> {
     fn drop(&mut self) {
         let pending = self
             .finishing
@@ -217,7 +303,11 @@ impl Drop for GovernedBody {
             .take();
         match pending {
             // Read to the end, the verdict not awaited: it still counts.
-            Some(evaluation) => self.call.keep_running(evaluation),
+            Some(evaluation) => {
+                if let Some(call) = &self.call {
+                    call.keep_running(evaluation);
+                }
+            }
             // Dropped before the last chunk (does nothing once the body was reported).
             None => self.finish_detached(None),
         }
