@@ -1,7 +1,8 @@
 //! OpenBox's own contract for hook payloads — `assert_hook_wire_shape` of its base Python
 //! package, the check every framework SDK's hooks must pass — applied to what this SDK sends for
 //! every hook type at both stages: HTTP (whole and streamed), every SQL wrapper (a batch too),
-//! redis, files (async and sync), `#[traced]` functions and commands (async and sync).
+//! redis, files (async and sync), `#[traced]` functions, commands (async and sync), and the tower
+//! layer (a gRPC stream through tonic, a POST through hyper-util).
 
 use std::process::Command;
 
@@ -59,6 +60,7 @@ async fn every_hook_payload_passes_openboxs_contract_check() {
         return;
     }
     let server = TestHttpServer::start().await;
+    let grpc = openbox_tests::grpc::GrpcServer::start().await;
     let dir = TempDir::new("conformance-files");
     let table = unique("conf").replace('-', "_");
     let pg = sqlx::PgPool::connect(POSTGRES_URL).await.unwrap();
@@ -168,6 +170,22 @@ async fn every_hook_payload_passes_openboxs_contract_check() {
             HookStep::ProcessSync {
                 program: "true".into(),
                 args: vec![],
+            },
+        ),
+        (
+            false,
+            HookStep::Grpc {
+                url: grpc.url.clone(),
+                method: "Stream".into(),
+                text: "a b".into(),
+            },
+        ),
+        (
+            false,
+            HookStep::Hyper {
+                method: "POST".into(),
+                url: format!("{url}/json"),
+                body: Some(r#"{"a":1}"#.into()),
             },
         ),
     ];
