@@ -33,6 +33,8 @@ pub const FILE_CONTENT: &str = "file-content-never-sent-9999";
 pub const PROCESS_ARG_SECRET: &str = "process-arg-secret-5150";
 /// An environment value the process steps set: it must never appear in a hook.
 pub const PROCESS_ENV_SECRET: &str = "process-env-secret-8086";
+/// The bearer token the MCP steps send: it must never appear in a hook.
+pub const MCP_TOKEN: &str = "mcp-bearer-token-1357";
 /// The credential the gRPC steps send as metadata: it must never appear in a hook.
 pub const GRPC_SECRET: &str = "grpc-metadata-secret-6060";
 
@@ -115,6 +117,16 @@ pub enum HookStep {
         url: String,
         body: Option<String>,
     },
+    /// A tool call through rmcp's client on a governed transport (see [`crate::mcp::call`]),
+    /// with `MCP_TOKEN` as its bearer token.
+    Mcp {
+        url: String,
+        tool: String,
+        arguments: String,
+    },
+    /// A governed MCP client built and kept by one step, used by the next (another activity):
+    /// see [`crate::mcp::keep_or_use`].
+    McpKept { url: String },
     /// A command through `openbox::process::sync`, `output()`.
     ProcessSync { program: String, args: Vec<String> },
     /// A `#[traced]` async function returning `Result`.
@@ -522,6 +534,12 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
         HookStep::Grpc { url, method, text } => {
             crate::grpc::call(&url, &method, &text, GRPC_SECRET).await?
         }
+        HookStep::Mcp {
+            url,
+            tool,
+            arguments,
+        } => crate::mcp::call(&url, MCP_TOKEN, &tool, &arguments).await?,
+        HookStep::McpKept { url } => crate::mcp::keep_or_use(&url, MCP_TOKEN).await?,
         HookStep::Hyper { method, url, body } => hyper_request(&method, &url, body).await?,
         HookStep::ProcessSpawn {
             program,

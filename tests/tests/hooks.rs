@@ -12,9 +12,10 @@ use openbox_tests::harness::{Harness, event_types, result_of};
 use openbox_tests::history::{failure_types, root_message};
 use openbox_tests::hook_fixtures::{
     BOUND_SECRET, CLIENT_AUTHORIZATION, CLIENT_COOKIE, FILE_CONTENT, GRPC_SECRET, HookStep,
-    HookWorkflow, PROCESS_ARG_SECRET, PROCESS_ENV_SECRET, score_text, traced_runs,
+    HookWorkflow, MCP_TOKEN, PROCESS_ARG_SECRET, PROCESS_ENV_SECRET, score_text, traced_runs,
 };
 use openbox_tests::http_server::TestHttpServer;
+use openbox_tests::mcp::{MCP_SERVER_SECRET, McpServer};
 use openbox_tests::services::{self, MYSQL_URL, POSTGRES_URL, REDIS_URL};
 use openbox_tests::{TempDir, unique};
 use serde_json::{Value, json};
@@ -576,6 +577,150 @@ async fn tower_layer_grpc_and_hyper() {
 
     let hook_text: String = hooks(&events).iter().map(|b| b.to_string()).collect();
     for secret in [GRPC_SECRET, "user-secret-token-4242", "k-77"] {
+        assert!(!hook_text.contains(secret), "{secret} reached Core");
+    }
+}
+
+/// MCP: rmcp's client on a governed transport — each tool call evaluated before it is sent (a
+/// BLOCK: the server never runs the tool) and when its answer arrives (a BLOCK: the caller gets
+/// an error instead of the result, the activity fails); the bearer token, the session id and
+/// sensitive arguments and results are masked; Core sees the JSON-RPC method and tool name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_tool_calls() {
+    let server = McpServer::start().await;
+    let rules = stage_rule(
+        "no deletes",
+        "started",
+        "attributes.gen_ai.tool.name",
+        "delete_repo",
+    ) + &stage_rule(
+        "no configs",
+        "completed",
+        "attributes.gen_ai.tool.name",
+        "read_config",
+    );
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("mcp");
+    let call = |tool: &str, arguments: &str| {
+        (
+            false,
+            HookStep::Mcp {
+                url: server.url.clone(),
+                tool: tool.into(),
+                arguments: arguments.into(),
+            },
+        )
+    };
+    let results = h
+        .run(Some(plugin), async {
+            h.run_hooks(
+                &wid,
+                vec![
+                    call(
+                        "add",
+                        r#"{"a": 2, "b": 40, "api_key": "mcp-arg-secret-1111"}"#,
+                    ),
+                    call("delete_repo", r#"{"name": "prod"}"#),
+                    call("read_config", r#"{"name": "db"}"#),
+                    (
+                        false,
+                        HookStep::McpKept {
+                            url: server.url.clone(),
+                        },
+                    ),
+                    (
+                        false,
+                        HookStep::McpKept {
+                            url: server.url.clone(),
+                        },
+                    ),
+                ],
+            )
+            .await
+        })
+        .await;
+    assert_eq!(results[0], "42");
+    assert_eq!(
+        results[1],
+        "ERR:GovernanceBlock:Hook governance block: no deletes"
+    );
+    assert_eq!(
+        results[2],
+        "ERR:GovernanceBlock:Hook governance block: no configs"
+    );
+    assert_eq!(results[3], "kept");
+    assert!(
+        results[4].starts_with("error: ") && results[4].contains("has ended"),
+        "a client kept past its activity refuses to send: {}",
+        results[4]
+    );
+    let calls = openbox_tests::mcp::calls();
+    assert!(calls.contains(&"add:2+40:true".to_owned()), "{calls:?}");
+    assert!(
+        !calls.iter().any(|c| c.starts_with("delete_repo")),
+        "a BLOCK at started: the server never ran the tool: {calls:?}"
+    );
+    assert!(
+        calls.contains(&"read_config:db".to_owned()),
+        "a BLOCK at completed: the tool ran: {calls:?}"
+    );
+
+    let events = h.events_of(&wid).await;
+    let spans: Vec<&Value> = hooks(&events).into_iter().map(|b| &b["spans"][0]).collect();
+    let tool_spans: Vec<&&Value> = spans
+        .iter()
+        .filter(|s| s["attributes"]["mcp.method.name"] == "tools/call")
+        .collect();
+    let stages: Vec<(String, String)> = tool_spans
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["stage"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("tools/call add", "started"),
+            ("tools/call add", "completed"),
+            ("tools/call delete_repo", "started"),
+            ("tools/call read_config", "started"),
+            ("tools/call read_config", "completed"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned())),
+        "blocked at started: no completed"
+    );
+    let (started, done) = (tool_spans[0], tool_spans[1]);
+    assert_eq!(started["hook_type"], "http_request");
+    assert_eq!(started["http_method"], "POST");
+    assert_eq!(started["http_url"], server.url);
+    assert_eq!(started["attributes"]["gen_ai.tool.name"], "add");
+    assert_eq!(
+        started["attributes"]["gen_ai.operation.name"],
+        "execute_tool"
+    );
+    assert_eq!(started["request_headers"]["authorization"], "[REDACTED]");
+    let request: Value = serde_json::from_str(started["request_body"].as_str().unwrap()).unwrap();
+    assert_eq!(request["method"], "tools/call");
+    assert_eq!(
+        request["params"]["arguments"],
+        json!({"a": 2, "b": 40, "api_key": "[REDACTED]"}),
+        "sensitive arguments masked"
+    );
+    let answer: Value = serde_json::from_str(done["response_body"].as_str().unwrap()).unwrap();
+    assert_eq!(answer["result"]["content"][0]["text"], "42");
+    assert_eq!(done["http_status_code"], 200);
+    let initialize = spans
+        .iter()
+        .find(|s| s["name"] == "initialize")
+        .expect("the session's start is governed too");
+    assert_eq!(initialize["hook_type"], "http_request");
+
+    let hook_text: String = hooks(&events).iter().map(|b| b.to_string()).collect();
+    for secret in [MCP_TOKEN, "mcp-arg-secret-1111", MCP_SERVER_SECRET] {
         assert!(!hook_text.contains(secret), "{secret} reached Core");
     }
 }

@@ -160,7 +160,7 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
 
 /// The examples users copy from: each runs against the test run's Temporal server and checks
 /// what Core received (exiting non-zero otherwise).
-const EXAMPLES: [&str; 10] = [
+const EXAMPLES: [&str; 11] = [
     "demo",
     "hook_http",
     "hook_sqlx",
@@ -171,6 +171,7 @@ const EXAMPLES: [&str; 10] = [
     "hook_traced",
     "hook_process",
     "hook_grpc",
+    "hook_mcp",
 ];
 
 fn run_examples(root: &Path, server: &DevServer) -> Result<bool> {
@@ -276,7 +277,7 @@ fn bench(root: &Path, extra: &[String]) -> Result<bool> {
 }
 
 /// Features of `openbox` a user can pick alone.
-const FEATURES: [&str; 10] = [
+const FEATURES: [&str; 11] = [
     "http",
     "otel",
     "sqlx-postgres",
@@ -287,6 +288,7 @@ const FEATURES: [&str; 10] = [
     "redis",
     "process",
     "tower",
+    "mcp",
 ];
 
 fn lint(root: &Path) -> Result<bool> {

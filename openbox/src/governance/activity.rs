@@ -95,6 +95,13 @@ pub(crate) struct Attempt {
     started_at: SystemTime,
 }
 
+impl Drop for Attempt {
+    /// An attempt dropped unfinished (cancelled, or its worker shutting down) is over too.
+    fn drop(&mut self) {
+        self.scope.end();
+    }
+}
+
 fn constraint_log(response: &EvaluateResponse, context: &str) {
     if let Some(reason) = &response.reason {
         tracing::info!(
@@ -304,6 +311,8 @@ impl Attempt {
         gov: &Governor,
         outcome: BodyOutcome,
     ) -> Result<Option<Value>, GovernanceFailure> {
+        // The body has returned: clients holding this scope refuse new calls from now on.
+        self.scope.end();
         // Deferred `completed` evaluations answer first: their verdicts decide the attempt.
         self.scope.settle().await;
         let hook_stop = self.scope.take_hook_stop();

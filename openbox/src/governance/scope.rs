@@ -51,6 +51,8 @@ pub struct ActivityScope {
     /// `completed` evaluations running while the attempt goes on, which it waits for before
     /// it reports its end.
     deferred: Deferred,
+    /// Set when the attempt is over.
+    ended: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -79,7 +81,20 @@ impl ActivityScope {
             spans: Mutex::new(SpanBuffer::default()),
             hook_stop: Mutex::new(None),
             deferred: Deferred::default(),
+            ended: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Marks the attempt as over: its body returned (or was dropped). A client that captured
+    /// this scope to govern calls made from other tasks refuses calls from then on.
+    pub(crate) fn end(&self) {
+        self.ended.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the attempt is over (see [`ActivityScope::end`]).
+    #[cfg_attr(not(feature = "mcp"), allow(dead_code))]
+    pub(crate) fn has_ended(&self) -> bool {
+        self.ended.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The governor of the worker running the activity.

@@ -18,6 +18,7 @@
 //! |---|---|---|
 //! | [`http::OpenBoxMiddleware`] | every request of a `reqwest_middleware::ClientWithMiddleware` | yes: the server never sees the request |
 //! | `http::tower::OpenBoxLayer` (feature `tower`) | every request through the wrapped `tower::Service` (hyper-util, tonic) | yes: the inner service is never called |
+//! | `mcp::GovernedMcpClient` (feature `mcp`) | every message rmcp's streamable-HTTP client sends; each request's answer | yes: the server never receives the message |
 //! | `db::sqlx::GovernedPool` / `Governed` | `execute`, `fetch*`, `fetch_one/optional/all` | yes: the statement is not sent |
 //! | `db::sqlx` | `prepare` | not governed (nothing runs) |
 //! | `db::postgres::GovernedClient` | `execute`, `query*`, `batch_execute` | yes |
@@ -38,6 +39,9 @@ pub mod fs;
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 pub(crate) mod ids;
+#[cfg(feature = "mcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
+pub mod mcp;
 #[cfg(feature = "process")]
 #[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;
@@ -123,6 +127,12 @@ impl HookCall {
             started_wall: SystemTime::now(),
             started: Instant::now(),
         })
+    }
+
+    /// The attributes set so far.
+    #[cfg(feature = "mcp")]
+    pub(crate) fn attributes(&self) -> &Map<String, Value> {
+        &self.attributes
     }
 
     /// Attributes reported on the span.

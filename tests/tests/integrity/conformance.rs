@@ -2,7 +2,7 @@
 //! package, the check every framework SDK's hooks must pass — applied to what this SDK sends for
 //! every hook type at both stages: HTTP (whole and streamed), every SQL wrapper (a batch too),
 //! redis, files (async and sync), `#[traced]` functions, commands (async and sync), and the tower
-//! layer (a gRPC stream through tonic, a POST through hyper-util).
+//! layer (a gRPC stream through tonic, a POST through hyper-util), and an MCP session (rmcp).
 
 use std::process::Command;
 
@@ -61,6 +61,7 @@ async fn every_hook_payload_passes_openboxs_contract_check() {
     }
     let server = TestHttpServer::start().await;
     let grpc = openbox_tests::grpc::GrpcServer::start().await;
+    let mcp = openbox_tests::mcp::McpServer::start().await;
     let dir = TempDir::new("conformance-files");
     let table = unique("conf").replace('-', "_");
     let pg = sqlx::PgPool::connect(POSTGRES_URL).await.unwrap();
@@ -178,6 +179,14 @@ async fn every_hook_payload_passes_openboxs_contract_check() {
                 url: grpc.url.clone(),
                 method: "Stream".into(),
                 text: "a b".into(),
+            },
+        ),
+        (
+            false,
+            HookStep::Mcp {
+                url: mcp.url.clone(),
+                tool: "add".into(),
+                arguments: r#"{"a": 1, "b": 2}"#.into(),
             },
         ),
         (

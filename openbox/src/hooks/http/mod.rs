@@ -40,7 +40,7 @@
 mod exchange;
 mod grpc;
 mod origin;
-mod redact;
+pub(crate) mod redact;
 pub(crate) mod stream;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
