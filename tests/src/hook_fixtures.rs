@@ -127,6 +127,13 @@ pub enum HookStep {
     /// A governed MCP client built and kept by one step, used by the next (another activity):
     /// see [`crate::mcp::keep_or_use`].
     McpKept { url: String },
+    /// A chat completion of `prompt` through rig's OpenAI client on the governed client (see
+    /// [`crate::llm::rig_completion`]).
+    Rig {
+        base: String,
+        prompt: String,
+        stream: bool,
+    },
     /// A command through `openbox::process::sync`, `output()`.
     ProcessSync { program: String, args: Vec<String> },
     /// A `#[traced]` async function returning `Result`.
@@ -539,6 +546,11 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
             tool,
             arguments,
         } => crate::mcp::call(&url, MCP_TOKEN, &tool, &arguments).await?,
+        HookStep::Rig {
+            base,
+            prompt,
+            stream,
+        } => crate::llm::rig_completion(&base, &prompt, stream).await?,
         HookStep::McpKept { url } => crate::mcp::keep_or_use(&url, MCP_TOKEN).await?,
         HookStep::Hyper { method, url, body } => hyper_request(&method, &url, body).await?,
         HookStep::ProcessSpawn {

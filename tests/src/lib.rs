@@ -12,6 +12,7 @@ pub mod harness;
 pub mod history;
 pub mod hook_fixtures;
 pub mod http_server;
+pub mod llm;
 pub mod mcp;
 pub mod observe;
 pub mod services;

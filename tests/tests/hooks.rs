@@ -15,6 +15,7 @@ use openbox_tests::hook_fixtures::{
     HookWorkflow, MCP_TOKEN, PROCESS_ARG_SECRET, PROCESS_ENV_SECRET, score_text, traced_runs,
 };
 use openbox_tests::http_server::TestHttpServer;
+use openbox_tests::llm::{LLM_API_KEY, LlmServer};
 use openbox_tests::mcp::{MCP_SERVER_SECRET, McpServer};
 use openbox_tests::services::{self, MYSQL_URL, POSTGRES_URL, REDIS_URL};
 use openbox_tests::{TempDir, unique};
@@ -723,6 +724,116 @@ async fn mcp_tool_calls() {
     for secret in [MCP_TOKEN, "mcp-arg-secret-1111", MCP_SERVER_SECRET] {
         assert!(!hook_text.contains(secret), "{secret} reached Core");
     }
+}
+
+/// LLM clients: rig's OpenAI client on the governed `reqwest_middleware` client (rig implements
+/// its `HttpClientExt` for it) — a completion whole and streamed is evaluated before it is sent
+/// (a BLOCK: the server never sees it) and after its answer (a BLOCK: the caller gets an error,
+/// the activity fails); Core sees the prompt and the answer, never the API key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_completions_through_rig() {
+    let server = LlmServer::start().await;
+    let url = &server.url;
+    let completions = |prefix: &str| format!("{url}/{prefix}/v1/chat/completions");
+    let rules = stage_rule(
+        "no completions here",
+        "started",
+        "http_url",
+        &completions("blocked"),
+    ) + &stage_rule(
+        "refuse the answer",
+        "completed",
+        "http_url",
+        &completions("late"),
+    ) + &stage_rule(
+        "refuse the streamed answer",
+        "completed",
+        "http_url",
+        &completions("late-stream"),
+    );
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("rig");
+    let rig = |prefix: &str, prompt: &str, stream: bool| {
+        (
+            false,
+            HookStep::Rig {
+                base: format!("{url}/{prefix}/v1"),
+                prompt: prompt.into(),
+                stream,
+            },
+        )
+    };
+    let results = h
+        .run(Some(plugin), async {
+            h.run_hooks(
+                &wid,
+                vec![
+                    rig("ok", "what is two plus two", false),
+                    rig("ok-stream", "count to three", true),
+                    rig("blocked", "delete everything", false),
+                    rig("late", "tell a secret", false),
+                    rig("late-stream", "stream a secret", true),
+                ],
+            )
+            .await
+        })
+        .await;
+    assert_eq!(results[0], "echo: what is two plus two");
+    assert_eq!(results[1], "echo: count to three", "streamed word by word");
+    assert_eq!(
+        results[2],
+        "ERR:GovernanceBlock:Hook governance block: no completions here"
+    );
+    assert_eq!(
+        results[3],
+        "ERR:GovernanceBlock:Hook governance block: refuse the answer"
+    );
+    assert_eq!(
+        results[4],
+        "ERR:GovernanceBlock:Hook governance block: refuse the streamed answer"
+    );
+    assert_eq!(
+        server.paths(),
+        [
+            "/ok/v1/chat/completions",
+            "/ok-stream/v1/chat/completions",
+            "/late/v1/chat/completions",
+            "/late-stream/v1/chat/completions",
+        ],
+        "a BLOCK at started: the server never saw the completion"
+    );
+
+    let events = h.events_of(&wid).await;
+    let ok = hooks_where(&events, "http_url", &completions("ok"));
+    assert_eq!(ok.len(), 2);
+    let (started, done) = (&ok[0]["spans"][0], &ok[1]["spans"][0]);
+    assert_eq!(started["http_method"], "POST");
+    assert_eq!(started["request_headers"]["authorization"], "[REDACTED]");
+    let request: Value = serde_json::from_str(started["request_body"].as_str().unwrap()).unwrap();
+    assert_eq!(request["model"], "test-model");
+    assert!(
+        request["messages"]
+            .to_string()
+            .contains("what is two plus two"),
+        "Core sees the prompt: {request}"
+    );
+    let answer: Value = serde_json::from_str(done["response_body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        "echo: what is two plus two"
+    );
+    let streamed = hooks_where(&events, "http_url", &completions("ok-stream"));
+    let streamed_done = &streamed[1]["spans"][0];
+    assert!(
+        streamed_done["response_body"]
+            .as_str()
+            .is_some_and(|b| b.contains("\"content\":\"three\"") && b.contains("[DONE]")),
+        "the streamed answer is captured as the caller reads it: {streamed_done}"
+    );
+    assert_eq!(streamed_done["attributes"][PARTIAL_ATTRIBUTE], false);
+    let hook_text: String = hooks(&events).iter().map(|b| b.to_string()).collect();
+    assert!(!hook_text.contains(LLM_API_KEY), "the API key reached Core");
 }
 
 /// Three statements on table-specific rules: allowed, blocked at started, blocked at completed.
