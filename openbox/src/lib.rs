@@ -49,7 +49,8 @@
 //!
 //! [`hooks`] wraps the libraries activities act through — `reqwest` (middleware), any tower
 //! HTTP client such as hyper-util's or a tonic gRPC channel (a layer, feature `tower`), MCP
-//! through rmcp's streamable-HTTP client (feature `mcp`), `sqlx`,
+//! through rmcp's streamable-HTTP client (feature `mcp`), LLM clients (rig on the middleware
+//! client; async-openai through feature `async-openai`), `sqlx`,
 //! `tokio-postgres`, `rusqlite`, `redis`, files ([`fs`]), commands (`process`) — each behind a
 //! cargo feature. Each operation is evaluated at `started` (a BLOCK means it does not happen)
 //! and at `completed` (a BLOCK fails the activity); SQL is judged by what it does, read by a

@@ -134,6 +134,13 @@ pub enum HookStep {
         prompt: String,
         stream: bool,
     },
+    /// A chat completion of `prompt` through async-openai on the governed service (see
+    /// [`crate::llm::openai_completion`]).
+    OpenAi {
+        base: String,
+        prompt: String,
+        stream: bool,
+    },
     /// A command through `openbox::process::sync`, `output()`.
     ProcessSync { program: String, args: Vec<String> },
     /// A `#[traced]` async function returning `Result`.
@@ -551,6 +558,11 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
             prompt,
             stream,
         } => crate::llm::rig_completion(&base, &prompt, stream).await?,
+        HookStep::OpenAi {
+            base,
+            prompt,
+            stream,
+        } => crate::llm::openai_completion(&base, &prompt, stream).await?,
         HookStep::McpKept { url } => crate::mcp::keep_or_use(&url, MCP_TOKEN).await?,
         HookStep::Hyper { method, url, body } => hyper_request(&method, &url, body).await?,
         HookStep::ProcessSpawn {

@@ -154,3 +154,41 @@ pub async fn rig_completion(base: &str, prompt: &str, stream: bool) -> anyhow::R
     }
     Ok(text)
 }
+
+/// A chat completion of `prompt` through async-openai's client on
+/// `openbox::hooks::http::openai::GovernedOpenAiService`, against `base` (`…/v1`): streamed or
+/// whole. The result is the assistant's text.
+pub async fn openai_completion(base: &str, prompt: &str, stream: bool) -> anyhow::Result<String> {
+    use async_openai::config::OpenAIConfig;
+    use async_openai::types::chat::CreateChatCompletionRequest;
+    use openbox::hooks::http::openai::GovernedOpenAiService;
+
+    let config = OpenAIConfig::new()
+        .with_api_base(base)
+        .with_api_key(LLM_API_KEY);
+    let client =
+        async_openai::Client::with_config(config).with_http_service(GovernedOpenAiService::new()?);
+    let request: CreateChatCompletionRequest = serde_json::from_value(json!({
+        "model": "test-model",
+        "messages": [{"role": "user", "content": prompt}],
+    }))?;
+    if !stream {
+        let response = client.chat().create(request).await?;
+        let value = serde_json::to_value(&response)?;
+        return Ok(value["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned());
+    }
+    let mut stream = client.chat().create_stream(request).await?;
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        let value = serde_json::to_value(&chunk?)?;
+        text.push_str(
+            value["choices"][0]["delta"]["content"]
+                .as_str()
+                .unwrap_or_default(),
+        );
+    }
+    Ok(text)
+}

@@ -727,11 +727,12 @@ async fn mcp_tool_calls() {
 }
 
 /// LLM clients: rig's OpenAI client on the governed `reqwest_middleware` client (rig implements
-/// its `HttpClientExt` for it) — a completion whole and streamed is evaluated before it is sent
-/// (a BLOCK: the server never sees it) and after its answer (a BLOCK: the caller gets an error,
-/// the activity fails); Core sees the prompt and the answer, never the API key.
+/// its `HttpClientExt` for it) and async-openai's client on `GovernedOpenAiService` — a
+/// completion whole and streamed is evaluated before it is sent (a BLOCK: the server never sees
+/// it) and after its answer (a BLOCK: the caller gets an error, the activity fails); Core sees
+/// the prompt and the answer, never the API key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn llm_completions_through_rig() {
+async fn llm_completions_through_rig_and_async_openai() {
     let server = LlmServer::start().await;
     let url = &server.url;
     let completions = |prefix: &str| format!("{url}/{prefix}/v1/chat/completions");
@@ -764,6 +765,16 @@ async fn llm_completions_through_rig() {
             },
         )
     };
+    let openai = |prefix: &str, prompt: &str, stream: bool| {
+        (
+            false,
+            HookStep::OpenAi {
+                base: format!("{url}/{prefix}/v1"),
+                prompt: prompt.into(),
+                stream,
+            },
+        )
+    };
     let results = h
         .run(Some(plugin), async {
             h.run_hooks(
@@ -774,6 +785,11 @@ async fn llm_completions_through_rig() {
                     rig("blocked", "delete everything", false),
                     rig("late", "tell a secret", false),
                     rig("late-stream", "stream a secret", true),
+                    openai("oa", "hello from async-openai", false),
+                    openai("oa-stream", "stream from async-openai", true),
+                    openai("blocked", "delete everything", false),
+                    openai("late", "tell a secret", false),
+                    openai("late-stream", "stream a secret", true),
                 ],
             )
             .await
@@ -793,11 +809,28 @@ async fn llm_completions_through_rig() {
         results[4],
         "ERR:GovernanceBlock:Hook governance block: refuse the streamed answer"
     );
+    assert_eq!(results[5], "echo: hello from async-openai");
+    assert_eq!(results[6], "echo: stream from async-openai");
+    for (i, rule) in [
+        (7, "no completions here"),
+        (8, "refuse the answer"),
+        (9, "refuse the streamed answer"),
+    ] {
+        assert_eq!(
+            results[i],
+            format!("ERR:GovernanceBlock:Hook governance block: {rule}"),
+            "async-openai, step {i}"
+        );
+    }
     assert_eq!(
         server.paths(),
         [
             "/ok/v1/chat/completions",
             "/ok-stream/v1/chat/completions",
+            "/late/v1/chat/completions",
+            "/late-stream/v1/chat/completions",
+            "/oa/v1/chat/completions",
+            "/oa-stream/v1/chat/completions",
             "/late/v1/chat/completions",
             "/late-stream/v1/chat/completions",
         ],
@@ -832,6 +865,21 @@ async fn llm_completions_through_rig() {
         "the streamed answer is captured as the caller reads it: {streamed_done}"
     );
     assert_eq!(streamed_done["attributes"][PARTIAL_ATTRIBUTE], false);
+    let oa = hooks_where(&events, "http_url", &completions("oa"));
+    assert_eq!(oa.len(), 2, "async-openai: both stages");
+    assert_eq!(
+        oa[0]["spans"][0]["request_headers"]["authorization"],
+        "[REDACTED]"
+    );
+    assert!(
+        oa[0]["spans"][0]["request_body"]
+            .as_str()
+            .is_some_and(|b| b.contains("hello from async-openai")),
+        "{}",
+        oa[0]
+    );
+    let oa_stream = hooks_where(&events, "http_url", &completions("oa-stream"));
+    assert_eq!(oa_stream.len(), 2, "async-openai streamed: both stages");
     let hook_text: String = hooks(&events).iter().map(|b| b.to_string()).collect();
     assert!(!hook_text.contains(LLM_API_KEY), "the API key reached Core");
 }

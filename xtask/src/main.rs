@@ -160,7 +160,7 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
 
 /// The examples users copy from: each runs against the test run's Temporal server and checks
 /// what Core received (exiting non-zero otherwise).
-const EXAMPLES: [&str; 11] = [
+const EXAMPLES: [&str; 12] = [
     "demo",
     "hook_http",
     "hook_sqlx",
@@ -172,6 +172,7 @@ const EXAMPLES: [&str; 11] = [
     "hook_process",
     "hook_grpc",
     "hook_mcp",
+    "hook_llm",
 ];
 
 fn run_examples(root: &Path, server: &DevServer) -> Result<bool> {
@@ -277,7 +278,7 @@ fn bench(root: &Path, extra: &[String]) -> Result<bool> {
 }
 
 /// Features of `openbox` a user can pick alone.
-const FEATURES: [&str; 11] = [
+const FEATURES: [&str; 12] = [
     "http",
     "otel",
     "sqlx-postgres",
@@ -289,6 +290,7 @@ const FEATURES: [&str; 11] = [
     "process",
     "tower",
     "mcp",
+    "async-openai",
 ];
 
 fn lint(root: &Path) -> Result<bool> {

@@ -18,6 +18,7 @@
 //! |---|---|---|
 //! | [`http::OpenBoxMiddleware`] | every request of a `reqwest_middleware::ClientWithMiddleware` | yes: the server never sees the request |
 //! | `http::tower::OpenBoxLayer` (feature `tower`) | every request through the wrapped `tower::Service` (hyper-util, tonic) | yes: the inner service is never called |
+//! | `http::openai::GovernedOpenAiService` (feature `async-openai`) | every request of an async-openai client built with `with_http_service` | yes: the server never sees the request |
 //! | `mcp::GovernedMcpClient` (feature `mcp`) | every message rmcp's streamable-HTTP client sends; each request's answer | yes: the server never receives the message |
 //! | `db::sqlx::GovernedPool` / `Governed` | `execute`, `fetch*`, `fetch_one/optional/all` | yes: the statement is not sent |
 //! | `db::sqlx` | `prepare` | not governed (nothing runs) |

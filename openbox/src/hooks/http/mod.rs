@@ -39,6 +39,9 @@
 
 mod exchange;
 mod grpc;
+#[cfg(feature = "async-openai")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async-openai")))]
+pub mod openai;
 mod origin;
 pub(crate) mod redact;
 pub(crate) mod stream;
