@@ -450,11 +450,11 @@ where
             &custom_headers,
         );
         let Some(open) = open else {
-            // Not governed (the scope is not one of a governed activity): never the case for a
-            // client built by `new`; sent as it is.
-            return self
-                .send(uri, message, session_id, auth_header, custom_headers, how)
-                .await;
+            // The kept scope could not open an operation: refused rather than sent ungoverned.
+            return Err(StreamableHttpError::Io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "the MCP message could not be governed in its activity",
+            )));
         };
         let HookSpan::HttpRequest(detail) = open
             .call
