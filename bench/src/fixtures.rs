@@ -309,13 +309,7 @@ impl BenchActivities {
         _ctx: ActivityContext,
         probe: HttpProbe,
     ) -> Result<ProbeReport, ActivityError> {
-        let inner = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .build()
-            .map_err(anyhow::Error::from)?;
-        let governed = reqwest_middleware::ClientBuilder::new(inner.clone())
-            .with(OpenBoxMiddleware::default())
-            .build();
+        let (inner, governed) = reqwest_pair()?;
         let core = CoreProbe::new(&probe.core_url).map_err(anyhow::Error::from)?;
         governed
             .get(&probe.url)
@@ -373,13 +367,7 @@ impl BenchActivities {
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build::<_, Empty<bytes::Bytes>>(connector);
         let layered = openbox::hooks::http::tower::OpenBoxLayer::default().layer(hyper.clone());
-        let inner = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .build()
-            .map_err(anyhow::Error::from)?;
-        let governed = reqwest_middleware::ClientBuilder::new(inner.clone())
-            .with(OpenBoxMiddleware::default())
-            .build();
+        let (inner, governed) = reqwest_pair()?;
         let core = CoreProbe::new(&probe.core_url).map_err(anyhow::Error::from)?;
         let uri: http::Uri = probe.url.parse().map_err(anyhow::Error::from)?;
         let get = || {
@@ -517,6 +505,15 @@ impl BenchActivities {
             middleware: None,
         })
     }
+}
+
+/// The probes' reqwest client (no Nagle delay) and the same client under the OpenBox middleware.
+fn reqwest_pair() -> anyhow::Result<(reqwest::Client, reqwest_middleware::ClientWithMiddleware)> {
+    let inner = reqwest::Client::builder().tcp_nodelay(true).build()?;
+    let governed = reqwest_middleware::ClientBuilder::new(inner.clone())
+        .with(OpenBoxMiddleware::default())
+        .build();
+    Ok((inner, governed))
 }
 
 /// Nanoseconds `work` took, or its error.

@@ -174,13 +174,8 @@ impl Rpc {
         }
     }
 
-    fn attributes(&self, url: &str, status: Option<u16>) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("http.method".into(), "POST".into());
-        m.insert("http.url".into(), url.into());
-        if let Some(s) = status {
-            m.insert("http.status_code".into(), s.into());
-        }
+    fn attributes(&self, url: &str) -> Map<String, Value> {
+        let mut m = super::http::attributes("POST", url, None);
         m.insert("mcp.method.name".into(), self.method.clone().into());
         if let Some(id) = self.value.get("id") {
             let id = id.as_str().map_or_else(|| id.to_string(), str::to_owned);
@@ -266,7 +261,7 @@ impl Shared {
             .clone()
             .run_sync(|| HookCall::begin(rpc.span_name(), SpanKind::Client, Some(&span)))?;
         Some(Open {
-            call: call.with_attributes(rpc.attributes(&url, None)),
+            call: call.with_attributes(rpc.attributes(&url)),
             detail: HttpRequestSpan {
                 http_method: "POST".to_owned(),
                 http_url: url,
@@ -721,7 +716,7 @@ mod tests {
         let rpc = Rpc::of(&call);
         assert_eq!(rpc.span_name(), "tools/call search");
         assert_eq!(rpc.awaits.as_deref(), Some("7"));
-        let attrs = rpc.attributes("http://h/mcp", None);
+        let attrs = rpc.attributes("http://h/mcp");
         assert_eq!(attrs["gen_ai.tool.name"], "search");
         assert_eq!(attrs["jsonrpc.request.id"], "7");
         let note: ClientJsonRpcMessage = serde_json::from_value(json!({"jsonrpc": "2.0",

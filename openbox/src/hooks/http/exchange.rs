@@ -167,14 +167,25 @@ impl Exchange {
 
     fn finish(self) -> (HookCall, HttpRequestSpan) {
         let mut detail = self.detail;
-        let mut attrs = attributes(
-            &detail.http_method,
-            &detail.http_url,
-            detail.http_status_code,
-        );
-        if let Some(grpc) = &self.grpc {
-            grpc.completed(&mut attrs, &mut detail);
-        }
+        let attrs = completed_attributes(&mut detail, self.grpc.as_ref());
         (self.call.with_attributes(attrs), detail)
     }
+}
+
+/// The `completed` attributes of an exchange — method, URL, status, and for a gRPC call its
+/// status, which also makes a status other than OK the span's error. Shared by answers read
+/// whole and streamed ones.
+pub(super) fn completed_attributes(
+    detail: &mut HttpRequestSpan,
+    grpc: Option<&GrpcCall>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut attrs = attributes(
+        &detail.http_method,
+        &detail.http_url,
+        detail.http_status_code,
+    );
+    if let Some(grpc) = grpc {
+        grpc.completed(&mut attrs, detail);
+    }
+    attrs
 }

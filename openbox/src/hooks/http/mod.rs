@@ -381,7 +381,8 @@ fn text_like(headers: &ReqwestHeaders) -> bool {
         .any(|t| ct.starts_with(t))
 }
 
-fn attributes(method: &str, url: &str, status: Option<u16>) -> Map<String, Value> {
+/// The `http.*` attributes of a request (and of its answer, with `status`).
+pub(crate) fn attributes(method: &str, url: &str, status: Option<u16>) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("http.method".into(), method.into());
     m.insert("http.url".into(), url.into());

@@ -25,7 +25,6 @@ use futures::future::BoxFuture;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use serde_json::Value;
 
-use super::attributes;
 use super::grpc::GrpcCall;
 use super::redact::{self, BodyKind};
 use crate::hooks::{HookCall, HookError};
@@ -77,14 +76,7 @@ impl StreamedCompletion {
         if let Some(e) = error {
             detail.error = Some(e);
         }
-        let mut attrs = attributes(
-            &detail.http_method,
-            &detail.http_url,
-            detail.http_status_code,
-        );
-        if let Some(grpc) = &self.grpc {
-            grpc.completed(&mut attrs, &mut detail);
-        }
+        let mut attrs = super::exchange::completed_attributes(&mut detail, self.grpc.as_ref());
         attrs.insert(PARTIAL_ATTRIBUTE.into(), Value::Bool(partial));
         (
             self.call.with_attributes(attrs),
