@@ -176,12 +176,17 @@ const EXAMPLES: [&str; 12] = [
 ];
 
 fn run_examples(root: &Path, server: &DevServer) -> Result<bool> {
-    // Built here once, as the binaries users run (the test run leaves the examples out).
+    // Built here once, as the binaries users run (the test run leaves the examples out), with
+    // the test run's selection of packages and targets: cargo unifies features over what one
+    // invocation selects, so the examples reuse every dependency the tests compiled (built
+    // alone, they resolved other features — tokio's test-util, for one — and recompiled
+    // nearly the whole graph).
     let mut build = cargo();
     build
         .current_dir(root)
-        .args(["build", "--quiet", "-p", "openbox-examples", "--examples"])
-        .args(["-p", "openbox-dev", "--bin", "openbox-dev"]);
+        .args(["build", "--quiet", "--workspace", "--exclude", UI_TESTS])
+        .args(TEST_TARGETS)
+        .arg("--examples");
     if !build.status()?.success() {
         eprintln!("xtask: the examples do not build");
         return Ok(false);

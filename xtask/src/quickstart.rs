@@ -11,6 +11,12 @@ use openbox_devserver::{DevServer, free_port};
 
 const EXAMPLE: &str = "examples/examples/quickstart.rs";
 
+/// The workspace's `[profile.dev]` settings (`Cargo.toml`), for the crate built outside it.
+const PROFILE: [&str; 2] = [
+    r#"profile.dev.debug="line-tables-only""#,
+    r#"profile.dev.package."*".debug=false"#,
+];
+
 /// The code blocks of the quick start: (`Cargo.toml`, `src/main.rs`).
 fn blocks(root: &Path) -> Result<(String, String), String> {
     let readme = std::fs::read_to_string(root.join("README.md")).map_err(|e| e.to_string())?;
@@ -73,6 +79,9 @@ pub fn run(root: &Path, target: &Path, temporal: &DevServer) -> Result<bool, Str
     let built = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(&dir)
         .args(["build", "--quiet"])
+        // The workspace's dev profile (a crate outside it has cargo's default, full debug
+        // info): every dependency built with the same features is then reused, not rebuilt.
+        .args(PROFILE.iter().flat_map(|setting| ["--config", setting]))
         .env("CARGO_TARGET_DIR", target)
         .status()
         .map_err(|e| e.to_string())?;
@@ -188,6 +197,23 @@ fn http_get(port: u16, path: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quick_start_is_built_with_the_workspaces_profile() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let manifest: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let dev = &manifest["profile"]["dev"];
+        let mut settings = Vec::new();
+        settings.push(format!("profile.dev.debug={}", dev["debug"]));
+        settings.push(format!(
+            r#"profile.dev.package."*".debug={}"#,
+            dev["package"]["*"]["debug"]
+        ));
+        assert_eq!(settings, PROFILE, "keep PROFILE in step with Cargo.toml");
+    }
 
     #[test]
     fn the_readme_quick_start_is_the_example() {
