@@ -51,10 +51,11 @@
 //! HTTP client such as hyper-util's or a tonic gRPC channel (a layer, feature `tower`), MCP
 //! through rmcp's streamable-HTTP client (feature `mcp`), LLM clients (rig on the middleware
 //! client; async-openai through feature `async-openai`), `sqlx`,
-//! `tokio-postgres`, `rusqlite`, `redis`, files ([`fs`]), commands (`process`) — each behind a
-//! cargo feature. Each operation is evaluated at `started` (a BLOCK means it does not happen)
-//! and at `completed` (a BLOCK fails the activity); SQL is judged by what it does, read by a
-//! parser.
+//! `tokio-postgres`, `rusqlite`, `redis`, files ([`fs`]), commands (`process`), message
+//! publishes to RabbitMQ (lapin), NATS (async-nats, JetStream too) and MQTT (rumqttc) — each
+//! behind a cargo feature. Each operation is evaluated at `started` (a BLOCK means it does not
+//! happen) and at `completed` (a BLOCK fails the activity); SQL is judged by what it does, read
+//! by a parser.
 //!
 //! # When Core gives no verdict
 //!

@@ -213,12 +213,24 @@ impl SensitiveNames {
 }
 
 /// Replaces URL userinfo (a URL cannot carry `[` there unescaped).
-#[cfg(any(feature = "http", feature = "process"))]
+#[cfg(any(
+    feature = "http",
+    feature = "process",
+    feature = "lapin",
+    feature = "async-nats",
+    feature = "rumqttc"
+))]
 const REDACTED_USERINFO: &str = "REDACTED";
 
 /// `a=1&b=2` with the value of every sensitive name replaced; `None` when nothing was.
 /// Names are compared decoded (`api%5Fkey` is `api_key`); the rest of the text is kept as is.
-#[cfg(any(feature = "http", feature = "process"))]
+#[cfg(any(
+    feature = "http",
+    feature = "process",
+    feature = "lapin",
+    feature = "async-nats",
+    feature = "rumqttc"
+))]
 pub(crate) fn mask_pairs(text: &str, names: &SensitiveNames) -> Option<String> {
     let mut changed = false;
     let pieces: Vec<String> = text
@@ -246,7 +258,13 @@ pub(crate) fn mask_pairs(text: &str, names: &SensitiveNames) -> Option<String> {
 
 /// The URL as reported to Core: userinfo replaced, the fragment (never sent to a server)
 /// dropped, sensitive query values masked.
-#[cfg(any(feature = "http", feature = "process"))]
+#[cfg(any(
+    feature = "http",
+    feature = "process",
+    feature = "lapin",
+    feature = "async-nats",
+    feature = "rumqttc"
+))]
 pub(crate) fn mask_url(url: &url::Url, names: &SensitiveNames) -> String {
     let needs_work = !url.username().is_empty()
         || url.password().is_some()
@@ -267,6 +285,59 @@ pub(crate) fn mask_url(url: &url::Url, names: &SensitiveNames) -> String {
         out.set_query(Some(&masked));
     }
     out.as_str().to_owned()
+}
+
+#[cfg(any(
+    feature = "mcp",
+    feature = "lapin",
+    feature = "async-nats",
+    feature = "rumqttc"
+))]
+/// Masks the value of every sensitive name anywhere in `value` — also inside strings that hold
+/// JSON, as tool results and message payloads often do (`{"text": "{\"password\": …}"}`).
+pub(crate) fn mask_nested_json(value: &mut Value, names: &SensitiveNames) {
+    mask_nested(value, names, 0);
+}
+
+/// How deep JSON inside strings is followed (a string holding JSON holding a string …).
+#[cfg(any(
+    feature = "mcp",
+    feature = "lapin",
+    feature = "async-nats",
+    feature = "rumqttc"
+))]
+const MAX_NESTING: usize = 8;
+
+#[cfg(any(
+    feature = "mcp",
+    feature = "lapin",
+    feature = "async-nats",
+    feature = "rumqttc"
+))]
+fn mask_nested(value: &mut Value, names: &SensitiveNames, depth: usize) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                if names.is_sensitive(key) {
+                    *child = Value::String(REDACTED.to_owned());
+                } else {
+                    mask_nested(child, names, depth);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| mask_nested(v, names, depth)),
+        Value::String(text) if depth < MAX_NESTING => {
+            // An object, an array, or a string encoded once more.
+            if !text.trim_start().starts_with(['{', '[', '"']) {
+                return;
+            }
+            if let Ok(mut inner) = serde_json::from_str::<Value>(text) {
+                mask_nested(&mut inner, names, depth + 1);
+                *text = inner.to_string();
+            }
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]

@@ -141,6 +141,12 @@ pub enum HookStep {
         prompt: String,
         stream: bool,
     },
+    /// A message published through the governed wrapper of a broker (see
+    /// [`crate::brokers::publish`]), carrying `MESSAGE_SECRET` in a header and its payload.
+    Publish {
+        broker: crate::brokers::Broker,
+        destination: String,
+    },
     /// A command through `openbox::process::sync`, `output()`.
     ProcessSync { program: String, args: Vec<String> },
     /// A `#[traced]` async function returning `Result`.
@@ -553,6 +559,10 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
             tool,
             arguments,
         } => crate::mcp::call(&url, MCP_TOKEN, &tool, &arguments).await?,
+        HookStep::Publish {
+            broker,
+            destination,
+        } => crate::brokers::publish(&broker, &destination).await?,
         HookStep::Rig {
             base,
             prompt,

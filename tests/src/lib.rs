@@ -4,6 +4,7 @@
 //! The Temporal server is the one `cargo xtask test` started (`OPENBOX_TEST_TEMPORAL_ADDRESS`);
 //! run alone (`cargo test -p openbox-tests`), a test starts its own and stops it when done.
 
+pub mod brokers;
 pub mod browser;
 pub mod core;
 pub mod fixtures;

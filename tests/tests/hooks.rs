@@ -7,6 +7,10 @@ use std::collections::BTreeSet;
 use openbox::__private::PARTIAL_ATTRIBUTE;
 use openbox::ErrorPolicy;
 use openbox_dev::LoggedRequest;
+use openbox_tests::brokers::{
+    AmqpConsumer, Broker, JetStreamConsumer, MESSAGE_SECRET, MqttConsumer, NatsConsumer,
+    REPLY_SECRET,
+};
 use openbox_tests::grpc::GrpcServer;
 use openbox_tests::harness::{Harness, event_types, result_of};
 use openbox_tests::history::{failure_types, root_message};
@@ -1255,6 +1259,347 @@ async fn redis_commands() {
         .query_async(&mut conn)
         .await
         .unwrap();
+}
+
+/// Publishes through each governed broker client, checked by real consumers: what a rule blocks
+/// at `started` never reaches the broker; what it refuses at `completed` was delivered and
+/// fails the activity; Core sees the destination, masked headers and payload, and the broker's
+/// acknowledgement; the secrets in headers, payloads and replies never reach it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_to_rabbitmq_nats_and_mosquitto() {
+    if !(services::require("RabbitMQ", "127.0.0.1:5672")
+        && services::require("NATS", "127.0.0.1:4222")
+        && services::require("Mosquitto", "127.0.0.1:1883"))
+    {
+        return;
+    }
+    let base = unique("obx");
+    let amqp = AmqpConsumer::start(&base).await;
+    let (core, js, topic) = (
+        format!("{base}.core"),
+        format!("{base}.js"),
+        format!("{base}/mqtt"),
+    );
+    let nats = NatsConsumer::start(&core).await;
+    let jetstream = JetStreamConsumer::start(&js).await;
+    let mqtt = MqttConsumer::start(&topic).await;
+    let destination = "attributes.messaging.destination.name";
+    let routing_key = "attributes.messaging.rabbitmq.destination.routing_key";
+    let mut rules = stage_rule("no amqp", "started", routing_key, "blocked")
+        + &stage_rule("late amqp", "completed", routing_key, "late");
+    for prefix in [&core, &js, &format!("{core}.req")] {
+        rules += &stage_rule(
+            "no publish",
+            "started",
+            destination,
+            &format!("{prefix}.blocked"),
+        );
+        rules += &stage_rule(
+            "late publish",
+            "completed",
+            destination,
+            &format!("{prefix}.late"),
+        );
+    }
+    rules += &stage_rule(
+        "no mqtt",
+        "started",
+        destination,
+        &format!("{topic}/blocked"),
+    );
+    rules += &stage_rule(
+        "late mqtt",
+        "completed",
+        destination,
+        &format!("{topic}/late"),
+    );
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("publish");
+    let amqp_broker = Broker::Amqp {
+        exchange: amqp.exchange.clone(),
+    };
+    let mut steps = Vec::new();
+    for outcome in ["ok", "blocked", "late"] {
+        steps.push((amqp_broker.clone(), outcome.to_owned()));
+    }
+    for (broker, sep, prefix) in [
+        (Broker::Nats, ".", &core),
+        (Broker::JetStream, ".", &js),
+        (Broker::Mqtt, "/", &topic),
+    ] {
+        for outcome in ["ok", "blocked", "late"] {
+            steps.push((broker.clone(), format!("{prefix}{sep}{outcome}")));
+        }
+    }
+    for outcome in ["ok", "blocked"] {
+        steps.push((Broker::NatsRequest, format!("{core}.req.{outcome}")));
+    }
+    let plan = steps
+        .iter()
+        .map(|(broker, destination)| {
+            (
+                false,
+                HookStep::Publish {
+                    broker: broker.clone(),
+                    destination: destination.clone(),
+                },
+            )
+        })
+        .collect();
+    let results = h.run(Some(plugin), h.run_hooks(&wid, plan)).await;
+    let block = |i: usize, rule: &str| {
+        assert!(
+            results[i].starts_with(&format!(
+                "ERR:GovernanceBlock:Hook governance block: {rule}"
+            )),
+            "step {i} ({:?}): {results:?}",
+            steps[i]
+        );
+    };
+    assert_eq!(results[0], "confirmed true");
+    block(1, "no amqp");
+    block(2, "late amqp");
+    assert_eq!(results[3], "sent");
+    block(4, "no publish");
+    block(5, "late publish");
+    assert_eq!(results[6], format!("stored in {} at 1", jetstream.stream()));
+    block(7, "no publish");
+    block(8, "late publish");
+    assert_eq!(results[9], "PubAck(1)");
+    block(10, "no mqtt");
+    block(11, "late mqtt");
+    assert!(results[12].starts_with("reply of "), "{results:?}");
+    block(13, "no publish");
+
+    // What the brokers delivered: everything but what was blocked at `started`.
+    assert_eq!(amqp.received().await, ["ok", "late"]);
+    assert_eq!(
+        nats.received().await,
+        [
+            format!("{core}.ok"),
+            format!("{core}.late"),
+            format!("{core}.req.ok")
+        ]
+    );
+    assert_eq!(
+        jetstream.received().await,
+        [format!("{js}.ok"), format!("{js}.late")]
+    );
+    assert_eq!(
+        mqtt.received().await,
+        [format!("{topic}/ok"), format!("{topic}/late")]
+    );
+
+    let events = h.events_of(&wid).await;
+    let text = log_text(&events);
+    assert!(
+        !text.contains(MESSAGE_SECRET),
+        "a message's secrets never reach Core"
+    );
+    assert!(
+        !text.contains(REPLY_SECRET),
+        "a reply's secrets never reach Core"
+    );
+    let publishes: Vec<&Value> = hooks_where(&events, "function", "MessagePublish");
+    assert_eq!(
+        publishes.len(),
+        2 * 9 + 5,
+        "two stages of each of 9 publishes sent, one of each of 5 blocked"
+    );
+    for body in &publishes {
+        assert_envelope(body);
+        let span = &body["spans"][0];
+        assert_span_keys(span, &["function", "module", "args", "result"]);
+        assert_eq!(span["kind"], "CLIENT");
+        assert_eq!(span["attributes"]["messaging.operation.type"], "send");
+    }
+    let of = |name: &str, stage: &str| -> Value {
+        let found: Vec<&&Value> = publishes
+            .iter()
+            .filter(|b| b["spans"][0]["name"] == name && b["spans"][0]["stage"] == stage)
+            .collect();
+        assert_eq!(found.len(), 1, "one {stage} span named {name}");
+        found[0]["spans"][0].clone()
+    };
+    let args =
+        |span: &Value| -> Value { serde_json::from_str(span["args"].as_str().unwrap()).unwrap() };
+    let result =
+        |span: &Value| -> Value { serde_json::from_str(span["result"].as_str().unwrap()).unwrap() };
+    // AMQP: exchange and routing key, masked header and payload, the publisher confirm.
+    let amqp_spans: Vec<Value> = publishes
+        .iter()
+        .map(|b| b["spans"][0].clone())
+        .filter(|s| s["attributes"]["messaging.system"] == "rabbitmq")
+        .collect();
+    assert_eq!(amqp_spans.len(), 5);
+    let ok_started = amqp_spans
+        .iter()
+        .find(|s| {
+            s["stage"] == "started"
+                && s["attributes"]["messaging.rabbitmq.destination.routing_key"] == "ok"
+        })
+        .unwrap();
+    assert_eq!(ok_started["attributes"]["server.port"], 5672);
+    let kwargs = &args(ok_started)["kwargs"];
+    assert_eq!(kwargs["routing_key"], "ok");
+    assert_eq!(kwargs["headers"]["x-api-key"], "[REDACTED]");
+    assert_eq!(kwargs["properties"]["content_type"], "application/json");
+    let payload: Value = serde_json::from_str(kwargs["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload["password"], "[REDACTED]");
+    assert_eq!(payload["to"], "ok");
+    let ok_completed = amqp_spans
+        .iter()
+        .find(|s| {
+            s["stage"] == "completed"
+                && s["attributes"]["messaging.rabbitmq.destination.routing_key"] == "ok"
+        })
+        .unwrap();
+    assert_eq!(result(ok_completed)["confirmation"], "ack");
+    // NATS: the subject; no acknowledgement in core NATS; JetStream's ack; the request's reply.
+    let nats_ok = of(&format!("publish {core}.ok"), "started");
+    assert_eq!(nats_ok["attributes"]["messaging.system"], "nats");
+    assert_eq!(
+        args(&nats_ok)["kwargs"]["headers"]["x-api-key"],
+        "[REDACTED]"
+    );
+    let nats_done = of(&format!("publish {core}.ok"), "completed");
+    assert_eq!(result(&nats_done), json!({"acknowledgement": null}));
+    let js_done = of(&format!("publish {js}.ok"), "completed");
+    assert_eq!(result(&js_done)["stream"], jetstream_name(&js));
+    assert_eq!(result(&js_done)["sequence"], 1);
+    let reply = result(&of(&format!("request {core}.req.ok"), "completed"));
+    let reply_payload: Value =
+        serde_json::from_str(reply["reply"]["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(reply_payload, json!({"answer": 42, "token": "[REDACTED]"}));
+    // MQTT: the topic, QoS, the PUBACK.
+    let mqtt_ok = of(&format!("publish {topic}/ok"), "started");
+    assert_eq!(mqtt_ok["attributes"]["messaging.system"], "mqtt");
+    assert_eq!(args(&mqtt_ok)["kwargs"]["properties"]["qos"], 1);
+    let mqtt_done = result(&of(&format!("publish {topic}/ok"), "completed"));
+    assert_eq!(mqtt_done["acknowledgement"], "puback");
+    // A BLOCK at `started`: one span, never a `completed`.
+    assert_eq!(
+        hooks_where(&events, "name", &format!("publish {topic}/blocked")).len(),
+        1
+    );
+}
+
+/// Core down, `fail_closed_destructive`: a publish counts as a write, so every broker client
+/// stops it before the broker receives anything (checked by the consumers), each run ending in
+/// `GovernanceHalt`; a read (an HTTP GET) goes ahead in the same conditions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_stop_when_core_is_down() {
+    if !(services::require("RabbitMQ", "127.0.0.1:5672")
+        && services::require("NATS", "127.0.0.1:4222")
+        && services::require("Mosquitto", "127.0.0.1:1883"))
+    {
+        return;
+    }
+    let base = unique("obx-down");
+    let amqp = AmqpConsumer::start(&base).await;
+    let (core, js, topic) = (
+        format!("{base}.core"),
+        format!("{base}.js"),
+        format!("{base}/mqtt"),
+    );
+    let nats = NatsConsumer::start(&core).await;
+    let jetstream = JetStreamConsumer::start(&js).await;
+    let mqtt = MqttConsumer::start(&topic).await;
+    let server = TestHttpServer::start().await;
+    let h = Harness::new("").await;
+    let quiet = |b: openbox::OpenBoxPluginBuilder| {
+        b.options(|o| {
+            o.skip_workflow_types(["HookWorkflow"])
+                .send_activity_start_event(false)
+        })
+    };
+    let plugin = h.plugin(ErrorPolicy::FailClosedDestructive, quiet).await;
+    h.core.core.kill();
+    let publishes = [
+        (
+            Broker::Amqp {
+                exchange: amqp.exchange.clone(),
+            },
+            "down".to_owned(),
+        ),
+        (Broker::Nats, format!("{core}.down")),
+        (Broker::NatsRequest, format!("{core}.req.down")),
+        (Broker::JetStream, format!("{js}.down")),
+        (Broker::Mqtt, format!("{topic}/down")),
+    ];
+    let mut plans: Vec<Vec<(bool, HookStep)>> = publishes
+        .iter()
+        .map(|(broker, destination)| {
+            vec![(
+                false,
+                HookStep::Publish {
+                    broker: broker.clone(),
+                    destination: destination.clone(),
+                },
+            )]
+        })
+        .collect();
+    plans.push(vec![(
+        false,
+        HookStep::Http {
+            method: "GET".into(),
+            url: format!("{}/read", server.url),
+            body: None,
+        },
+    )]);
+    let outcomes = h
+        .run(Some(plugin), async {
+            let runs = plans.into_iter().map(|plan| async {
+                let handle = h
+                    .client()
+                    .start_workflow(
+                        HookWorkflow::run,
+                        plan,
+                        WorkflowStartOptions::new(&h.task_queue, unique("publish-down")).build(),
+                    )
+                    .await
+                    .unwrap();
+                result_of(&handle).await
+            });
+            futures::future::join_all(runs).await
+        })
+        .await;
+    let mut problems = Vec::new();
+    for ((broker, destination), outcome) in publishes.iter().zip(&outcomes) {
+        match outcome {
+            Err(e) if failure_types(e) == ["GovernanceHalt"] => {}
+            Err(e) => problems.push(format!("{broker:?} {destination}: {:?}", failure_types(e))),
+            Ok(r) => problems.push(format!(
+                "{broker:?} {destination} went ahead without Core: {r:?}"
+            )),
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(
+        outcomes[5].as_ref().unwrap(),
+        &["200 ok"],
+        "a read goes ahead without Core"
+    );
+    assert_eq!(server.received("/read").len(), 1);
+    assert!(
+        amqp.received().await.is_empty(),
+        "RabbitMQ received nothing"
+    );
+    assert!(nats.received().await.is_empty(), "NATS received nothing");
+    assert!(
+        jetstream.received().await.is_empty(),
+        "JetStream stored nothing"
+    );
+    assert!(
+        mqtt.received().await.is_empty(),
+        "Mosquitto received nothing"
+    );
+}
+
+/// The JetStream stream name the consumer makes for `prefix`.
+fn jetstream_name(prefix: &str) -> String {
+    prefix.replace(['.', '-'], "_")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

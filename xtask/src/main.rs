@@ -160,7 +160,7 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
 
 /// The examples users copy from: each runs against the test run's Temporal server and checks
 /// what Core received (exiting non-zero otherwise).
-const EXAMPLES: [&str; 12] = [
+const EXAMPLES: [&str; 15] = [
     "demo",
     "hook_http",
     "hook_sqlx",
@@ -173,6 +173,9 @@ const EXAMPLES: [&str; 12] = [
     "hook_grpc",
     "hook_mcp",
     "hook_llm",
+    "hook_rabbitmq",
+    "hook_nats",
+    "hook_mqtt",
 ];
 
 fn run_examples(root: &Path, server: &DevServer) -> Result<bool> {
@@ -283,7 +286,7 @@ fn bench(root: &Path, extra: &[String]) -> Result<bool> {
 }
 
 /// Features of `openbox` a user can pick alone.
-const FEATURES: [&str; 12] = [
+const FEATURES: [&str; 15] = [
     "http",
     "otel",
     "sqlx-postgres",
@@ -296,6 +299,9 @@ const FEATURES: [&str; 12] = [
     "tower",
     "mcp",
     "async-openai",
+    "lapin",
+    "async-nats",
+    "rumqttc",
 ];
 
 fn lint(root: &Path) -> Result<bool> {

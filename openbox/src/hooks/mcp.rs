@@ -379,37 +379,8 @@ impl Drop for Shared {
 /// cut to [`MAX_BODY_CHARS`].
 fn masked(message: &Value, names: &SensitiveNames) -> String {
     let mut value = message.clone();
-    mask_nested(&mut value, names, 0);
+    crate::secrets::mask_nested_json(&mut value, names);
     truncate_body(&value.to_string(), MAX_BODY_CHARS)
-}
-
-/// How deep JSON inside strings is followed (a string holding JSON holding a string …).
-const MAX_NESTING: usize = 8;
-
-fn mask_nested(value: &mut Value, names: &SensitiveNames, depth: usize) {
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map.iter_mut() {
-                if names.is_sensitive(key) {
-                    *child = Value::String(crate::secrets::REDACTED.to_owned());
-                } else {
-                    mask_nested(child, names, depth);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| mask_nested(v, names, depth)),
-        Value::String(text) if depth < MAX_NESTING => {
-            // An object, an array, or a string encoded once more.
-            if !text.trim_start().starts_with(['{', '[', '"']) {
-                return;
-            }
-            if let Ok(mut inner) = serde_json::from_str::<Value>(text) {
-                mask_nested(&mut inner, names, depth + 1);
-                *text = inner.to_string();
-            }
-        }
-        _ => {}
-    }
 }
 
 /// A JSON-RPC error answer for `id` carrying the verdict.

@@ -12,7 +12,7 @@
 //! activity's ActivityCompleted `spans`.
 //!
 //! Rust has no monkey-patching, so hooks are explicit wrappers of the libraries users already
-//! use: see [`http`], [`db`], [`fs`], `process` and [`crate::traced`].
+//! use: see [`http`], [`db`], [`fs`], `process`, `messaging` and [`crate::traced`].
 //!
 //! | Wrapper | Call form | BLOCK at `started` stops it before it happens |
 //! |---|---|---|
@@ -30,6 +30,9 @@
 //! | `crate::fs` files | `close`, drop | `completed` only (the file is closed either way) |
 //! | `process::Command` and `process::sync::Command` (feature `process`) | `spawn`, `output`, `status` | yes: the process never starts |
 //! | `process` children | `wait`, `wait_with_output`, drop | `completed` only (the process ran) |
+//! | `messaging::amqp::GovernedChannel` (feature `lapin`) | `basic_publish`; its confirm | yes: the broker never receives the message |
+//! | `messaging::nats::GovernedNats` / `GovernedJetStream` (feature `async-nats`) | `publish*`, `request*`; JetStream `publish*` and its ack | yes: the message is never sent |
+//! | `messaging::mqtt::GovernedMqttClient` (feature `rumqttc`) | `publish`, `publish_bytes`; PUBACK / PUBCOMP | yes: the event loop never gets the message |
 //! | [`crate::traced`] | a function returning `Result<_, E>` | yes: the body does not run, the call returns `Err` |
 //! | [`crate::traced`] | a function not returning `Result` | yes: the body does not run, the call panics (the activity fails with the verdict) |
 //! | sync wrappers in a sync activity body | — | governed when the activity is `#[governed_activity]` (Temporal runs sync bodies on a blocking thread the plugin cannot reach) |
@@ -43,10 +46,23 @@ pub(crate) mod ids;
 #[cfg(feature = "mcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
 pub mod mcp;
+#[cfg(any(feature = "lapin", feature = "async-nats", feature = "rumqttc"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "lapin", feature = "async-nats", feature = "rumqttc")))
+)]
+pub mod messaging;
 #[cfg(feature = "process")]
 #[cfg_attr(docsrs, doc(cfg(feature = "process")))]
 pub mod process;
 pub(crate) mod traced;
+#[cfg(any(
+    feature = "process",
+    feature = "lapin",
+    feature = "async-nats",
+    feature = "rumqttc"
+))]
+pub(crate) mod words;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};

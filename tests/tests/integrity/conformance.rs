@@ -2,11 +2,13 @@
 //! package, the check every framework SDK's hooks must pass — applied to what this SDK sends for
 //! every hook type at both stages: HTTP (whole and streamed), every SQL wrapper (a batch too),
 //! redis, files (async and sync), `#[traced]` functions, commands (async and sync), and the tower
-//! layer (a gRPC stream through tonic, a POST through hyper-util), and an MCP session (rmcp).
+//! layer (a gRPC stream through tonic, a POST through hyper-util), an MCP session (rmcp), and
+//! message publishes (RabbitMQ, NATS with JetStream, Mosquitto).
 
 use std::process::Command;
 
 use openbox::ErrorPolicy;
+use openbox_tests::brokers::{Broker, JetStreamConsumer};
 use openbox_tests::harness::Harness;
 use openbox_tests::hook_fixtures::{HookStep, SqlVia};
 use openbox_tests::http_server::TestHttpServer;
@@ -56,6 +58,9 @@ async fn every_hook_payload_passes_openboxs_contract_check() {
     if !services::require("PostgreSQL", "127.0.0.1:5432")
         || !services::require("MariaDB", "127.0.0.1:3306")
         || !services::require("Redis", "127.0.0.1:6379")
+        || !services::require("RabbitMQ", "127.0.0.1:5672")
+        || !services::require("NATS", "127.0.0.1:4222")
+        || !services::require("Mosquitto", "127.0.0.1:1883")
     {
         return;
     }
@@ -83,7 +88,7 @@ async fn every_hook_payload_passes_openboxs_contract_check() {
     let file = dir.path().join("note.txt").display().to_string();
     let sync_file = dir.path().join("sync.txt").display().to_string();
     let url = &server.url;
-    let steps = vec![
+    let mut steps = vec![
         HookStep::http(url, "GET", "/page", None),
         HookStep::http(url, "POST", "/json", Some(r#"{"a":1}"#)),
         (
@@ -198,10 +203,32 @@ async fn every_hook_payload_passes_openboxs_contract_check() {
             },
         ),
     ];
+    let subjects = unique("conformance");
+    let stream = JetStreamConsumer::start(&format!("{subjects}.js")).await;
+    for (broker, destination) in [
+        (
+            Broker::Amqp {
+                exchange: String::new(),
+            },
+            "nobody".to_owned(),
+        ),
+        (Broker::Nats, format!("{subjects}.core")),
+        (Broker::JetStream, format!("{subjects}.js.stored")),
+        (Broker::Mqtt, format!("{subjects}/topic")),
+    ] {
+        steps.push((
+            false,
+            HookStep::Publish {
+                broker,
+                destination,
+            },
+        ));
+    }
     let h = Harness::new("").await;
     let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
     let wid = unique("conformance");
     let results = h.run(Some(plugin), h.run_hooks(&wid, steps)).await;
+    assert_eq!(stream.received().await.len(), 1);
     let drop = format!("DROP TABLE {table}");
     sqlx::query(AssertSqlSafe(drop.clone()))
         .execute(&pg)

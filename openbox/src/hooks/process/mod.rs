@@ -182,7 +182,7 @@ macro_rules! child_common {
     };
 }
 
-mod redact;
+use super::words as redact;
 pub mod sync;
 
 use std::ffi::OsStr;

@@ -1,5 +1,6 @@
-//! What of a command line may reach Core. Secrets travel on command lines in a handful of
-//! shapes, and each is masked by the same name rule as URLs and headers:
+//! What of a command line, or of free text such as a message's payload, may reach Core. Secrets
+//! travel in words in a handful of shapes, and each is masked by the same name rule as URLs and
+//! headers:
 //!
 //! * `--password=s3cret`, `-token=…`, `API_KEY=…` (a name, `=`, a value): the value;
 //! * `--password s3cret` (a flag whose name is sensitive): the next argument;
@@ -13,6 +14,9 @@
 //! flag the rule cannot recognise (`-p PASSWORD`, `-pPASSWORD`) can be made sensitive with
 //! `redact_keys` (`"p"`): a listed name is matched with its dashes removed, and a listed letter
 //! also masks a value attached to it.
+
+// Commands use all of it; message payloads only the free-text masker.
+#![cfg_attr(not(feature = "process"), allow(dead_code))]
 
 use crate::secrets::{REDACTED, SensitiveNames, mask_url};
 
