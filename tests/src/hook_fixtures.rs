@@ -78,6 +78,13 @@ pub enum HookStep {
     Rusqlite { file: String, table: String },
     /// redis SET.
     Redis { key: String },
+    /// diesel: `sql_query` inserting `BOUND_SECRET` into `table`, then a write and a read
+    /// through the query builder (see [`crate::orm::insert`]); in a sync body when the plan
+    /// says so.
+    Diesel {
+        db: crate::orm::DieselDb,
+        table: String,
+    },
     /// Write a file (async).
     WriteFile { path: String },
     /// Read a file (async).
@@ -196,6 +203,8 @@ pub enum SqlVia {
     TokioPostgres,
     /// rusqlite on a SQLite file.
     Rusqlite { file: String },
+    /// diesel on a governed connection.
+    Diesel { db: crate::orm::DieselDb },
 }
 
 /// Governed sqlx pools of one connection on the machine's servers.
@@ -284,6 +293,12 @@ async fn run_sql(via: SqlVia, sql: String, batch: bool) -> anyhow::Result<String
                 Ok(()) => "ok".into(),
                 Err(openbox::hooks::db::DbError::Driver(e)) => driver(e),
                 Err(e) => return Err(e.into()),
+            });
+        }
+        SqlVia::Diesel { db } => {
+            return Ok(match crate::orm::run(&db, &sql, batch)? {
+                Ok(()) => "ok".into(),
+                Err(e) => driver(e),
             });
         }
         SqlVia::Rusqlite { file } => {
@@ -674,6 +689,7 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
             }
         }
         HookStep::Sql { via, sql, batch } => run_sql(via, sql, batch).await?,
+        HookStep::Diesel { db, table } => crate::orm::insert(&db, &table)?,
         HookStep::RedisCommand { args } => {
             let conn = redis::Client::open(REDIS_URL)?
                 .get_multiplexed_async_connection()
@@ -719,6 +735,7 @@ impl HookActivities {
                     .map_err(anyhow::Error::from)?;
                 format!("inserted {n}")
             }
+            HookStep::Diesel { db, table } => crate::orm::insert(&db, &table)?,
             HookStep::WriteFileSync { path } => {
                 openbox::fs::sync::write(&path, FILE_CONTENT.as_bytes())
                     .map_err(anyhow::Error::from)?;

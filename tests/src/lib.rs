@@ -16,6 +16,7 @@ pub mod http_server;
 pub mod llm;
 pub mod mcp;
 pub mod observe;
+pub mod orm;
 pub mod services;
 pub mod swarm;
 pub mod temporal;

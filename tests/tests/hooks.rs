@@ -1036,6 +1036,165 @@ async fn postgres_through_sqlx_and_tokio_postgres() {
     }
 }
 
+/// diesel through `GovernedConnection` on PostgreSQL (an async body), MariaDB and SQLite (sync
+/// bodies): `sql_query` with a bound value and the query builder (an insert and a count) are
+/// each evaluated; a BLOCK at `started` means the row is never written (checked through an
+/// unwrapped connection), one at `completed` fails the activity after the write; the bound
+/// value never reaches Core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diesel_on_postgres_mariadb_and_sqlite() {
+    if !services::require("PostgreSQL", "127.0.0.1:5432")
+        || !services::require("MariaDB", "127.0.0.1:3306")
+    {
+        return;
+    }
+    use openbox_tests::orm::{DieselDb, log_table_ddl};
+    let dir = TempDir::new("diesel");
+    let file = dir.path().join("diesel.db").display().to_string();
+    let pg_pool = sqlx::PgPool::connect(POSTGRES_URL).await.unwrap();
+    let my_pool = sqlx::MySqlPool::connect(MYSQL_URL).await.unwrap();
+    let sqlite = rusqlite::Connection::open(&file).unwrap();
+    let dbs = [
+        (
+            DieselDb::Postgres,
+            DbCase::new("obx_diesel_pg"),
+            "$1",
+            "postgresql",
+            false,
+        ),
+        (
+            DieselDb::Mysql,
+            DbCase::new("obx_diesel_my"),
+            "?",
+            "mysql",
+            true,
+        ),
+        (
+            DieselDb::Sqlite { file: file.clone() },
+            DbCase::new("obx_diesel_sl"),
+            "?",
+            "sqlite",
+            true,
+        ),
+    ];
+    let exec = |db: &DieselDb, sql: String| {
+        let (pg, my) = (pg_pool.clone(), my_pool.clone());
+        let db = db.clone();
+        let sqlite = &sqlite;
+        async move {
+            match db {
+                DieselDb::Postgres => drop(
+                    sqlx::raw_sql(AssertSqlSafe(sql))
+                        .execute(&pg)
+                        .await
+                        .unwrap(),
+                ),
+                DieselDb::Mysql => drop(
+                    sqlx::raw_sql(AssertSqlSafe(sql))
+                        .execute(&my)
+                        .await
+                        .unwrap(),
+                ),
+                DieselDb::Sqlite { .. } => sqlite.execute_batch(&sql).unwrap(),
+            }
+        }
+    };
+    let mut rules = String::new();
+    for (db, case, placeholder, _, _) in &dbs {
+        exec(db, log_table_ddl(db).to_owned()).await;
+        for t in case.tables() {
+            exec(db, format!("CREATE TABLE {t} (note text)")).await;
+        }
+        let insert = |t: &str| format!("INSERT INTO {t} (note) VALUES ({placeholder})");
+        rules += &db_rules(
+            &insert(&case.ok),
+            &insert(&case.blocked),
+            &insert(&case.late),
+        );
+    }
+    let h = Harness::new(&rules).await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("diesel");
+    let steps: Vec<(bool, HookStep)> = dbs
+        .iter()
+        .flat_map(|(db, case, _, _, sync)| {
+            case.tables().into_iter().map(move |t| {
+                (
+                    *sync,
+                    HookStep::Diesel {
+                        db: db.clone(),
+                        table: t.to_owned(),
+                    },
+                )
+            })
+        })
+        .collect();
+    let results = h.run(Some(plugin), h.run_hooks(&wid, steps)).await;
+    let events = h.events_of(&wid).await;
+    for (i, (db, case, placeholder, system, _)) in dbs.iter().enumerate() {
+        let results = &results[3 * i..3 * i + 3];
+        expect_db_results(results);
+        assert_eq!(results[0], "inserted 1, logged 1", "{db:?}");
+        let count = |t: &str| format!("SELECT count(*) FROM {t}");
+        let number = |t: &str| {
+            let sql = count(t);
+            let (pg, my) = (pg_pool.clone(), my_pool.clone());
+            let db = db.clone();
+            let sqlite = &sqlite;
+            async move {
+                match db {
+                    DieselDb::Postgres => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
+                        .fetch_one(&pg)
+                        .await
+                        .unwrap(),
+                    DieselDb::Mysql => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
+                        .fetch_one(&my)
+                        .await
+                        .unwrap(),
+                    DieselDb::Sqlite { .. } => sqlite.query_row(&sql, [], |r| r.get(0)).unwrap(),
+                }
+            }
+        };
+        assert_eq!(number(&case.ok).await, 1, "{db:?}");
+        assert_eq!(
+            number(&case.blocked).await,
+            0,
+            "{db:?}: a BLOCK at started: the row was never written"
+        );
+        assert_eq!(
+            number(&case.late).await,
+            1,
+            "{db:?}: a BLOCK at completed: the row is written, the activity fails"
+        );
+        let insert = format!("INSERT INTO {} (note) VALUES ({placeholder})", case.ok);
+        assert_db_spans(&events, &insert, system, BOUND_SECRET);
+        // The query builder's statements were evaluated too: its insert and its count.
+        let built: Vec<&Value> = hooks(&events)
+            .into_iter()
+            .filter(|b| {
+                let span = &b["spans"][0];
+                span["db_system"] == *system
+                    && span["db_statement"]
+                        .as_str()
+                        .is_some_and(|s| s.contains("openbox_diesel_log"))
+            })
+            .collect();
+        let operations: BTreeSet<String> = built
+            .iter()
+            .map(|b| b["spans"][0]["db_operation"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(operations, set(&["INSERT", "SELECT"]), "{db:?}");
+        assert_eq!(
+            built.len(),
+            4,
+            "{db:?}: the builder's insert and count, both stages"
+        );
+        for t in case.tables() {
+            exec(db, format!("DROP TABLE {t}")).await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_through_sqlx() {
     if !services::require("MariaDB", "127.0.0.1:3306") {

@@ -1,5 +1,6 @@
 //! What the tests need from the machine besides the Temporal dev server: the database servers at
-//! their standard ports, and Chromium for the browser test.
+//! their standard ports, the C client libraries diesel's backends link against, and Chromium for
+//! the browser test.
 //!
 //! The machine normally runs the databases already. When one does not answer, `cargo xtask test`
 //! tries to start it with `service <name> start` (as root, or through `sudo -n`) and stops again
@@ -107,6 +108,33 @@ pub fn ensure_databases() -> StartedServices {
         }
     }
     StartedServices(started)
+}
+
+/// Installs the client libraries diesel's PostgreSQL and MySQL backends link against (libpq,
+/// libmariadb) when pkg-config does not find them: without them the test build itself fails.
+pub fn ensure_c_libraries() {
+    let found = |lib: &str| {
+        Command::new("pkg-config")
+            .args(["--exists", lib])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let missing: Vec<&str> = [("libpq", "libpq-dev"), ("libmariadb", "libmariadb-dev")]
+        .into_iter()
+        .filter(|(lib, _)| !found(lib))
+        .map(|(_, package)| package)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    eprintln!("xtask: installing {missing:?} (Debian) for diesel's database backends");
+    let mut install = vec!["install", "-y", "--no-install-recommends", "pkg-config"];
+    install.extend(&missing);
+    let installed = as_root("apt-get", &install)
+        || (as_root("apt-get", &["update"]) && as_root("apt-get", &install));
+    if !installed {
+        eprintln!("xtask: could not install {missing:?}: the tests will not build");
+    }
 }
 
 /// Installs Debian's Chromium and ChromeDriver for the browser test when they are missing.

@@ -116,6 +116,7 @@ fn timed<T>(what: &str, phase: impl FnOnce() -> T) -> T {
 
 fn test(root: &Path, extra: &[String]) -> Result<bool> {
     machine::ensure_browser();
+    machine::ensure_c_libraries();
     let databases = machine::ensure_databases();
     // Installed once here, not by the test (which would race the other test processes).
     let conformance = openbox_devserver::conformance_python(root)?;
@@ -160,7 +161,7 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
 
 /// The examples users copy from: each runs against the test run's Temporal server and checks
 /// what Core received (exiting non-zero otherwise).
-const EXAMPLES: [&str; 15] = [
+const EXAMPLES: [&str; 16] = [
     "demo",
     "hook_http",
     "hook_sqlx",
@@ -176,20 +177,20 @@ const EXAMPLES: [&str; 15] = [
     "hook_rabbitmq",
     "hook_nats",
     "hook_mqtt",
+    "hook_diesel",
 ];
 
 fn run_examples(root: &Path, server: &DevServer) -> Result<bool> {
     // Built here once, as the binaries users run (the test run leaves the examples out), with
-    // the test run's selection of packages and targets: cargo unifies features over what one
+    // the test run's selection of packages: cargo unifies features over the packages one
     // invocation selects, so the examples reuse every dependency the tests compiled (built
-    // alone, they resolved other features — tokio's test-util, for one — and recompiled
-    // nearly the whole graph).
+    // alone, they resolved other features and recompiled nearly the whole graph). Not with
+    // `--benches`: `cargo build` compiles benches in the release-like bench profile.
     let mut build = cargo();
     build
         .current_dir(root)
         .args(["build", "--quiet", "--workspace", "--exclude", UI_TESTS])
-        .args(TEST_TARGETS)
-        .arg("--examples");
+        .args(["--lib", "--bins", "--examples"]);
     if !build.status()?.success() {
         eprintln!("xtask: the examples do not build");
         return Ok(false);
@@ -286,7 +287,7 @@ fn bench(root: &Path, extra: &[String]) -> Result<bool> {
 }
 
 /// Features of `openbox` a user can pick alone.
-const FEATURES: [&str; 15] = [
+const FEATURES: [&str; 18] = [
     "http",
     "otel",
     "sqlx-postgres",
@@ -302,9 +303,14 @@ const FEATURES: [&str; 15] = [
     "lapin",
     "async-nats",
     "rumqttc",
+    "diesel-postgres",
+    "diesel-mysql",
+    "diesel-sqlite",
 ];
 
 fn lint(root: &Path) -> Result<bool> {
+    // Clippy and the docs build every feature, diesel's backends included.
+    machine::ensure_c_libraries();
     let run = |what: &str, args: &[&str], env: &[(&str, &str)]| -> Result<bool> {
         eprintln!("xtask lint: {what}");
         let mut c = cargo();

@@ -1,4 +1,4 @@
-//! SQL is judged by what it does, through every SQL wrapper: a batch whose first statement
+//! SQL is judged by what it does, through every SQL wrapper (diesel's included): a batch whose first statement
 //! reads, a transaction around a delete, a CTE delete, a comment before a delete, `SELECT …
 //! INTO`, a `SELECT` of a function that writes. With Core down under `fail_closed_destructive`
 //! none of them may reach the server (checked through an unwrapped connection), while reads go
@@ -10,6 +10,7 @@ use openbox::ErrorPolicy;
 use openbox_tests::harness::{Harness, result_of};
 use openbox_tests::history::failure_types;
 use openbox_tests::hook_fixtures::{HookStep, HookWorkflow, SqlVia};
+use openbox_tests::orm::DieselDb;
 use openbox_tests::services::{self, MYSQL_URL, POSTGRES_URL};
 use openbox_tests::{TempDir, unique};
 use serde_json::{Value, json};
@@ -206,6 +207,29 @@ fn cases(tag: &str, sqlite_dir: &TempDir) -> Vec<Case> {
             Db::Sqlite(sqlite_dir.path().join("rusqlite.db").display().to_string()),
             "rs",
         ),
+        (
+            SqlVia::Diesel {
+                db: DieselDb::Postgres,
+            },
+            Db::Postgres,
+            "dp",
+        ),
+        (
+            SqlVia::Diesel {
+                db: DieselDb::Mysql,
+            },
+            Db::Mysql,
+            "dm",
+        ),
+        (
+            SqlVia::Diesel {
+                db: DieselDb::Sqlite {
+                    file: sqlite_dir.path().join("diesel.db").display().to_string(),
+                },
+            },
+            Db::Sqlite(sqlite_dir.path().join("diesel.db").display().to_string()),
+            "ds",
+        ),
     ];
     for (via, db, short) in wrappers {
         let mut add = |sql: &str, batch: bool, operation, statements: Option<Vec<_>>| {
@@ -267,7 +291,13 @@ fn reads(cases: &[Case]) -> Vec<Case> {
         }
         seen.push(case.via.clone());
         // rusqlite's `execute` refuses a statement that returns rows.
-        let single_is_batch = matches!(case.via, SqlVia::Rusqlite { .. });
+        let single_is_batch = matches!(
+            case.via,
+            SqlVia::Rusqlite { .. }
+                | SqlVia::Diesel {
+                    db: DieselDb::Sqlite { .. }
+                }
+        );
         for (sql, batch) in [
             ("SELECT count(*) FROM {t}", single_is_batch),
             ("BEGIN; SELECT count(*) FROM {t}; COMMIT;", true),

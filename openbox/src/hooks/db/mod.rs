@@ -1,4 +1,4 @@
-//! Database hooks: governed handles for sqlx, tokio-postgres, rusqlite and redis.
+//! Database hooks: governed handles for sqlx, tokio-postgres, rusqlite, diesel and redis.
 //!
 //! `started` carries `db_system`, `db_name`, `db_operation` (what the SQL text does, or the
 //! redis command), `db_statement` (placeholders only — bound parameter values are never sent;
@@ -67,6 +67,9 @@
         feature = "sqlx-sqlite",
         feature = "tokio-postgres",
         feature = "rusqlite",
+        feature = "diesel-postgres",
+        feature = "diesel-mysql",
+        feature = "diesel-sqlite",
         feature = "redis"
     )),
     allow(dead_code)
@@ -77,9 +80,26 @@
     feature = "sqlx-mysql",
     feature = "sqlx-sqlite",
     feature = "tokio-postgres",
-    feature = "rusqlite"
+    feature = "rusqlite",
+    feature = "diesel-postgres",
+    feature = "diesel-mysql",
+    feature = "diesel-sqlite"
 ))]
 pub(crate) mod classify;
+#[cfg(any(
+    feature = "diesel-postgres",
+    feature = "diesel-mysql",
+    feature = "diesel-sqlite"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "diesel-postgres",
+        feature = "diesel-mysql",
+        feature = "diesel-sqlite"
+    )))
+)]
+pub mod diesel;
 #[cfg(feature = "tokio-postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio-postgres")))]
 pub mod postgres;
@@ -267,7 +287,12 @@ impl Statement {
         self.call.completed_detached(span);
     }
 
-    #[cfg(feature = "rusqlite")]
+    #[cfg(any(
+        feature = "rusqlite",
+        feature = "diesel-postgres",
+        feature = "diesel-mysql",
+        feature = "diesel-sqlite"
+    ))]
     pub(crate) fn started_blocking(&self) -> Result<(), HookError> {
         self.call.started_blocking(
             self.target
@@ -275,7 +300,12 @@ impl Statement {
         )
     }
 
-    #[cfg(feature = "rusqlite")]
+    #[cfg(any(
+        feature = "rusqlite",
+        feature = "diesel-postgres",
+        feature = "diesel-mysql",
+        feature = "diesel-sqlite"
+    ))]
     pub(crate) fn completed_blocking(
         &self,
         rowcount: Option<u64>,
@@ -296,7 +326,10 @@ impl Statement {
     feature = "sqlx-mysql",
     feature = "sqlx-sqlite",
     feature = "tokio-postgres",
-    feature = "rusqlite"
+    feature = "rusqlite",
+    feature = "diesel-postgres",
+    feature = "diesel-mysql",
+    feature = "diesel-sqlite"
 ))]
 fn sql_operations(text: &str, system: &str) -> (&'static str, Vec<&'static str>) {
     let c = classify::classify(text, classify::Dialect::of_system(system));
@@ -309,7 +342,10 @@ fn sql_operations(text: &str, system: &str) -> (&'static str, Vec<&'static str>)
     feature = "sqlx-mysql",
     feature = "sqlx-sqlite",
     feature = "tokio-postgres",
-    feature = "rusqlite"
+    feature = "rusqlite",
+    feature = "diesel-postgres",
+    feature = "diesel-mysql",
+    feature = "diesel-sqlite"
 )))]
 fn sql_operations(_: &str, _: &str) -> (&'static str, Vec<&'static str>) {
     ("UNKNOWN", Vec::new())
@@ -399,7 +435,12 @@ where
 }
 
 /// [`governed`] for a blocking driver.
-#[cfg(feature = "rusqlite")]
+#[cfg(any(
+    feature = "rusqlite",
+    feature = "diesel-postgres",
+    feature = "diesel-mysql",
+    feature = "diesel-sqlite"
+))]
 pub(crate) fn governed_blocking<T, E: ReportedError>(
     target: &DbTarget,
     text: &str,
