@@ -102,6 +102,11 @@ impl ActivityScope {
         &self.governor
     }
 
+    /// The names whose values the hooks mask before anything reaches Core.
+    pub(crate) fn sensitive_names(&self) -> &crate::secrets::SensitiveNames {
+        self.governor.client().config().sensitive_names()
+    }
+
     /// Which activity attempt this is.
     pub(crate) fn identity(&self) -> &Arc<ActivityIdentity> {
         &self.identity

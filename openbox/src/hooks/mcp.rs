@@ -229,13 +229,7 @@ impl Shared {
         auth_header: Option<&str>,
         custom: &HashMap<HeaderName, HeaderValue>,
     ) -> Option<Open> {
-        let names = self
-            .scope
-            .governor()
-            .client()
-            .config()
-            .sensitive_names()
-            .clone();
+        let names = self.scope.sensitive_names().clone();
         let url = match reqwest::Url::parse(uri) {
             Ok(u) => crate::secrets::mask_url(&u, &names),
             Err(_) => uri.to_owned(),
@@ -288,7 +282,7 @@ impl Shared {
         let Open { call, mut detail } = open;
         detail.http_status_code = status;
         if let Some(answer) = answer {
-            let names = self.scope.governor().client().config().sensitive_names();
+            let names = self.scope.sensitive_names();
             detail.response_body = Some(masked(answer, names));
             if let Some(code) = answer.pointer("/error/code") {
                 detail.error = Some(format!("JSON-RPC error {code}"));

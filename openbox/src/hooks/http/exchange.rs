@@ -40,7 +40,7 @@ impl OpenBoxMiddleware {
         if self.skipped(url, scope) {
             return None;
         }
-        let names = scope.governor().client().config().sensitive_names().clone();
+        let names = scope.sensitive_names().clone();
         let masked = crate::secrets::mask_url(url, &names);
         let grpc = grpc::is_grpc(headers).then(|| GrpcCall::new(url.path()));
         let name = grpc

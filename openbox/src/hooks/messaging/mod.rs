@@ -127,13 +127,7 @@ impl PublishCall {
         };
         let name = format!("{} {shown}", message.operation);
         let call = HookCall::begin(name, SpanKind::Client, None)?;
-        let names = call
-            .scope
-            .governor()
-            .client()
-            .config()
-            .sensitive_names()
-            .clone();
+        let names = call.scope.sensitive_names().clone();
         let args = super::traced::python_json(&json!({
             "args": [],
             "kwargs": kwargs(message, &names),
@@ -299,7 +293,6 @@ pub(crate) async fn publish<T, E: std::fmt::Display>(
     let Some(call) = PublishCall::begin(&message) else {
         return send.await.map_err(PublishError::Broker);
     };
-    drop(message);
     call.started().await?;
     match send.await {
         Ok(value) => {
@@ -324,7 +317,6 @@ pub(crate) async fn publish_acknowledged<T, E: std::fmt::Display>(
     let Some(call) = PublishCall::begin(&message) else {
         return Ok((send.await.map_err(PublishError::Broker)?, None));
     };
-    drop(message);
     call.started().await?;
     match send.await {
         Ok(value) => Ok((value, Some(call))),

@@ -279,13 +279,7 @@ impl ProcessCall {
         report_output: bool,
     ) -> Option<Self> {
         let call = HookCall::begin(FUNCTION, SpanKind::Internal, None)?;
-        let names = call
-            .scope
-            .governor()
-            .client()
-            .config()
-            .sensitive_names()
-            .clone();
+        let names = call.scope.sensitive_names().clone();
         let inv = Invocation::of(command, env_clear);
         let argv = reported_argv(&inv.program, redact::args(&inv.args, &names));
         let mut attributes = Map::new();
