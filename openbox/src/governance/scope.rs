@@ -103,6 +103,14 @@ impl ActivityScope {
     }
 
     /// The names whose values the hooks mask before anything reaches Core.
+    #[cfg(any(
+        feature = "http",
+        feature = "mcp",
+        feature = "process",
+        feature = "lapin",
+        feature = "async-nats",
+        feature = "rumqttc"
+    ))]
     pub(crate) fn sensitive_names(&self) -> &crate::secrets::SensitiveNames {
         self.governor.client().config().sensitive_names()
     }
