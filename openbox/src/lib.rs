@@ -50,7 +50,7 @@
 //! [`hooks`] wraps the libraries activities act through — `reqwest` (middleware), any tower
 //! HTTP client such as hyper-util's or a tonic gRPC channel (a layer, feature `tower`), MCP
 //! through rmcp's streamable-HTTP client (feature `mcp`), LLM clients (rig on the middleware
-//! client; async-openai through feature `async-openai`), `sqlx`, diesel,
+//! client; async-openai through feature `async-openai`), `sqlx`, diesel, SeaORM,
 //! `tokio-postgres`, `rusqlite`, `redis`, files ([`fs`]), commands (`process`), message
 //! publishes to RabbitMQ (lapin), NATS (async-nats, JetStream too) and MQTT (rumqttc) — each
 //! behind a cargo feature. Each operation is evaluated at `started` (a BLOCK means it does not

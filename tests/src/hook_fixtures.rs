@@ -79,10 +79,16 @@ pub enum HookStep {
     /// redis SET.
     Redis { key: String },
     /// diesel: `sql_query` inserting `BOUND_SECRET` into `table`, then a write and a read
-    /// through the query builder (see [`crate::orm::insert`]); in a sync body when the plan
+    /// through the query builder (see [`crate::orm::diesel::insert`]); in a sync body when the plan
     /// says so.
     Diesel {
-        db: crate::orm::DieselDb,
+        db: crate::orm::OrmDb,
+        table: String,
+    },
+    /// SeaORM: a raw statement inserting `BOUND_SECRET` into `table`, then an entity insert and
+    /// count in a transaction (see [`crate::orm::sea::insert`]).
+    SeaOrm {
+        db: crate::orm::OrmDb,
         table: String,
     },
     /// Write a file (async).
@@ -204,7 +210,9 @@ pub enum SqlVia {
     /// rusqlite on a SQLite file.
     Rusqlite { file: String },
     /// diesel on a governed connection.
-    Diesel { db: crate::orm::DieselDb },
+    Diesel { db: crate::orm::OrmDb },
+    /// SeaORM on a governed connection.
+    SeaOrm { db: crate::orm::OrmDb },
 }
 
 /// Governed sqlx pools of one connection on the machine's servers.
@@ -296,7 +304,13 @@ async fn run_sql(via: SqlVia, sql: String, batch: bool) -> anyhow::Result<String
             });
         }
         SqlVia::Diesel { db } => {
-            return Ok(match crate::orm::run(&db, &sql, batch)? {
+            return Ok(match crate::orm::diesel::run(&db, &sql, batch)? {
+                Ok(()) => "ok".into(),
+                Err(e) => driver(e),
+            });
+        }
+        SqlVia::SeaOrm { db } => {
+            return Ok(match crate::orm::sea::run(&db, &sql, batch).await? {
                 Ok(()) => "ok".into(),
                 Err(e) => driver(e),
             });
@@ -689,7 +703,8 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
             }
         }
         HookStep::Sql { via, sql, batch } => run_sql(via, sql, batch).await?,
-        HookStep::Diesel { db, table } => crate::orm::insert(&db, &table)?,
+        HookStep::Diesel { db, table } => crate::orm::diesel::insert(&db, &table)?,
+        HookStep::SeaOrm { db, table } => crate::orm::sea::insert(&db, &table).await?,
         HookStep::RedisCommand { args } => {
             let conn = redis::Client::open(REDIS_URL)?
                 .get_multiplexed_async_connection()
@@ -735,7 +750,7 @@ impl HookActivities {
                     .map_err(anyhow::Error::from)?;
                 format!("inserted {n}")
             }
-            HookStep::Diesel { db, table } => crate::orm::insert(&db, &table)?,
+            HookStep::Diesel { db, table } => crate::orm::diesel::insert(&db, &table)?,
             HookStep::WriteFileSync { path } => {
                 openbox::fs::sync::write(&path, FILE_CONTENT.as_bytes())
                     .map_err(anyhow::Error::from)?;

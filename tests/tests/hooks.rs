@@ -1036,6 +1036,36 @@ async fn postgres_through_sqlx_and_tokio_postgres() {
     }
 }
 
+/// The ORMs the ORM test runs: how a step is made, where it logs, which bodies are sync.
+#[derive(Debug, Clone, Copy)]
+enum Orm {
+    Diesel,
+    SeaOrm,
+}
+
+impl Orm {
+    fn step(self, db: &openbox_tests::orm::OrmDb, table: &str) -> HookStep {
+        let (db, table) = (db.clone(), table.to_owned());
+        match self {
+            Orm::Diesel => HookStep::Diesel { db, table },
+            Orm::SeaOrm => HookStep::SeaOrm { db, table },
+        }
+    }
+
+    /// The table the step's ORM operations (query builder, entities) write to.
+    fn log_table(self) -> &'static str {
+        match self {
+            Orm::Diesel => "openbox_diesel_log",
+            Orm::SeaOrm => openbox_tests::orm::sea::LOG_TABLE,
+        }
+    }
+
+    /// diesel is blocking: its MariaDB and SQLite steps run in sync bodies. SeaORM is async.
+    fn sync_body(self, db: &openbox_tests::orm::OrmDb) -> bool {
+        matches!(self, Orm::Diesel) && !matches!(db, openbox_tests::orm::OrmDb::Postgres)
+    }
+}
+
 /// diesel through `GovernedConnection` on PostgreSQL (an async body), MariaDB and SQLite (sync
 /// bodies): `sql_query` with a bound value and the query builder (an insert and a count) are
 /// each evaluated; a BLOCK at `started` means the row is never written (checked through an
@@ -1043,65 +1073,74 @@ async fn postgres_through_sqlx_and_tokio_postgres() {
 /// value never reaches Core.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diesel_on_postgres_mariadb_and_sqlite() {
+    orm_on_postgres_mariadb_and_sqlite(Orm::Diesel).await;
+}
+
+/// SeaORM through `GovernedConnection` on PostgreSQL, MariaDB and SQLite: a raw statement with a
+/// bound value, then an entity insert and count inside a transaction, are each evaluated; a
+/// BLOCK at `started` means the row is never written, one at `completed` fails the activity
+/// after the write; the bound value never reaches Core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sea_orm_on_postgres_mariadb_and_sqlite() {
+    orm_on_postgres_mariadb_and_sqlite(Orm::SeaOrm).await;
+}
+
+async fn orm_on_postgres_mariadb_and_sqlite(orm: Orm) {
     if !services::require("PostgreSQL", "127.0.0.1:5432")
         || !services::require("MariaDB", "127.0.0.1:3306")
     {
         return;
     }
-    use openbox_tests::orm::{DieselDb, log_table_ddl};
-    let dir = TempDir::new("diesel");
-    let file = dir.path().join("diesel.db").display().to_string();
+    use openbox_tests::orm::{OrmDb, first_placeholder, log_table_ddl};
+    let name = format!("{orm:?}").to_lowercase();
+    let dir = TempDir::new(&name);
+    let file = dir.path().join("orm.db").display().to_string();
     let pg_pool = sqlx::PgPool::connect(POSTGRES_URL).await.unwrap();
     let my_pool = sqlx::MySqlPool::connect(MYSQL_URL).await.unwrap();
     let sqlite = rusqlite::Connection::open(&file).unwrap();
     let dbs = [
         (
-            DieselDb::Postgres,
-            DbCase::new("obx_diesel_pg"),
-            "$1",
+            OrmDb::Postgres,
+            DbCase::new(&format!("obx_{name}_pg")),
             "postgresql",
-            false,
         ),
         (
-            DieselDb::Mysql,
-            DbCase::new("obx_diesel_my"),
-            "?",
+            OrmDb::Mysql,
+            DbCase::new(&format!("obx_{name}_my")),
             "mysql",
-            true,
         ),
         (
-            DieselDb::Sqlite { file: file.clone() },
-            DbCase::new("obx_diesel_sl"),
-            "?",
+            OrmDb::Sqlite { file: file.clone() },
+            DbCase::new(&format!("obx_{name}_sl")),
             "sqlite",
-            true,
         ),
     ];
-    let exec = |db: &DieselDb, sql: String| {
+    let exec = |db: &OrmDb, sql: String| {
         let (pg, my) = (pg_pool.clone(), my_pool.clone());
         let db = db.clone();
         let sqlite = &sqlite;
         async move {
             match db {
-                DieselDb::Postgres => drop(
+                OrmDb::Postgres => drop(
                     sqlx::raw_sql(AssertSqlSafe(sql))
                         .execute(&pg)
                         .await
                         .unwrap(),
                 ),
-                DieselDb::Mysql => drop(
+                OrmDb::Mysql => drop(
                     sqlx::raw_sql(AssertSqlSafe(sql))
                         .execute(&my)
                         .await
                         .unwrap(),
                 ),
-                DieselDb::Sqlite { .. } => sqlite.execute_batch(&sql).unwrap(),
+                OrmDb::Sqlite { .. } => sqlite.execute_batch(&sql).unwrap(),
             }
         }
     };
     let mut rules = String::new();
-    for (db, case, placeholder, _, _) in &dbs {
-        exec(db, log_table_ddl(db).to_owned()).await;
+    for (db, case, _) in &dbs {
+        let placeholder = first_placeholder(db);
+        exec(db, log_table_ddl(db, orm.log_table())).await;
         for t in case.tables() {
             exec(db, format!("CREATE TABLE {t} (note text)")).await;
         }
@@ -1114,24 +1153,19 @@ async fn diesel_on_postgres_mariadb_and_sqlite() {
     }
     let h = Harness::new(&rules).await;
     let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
-    let wid = unique("diesel");
+    let wid = unique(&name);
     let steps: Vec<(bool, HookStep)> = dbs
         .iter()
-        .flat_map(|(db, case, _, _, sync)| {
-            case.tables().into_iter().map(move |t| {
-                (
-                    *sync,
-                    HookStep::Diesel {
-                        db: db.clone(),
-                        table: t.to_owned(),
-                    },
-                )
-            })
+        .flat_map(|(db, case, _)| {
+            case.tables()
+                .into_iter()
+                .map(move |t| (orm.sync_body(db), orm.step(db, t)))
         })
         .collect();
     let results = h.run(Some(plugin), h.run_hooks(&wid, steps)).await;
     let events = h.events_of(&wid).await;
-    for (i, (db, case, placeholder, system, _)) in dbs.iter().enumerate() {
+    for (i, (db, case, system)) in dbs.iter().enumerate() {
+        let placeholder = first_placeholder(db);
         let results = &results[3 * i..3 * i + 3];
         expect_db_results(results);
         assert_eq!(results[0], "inserted 1, logged 1", "{db:?}");
@@ -1143,15 +1177,15 @@ async fn diesel_on_postgres_mariadb_and_sqlite() {
             let sqlite = &sqlite;
             async move {
                 match db {
-                    DieselDb::Postgres => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
+                    OrmDb::Postgres => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
                         .fetch_one(&pg)
                         .await
                         .unwrap(),
-                    DieselDb::Mysql => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
+                    OrmDb::Mysql => sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
                         .fetch_one(&my)
                         .await
                         .unwrap(),
-                    DieselDb::Sqlite { .. } => sqlite.query_row(&sql, [], |r| r.get(0)).unwrap(),
+                    OrmDb::Sqlite { .. } => sqlite.query_row(&sql, [], |r| r.get(0)).unwrap(),
                 }
             }
         };
@@ -1168,7 +1202,8 @@ async fn diesel_on_postgres_mariadb_and_sqlite() {
         );
         let insert = format!("INSERT INTO {} (note) VALUES ({placeholder})", case.ok);
         assert_db_spans(&events, &insert, system, BOUND_SECRET);
-        // The query builder's statements were evaluated too: its insert and its count.
+        // The ORM's own statements were evaluated too: its insert and its count (SeaORM reads
+        // an inserted row back where the backend has no RETURNING).
         let built: Vec<&Value> = hooks(&events)
             .into_iter()
             .filter(|b| {
@@ -1176,7 +1211,7 @@ async fn diesel_on_postgres_mariadb_and_sqlite() {
                 span["db_system"] == *system
                     && span["db_statement"]
                         .as_str()
-                        .is_some_and(|s| s.contains("openbox_diesel_log"))
+                        .is_some_and(|s| s.contains(orm.log_table()))
             })
             .collect();
         let operations: BTreeSet<String> = built
@@ -1184,10 +1219,14 @@ async fn diesel_on_postgres_mariadb_and_sqlite() {
             .map(|b| b["spans"][0]["db_operation"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(operations, set(&["INSERT", "SELECT"]), "{db:?}");
+        let expected = match (orm, system) {
+            (Orm::SeaOrm, &"mysql" | &"sqlite") => 6,
+            _ => 4,
+        };
         assert_eq!(
             built.len(),
-            4,
-            "{db:?}: the builder's insert and count, both stages"
+            expected,
+            "{db:?}: the ORM's insert (and read back) and count, both stages"
         );
         for t in case.tables() {
             exec(db, format!("DROP TABLE {t}")).await;

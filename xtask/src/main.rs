@@ -161,7 +161,7 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
 
 /// The examples users copy from: each runs against the test run's Temporal server and checks
 /// what Core received (exiting non-zero otherwise).
-const EXAMPLES: [&str; 16] = [
+const EXAMPLES: [&str; 17] = [
     "demo",
     "hook_http",
     "hook_sqlx",
@@ -178,6 +178,7 @@ const EXAMPLES: [&str; 16] = [
     "hook_nats",
     "hook_mqtt",
     "hook_diesel",
+    "hook_sea_orm",
 ];
 
 fn run_examples(root: &Path, server: &DevServer) -> Result<bool> {
@@ -287,7 +288,7 @@ fn bench(root: &Path, extra: &[String]) -> Result<bool> {
 }
 
 /// Features of `openbox` a user can pick alone.
-const FEATURES: [&str; 18] = [
+const FEATURES: [&str; 19] = [
     "http",
     "otel",
     "sqlx-postgres",
@@ -306,6 +307,7 @@ const FEATURES: [&str; 18] = [
     "diesel-postgres",
     "diesel-mysql",
     "diesel-sqlite",
+    "sea-orm",
 ];
 
 fn lint(root: &Path) -> Result<bool> {

@@ -25,6 +25,7 @@
 //! | `db::postgres::GovernedClient` | `execute`, `query*`, `batch_execute` | yes |
 //! | `db::sqlite::GovernedConnection` | `execute`, `execute_batch`, `query_row`, `query_map` | yes |
 //! | `db::diesel::GovernedConnection` (features `diesel-*`) | every statement diesel sends (`load`, `execute`, `batch_execute`) | yes: the statement is not sent |
+//! | `db::sea_orm::GovernedConnection` (feature `sea-orm`) | every statement SeaORM sends through it (entity operations, raw statements, transactions begun through it) | yes: the statement is not sent |
 //! | `db::redis::GovernedRedis` | every command and pipeline | yes: the command is not sent |
 //! | [`crate::fs::File`] (async) and [`crate::fs::sync::File`] | `open`/`create`/`options` | yes: the file is not created or opened |
 //! | `crate::fs` files | `read*`, `write*` | yes: nothing is read or written |

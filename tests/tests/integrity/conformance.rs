@@ -148,6 +148,16 @@ async fn every_hook_payload_passes_openboxs_contract_check() {
         ),
         (
             false,
+            HookStep::Sql {
+                via: SqlVia::SeaOrm {
+                    db: openbox_tests::orm::OrmDb::Postgres,
+                },
+                sql: format!("SELECT count(*) FROM {table}"),
+                batch: false,
+            },
+        ),
+        (
+            false,
             HookStep::Redis {
                 key: unique("conf"),
             },

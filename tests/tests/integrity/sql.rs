@@ -1,4 +1,4 @@
-//! SQL is judged by what it does, through every SQL wrapper (diesel's included): a batch whose first statement
+//! SQL is judged by what it does, through every SQL wrapper (diesel's and SeaORM's included): a batch whose first statement
 //! reads, a transaction around a delete, a CTE delete, a comment before a delete, `SELECT …
 //! INTO`, a `SELECT` of a function that writes. With Core down under `fail_closed_destructive`
 //! none of them may reach the server (checked through an unwrapped connection), while reads go
@@ -10,7 +10,7 @@ use openbox::ErrorPolicy;
 use openbox_tests::harness::{Harness, result_of};
 use openbox_tests::history::failure_types;
 use openbox_tests::hook_fixtures::{HookStep, HookWorkflow, SqlVia};
-use openbox_tests::orm::DieselDb;
+use openbox_tests::orm::OrmDb;
 use openbox_tests::services::{self, MYSQL_URL, POSTGRES_URL};
 use openbox_tests::{TempDir, unique};
 use serde_json::{Value, json};
@@ -209,26 +209,37 @@ fn cases(tag: &str, sqlite_dir: &TempDir) -> Vec<Case> {
         ),
         (
             SqlVia::Diesel {
-                db: DieselDb::Postgres,
+                db: OrmDb::Postgres,
             },
             Db::Postgres,
             "dp",
         ),
+        (SqlVia::Diesel { db: OrmDb::Mysql }, Db::Mysql, "dm"),
         (
             SqlVia::Diesel {
-                db: DieselDb::Mysql,
-            },
-            Db::Mysql,
-            "dm",
-        ),
-        (
-            SqlVia::Diesel {
-                db: DieselDb::Sqlite {
+                db: OrmDb::Sqlite {
                     file: sqlite_dir.path().join("diesel.db").display().to_string(),
                 },
             },
             Db::Sqlite(sqlite_dir.path().join("diesel.db").display().to_string()),
             "ds",
+        ),
+        (
+            SqlVia::SeaOrm {
+                db: OrmDb::Postgres,
+            },
+            Db::Postgres,
+            "op",
+        ),
+        (SqlVia::SeaOrm { db: OrmDb::Mysql }, Db::Mysql, "om"),
+        (
+            SqlVia::SeaOrm {
+                db: OrmDb::Sqlite {
+                    file: sqlite_dir.path().join("seaorm.db").display().to_string(),
+                },
+            },
+            Db::Sqlite(sqlite_dir.path().join("seaorm.db").display().to_string()),
+            "os",
         ),
     ];
     for (via, db, short) in wrappers {
@@ -295,7 +306,7 @@ fn reads(cases: &[Case]) -> Vec<Case> {
             case.via,
             SqlVia::Rusqlite { .. }
                 | SqlVia::Diesel {
-                    db: DieselDb::Sqlite { .. }
+                    db: OrmDb::Sqlite { .. }
                 }
         );
         for (sql, batch) in [

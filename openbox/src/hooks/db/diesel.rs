@@ -143,29 +143,6 @@ pub fn governance_stop(error: &Error) -> Option<&HookError> {
     }
 }
 
-/// The target for a connection URL: `postgres://` / `mysql://` URLs give host, port and
-/// database (never the user or password); anything else is a SQLite file.
-fn target_of(system: &'static str, url: &str) -> DbTarget {
-    match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "postgres" | "postgresql" | "mysql" | "mariadb") => {
-            let mut target = DbTarget::new(system);
-            let name = u.path().trim_start_matches('/');
-            if !name.is_empty() {
-                target = target.name(name);
-            }
-            if let Some(host) = u.host_str() {
-                let default = if system == "mysql" { 3306 } else { 5432 };
-                target = target.server(host, u.port().unwrap_or(default));
-            }
-            target
-        }
-        _ => {
-            let file = url.strip_prefix("file:").unwrap_or(url);
-            DbTarget::new(system).name(file.split('?').next().unwrap_or(file))
-        }
-    }
-}
-
 impl<C: Connection> SimpleConnection for GovernedConnection<C>
 where
     C::Backend: GovernedBackend,
@@ -191,7 +168,7 @@ where
     /// connection: its file).
     fn establish(database_url: &str) -> ConnectionResult<Self> {
         let inner = C::establish(database_url)?;
-        let target = target_of(<C::Backend as GovernedBackend>::SYSTEM, database_url);
+        let target = DbTarget::from_url(<C::Backend as GovernedBackend>::SYSTEM, database_url);
         Ok(GovernedConnection { inner, target })
     }
 
@@ -286,32 +263,5 @@ where
         conn: &mut GovernedConnection<C>,
     ) -> &mut TransactionManagerStatus {
         C::TransactionManager::transaction_manager_status_mut(&mut conn.inner)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn targets_from_urls_never_keep_credentials() {
-        let t = target_of(
-            "postgresql",
-            "postgres://app:pw-secret@db.internal:6543/orders",
-        );
-        assert_eq!(t.system, "postgresql");
-        let shown = format!("{t:?}");
-        assert!(
-            shown.contains("db.internal") && shown.contains("6543") && shown.contains("orders")
-        );
-        assert!(
-            !shown.contains("pw-secret") && !shown.contains("app"),
-            "{shown}"
-        );
-        let t = target_of("mysql", "mysql://root@127.0.0.1/test");
-        assert!(format!("{t:?}").contains("3306"));
-        let t = target_of("sqlite", "file:notes.db?mode=rwc");
-        assert!(format!("{t:?}").contains("notes.db"));
-        assert!(!format!("{t:?}").contains("mode"));
     }
 }

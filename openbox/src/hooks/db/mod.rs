@@ -1,4 +1,4 @@
-//! Database hooks: governed handles for sqlx, tokio-postgres, rusqlite, diesel and redis.
+//! Database hooks: governed handles for sqlx, tokio-postgres, rusqlite, diesel, SeaORM and redis.
 //!
 //! `started` carries `db_system`, `db_name`, `db_operation` (what the SQL text does, or the
 //! redis command), `db_statement` (placeholders only — bound parameter values are never sent;
@@ -70,6 +70,7 @@
         feature = "diesel-postgres",
         feature = "diesel-mysql",
         feature = "diesel-sqlite",
+        feature = "sea-orm",
         feature = "redis"
     )),
     allow(dead_code)
@@ -83,7 +84,8 @@
     feature = "rusqlite",
     feature = "diesel-postgres",
     feature = "diesel-mysql",
-    feature = "diesel-sqlite"
+    feature = "diesel-sqlite",
+    feature = "sea-orm"
 ))]
 pub(crate) mod classify;
 #[cfg(any(
@@ -106,6 +108,9 @@ pub mod postgres;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+#[cfg(feature = "sea-orm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sea-orm")))]
+pub mod sea_orm;
 #[cfg(feature = "rusqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
 pub mod sqlite;
@@ -167,6 +172,39 @@ impl DbTarget {
         self.host = Some(host.into());
         self.port = Some(port);
         self
+    }
+
+    /// The target for a connection URL: `postgres://` / `mysql://` URLs give host, port and
+    /// database (never the user or password); anything else is a SQLite file (`sqlite://`,
+    /// `sqlite:` and `file:` prefixes and `?…` options dropped).
+    #[cfg(any(
+        feature = "diesel-postgres",
+        feature = "diesel-mysql",
+        feature = "diesel-sqlite",
+        feature = "sea-orm"
+    ))]
+    pub(crate) fn from_url(system: &'static str, url: &str) -> DbTarget {
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "postgres" | "postgresql" | "mysql" | "mariadb") => {
+                let mut target = DbTarget::new(system);
+                let name = u.path().trim_start_matches('/');
+                if !name.is_empty() {
+                    target = target.name(name);
+                }
+                if let Some(host) = u.host_str() {
+                    let default = if system == "mysql" { 3306 } else { 5432 };
+                    target = target.server(host, u.port().unwrap_or(default));
+                }
+                target
+            }
+            _ => {
+                let file = ["sqlite://", "sqlite:", "file:"]
+                    .iter()
+                    .find_map(|p| url.strip_prefix(p))
+                    .unwrap_or(url);
+                DbTarget::new(system).name(file.split('?').next().unwrap_or(file))
+            }
+        }
     }
 
     fn span(
@@ -242,6 +280,7 @@ impl Statement {
         feature = "sqlx-mysql",
         feature = "sqlx-sqlite",
         feature = "tokio-postgres",
+        feature = "sea-orm",
         feature = "redis"
     ))]
     pub(crate) async fn started(&self) -> Result<(), HookError> {
@@ -258,6 +297,7 @@ impl Statement {
         feature = "sqlx-mysql",
         feature = "sqlx-sqlite",
         feature = "tokio-postgres",
+        feature = "sea-orm",
         feature = "redis"
     ))]
     pub(crate) async fn completed(
@@ -329,7 +369,8 @@ impl Statement {
     feature = "rusqlite",
     feature = "diesel-postgres",
     feature = "diesel-mysql",
-    feature = "diesel-sqlite"
+    feature = "diesel-sqlite",
+    feature = "sea-orm"
 ))]
 fn sql_operations(text: &str, system: &str) -> (&'static str, Vec<&'static str>) {
     let c = classify::classify(text, classify::Dialect::of_system(system));
@@ -345,7 +386,8 @@ fn sql_operations(text: &str, system: &str) -> (&'static str, Vec<&'static str>)
     feature = "rusqlite",
     feature = "diesel-postgres",
     feature = "diesel-mysql",
-    feature = "diesel-sqlite"
+    feature = "diesel-sqlite",
+    feature = "sea-orm"
 )))]
 fn sql_operations(_: &str, _: &str) -> (&'static str, Vec<&'static str>) {
     ("UNKNOWN", Vec::new())
@@ -408,7 +450,7 @@ pub(crate) fn report_with_code(code: Option<&str>, message: &str) -> String {
 
 /// Runs one statement under governance: `run` is only called if `started` allows it.
 /// `rows` gives the row count of a successful result.
-#[cfg(any(feature = "tokio-postgres", feature = "redis"))]
+#[cfg(any(feature = "tokio-postgres", feature = "sea-orm", feature = "redis"))]
 pub(crate) async fn governed<T, E, F, Fut>(
     target: &DbTarget,
     text: &str,
@@ -525,6 +567,39 @@ mod tests {
             strip_literals("UNIQUE constraint failed: notes.note"),
             "UNIQUE constraint failed: notes.note"
         );
+    }
+
+    #[cfg(any(
+        feature = "diesel-postgres",
+        feature = "diesel-mysql",
+        feature = "diesel-sqlite",
+        feature = "sea-orm"
+    ))]
+    #[test]
+    fn targets_from_urls_never_keep_credentials() {
+        let t = DbTarget::from_url(
+            "postgresql",
+            "postgres://app:pw-secret@db.internal:6543/orders",
+        );
+        assert_eq!(t.system, "postgresql");
+        let shown = format!("{t:?}");
+        assert!(
+            shown.contains("db.internal") && shown.contains("6543") && shown.contains("orders")
+        );
+        assert!(
+            !shown.contains("pw-secret") && !shown.contains("app"),
+            "{shown}"
+        );
+        let t = DbTarget::from_url("mysql", "mysql://root@127.0.0.1/test");
+        assert_eq!((t.port, t.name.as_deref()), (Some(3306), Some("test")));
+        for url in [
+            "file:notes.db?mode=rwc",
+            "sqlite://notes.db?mode=rwc",
+            "sqlite:notes.db",
+        ] {
+            let t = DbTarget::from_url("sqlite", url);
+            assert_eq!(t.name.as_deref(), Some("notes.db"), "{url}");
+        }
     }
 
     proptest::proptest! {

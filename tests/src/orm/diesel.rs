@@ -1,11 +1,10 @@
-//! ORM steps: statements through diesel on a governed connection, against the machine's
-//! PostgreSQL and MariaDB and SQLite files.
+//! diesel steps: statements through diesel on a governed connection.
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use openbox::hooks::db::diesel::GovernedConnection;
-use serde::{Deserialize, Serialize};
 
+use super::OrmDb;
 use crate::hook_fixtures::BOUND_SECRET;
 use crate::services::{MYSQL_URL, POSTGRES_URL};
 
@@ -17,45 +16,19 @@ diesel::table! {
     }
 }
 
-/// The database a diesel step talks to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DieselDb {
-    /// `PgConnection` on the machine's PostgreSQL.
-    Postgres,
-    /// `MysqlConnection` on the machine's MariaDB.
-    Mysql,
-    /// `SqliteConnection` on a file.
-    Sqlite { file: String },
-}
-
-/// The DDL of [`openbox_diesel_log`] in `db`'s dialect.
-pub fn log_table_ddl(db: &DieselDb) -> &'static str {
-    match db {
-        DieselDb::Postgres => {
-            "CREATE TABLE IF NOT EXISTS openbox_diesel_log (id serial PRIMARY KEY, note text NOT NULL)"
-        }
-        DieselDb::Mysql => {
-            "CREATE TABLE IF NOT EXISTS openbox_diesel_log (id int AUTO_INCREMENT PRIMARY KEY, note text NOT NULL)"
-        }
-        DieselDb::Sqlite { .. } => {
-            "CREATE TABLE IF NOT EXISTS openbox_diesel_log (id integer PRIMARY KEY, note text NOT NULL)"
-        }
-    }
-}
-
 /// Runs `work` on a governed connection to `db`.
 fn with_connection<T>(
-    db: &DieselDb,
+    db: &OrmDb,
     work: impl FnOnce(&mut dyn DieselWork) -> QueryResult<T>,
 ) -> anyhow::Result<QueryResult<T>> {
     Ok(match db {
-        DieselDb::Postgres => work(&mut GovernedConnection::<PgConnection>::establish(
+        OrmDb::Postgres => work(&mut GovernedConnection::<PgConnection>::establish(
             POSTGRES_URL,
         )?),
-        DieselDb::Mysql => work(&mut GovernedConnection::<MysqlConnection>::establish(
+        OrmDb::Mysql => work(&mut GovernedConnection::<MysqlConnection>::establish(
             MYSQL_URL,
         )?),
-        DieselDb::Sqlite { file } => work(&mut GovernedConnection::<SqliteConnection>::establish(
+        OrmDb::Sqlite { file } => work(&mut GovernedConnection::<SqliteConnection>::establish(
             file,
         )?),
     })
@@ -81,7 +54,7 @@ macro_rules! diesel_work {
             }
 
             fn log(&mut self, text: &str) -> QueryResult<i64> {
-                use crate::orm::openbox_diesel_log::dsl as log;
+                use crate::orm::diesel::openbox_diesel_log::dsl as log;
                 diesel::insert_into(log::openbox_diesel_log)
                     .values(log::note.eq(text))
                     .execute(self)?;
@@ -108,11 +81,8 @@ diesel_work!(SqliteConnection);
 
 /// Inserts [`BOUND_SECRET`] into `table` with `sql_query` (bound, never in the text), then logs
 /// the table's name through the query builder: `inserted <n>, logged <count>`.
-pub fn insert(db: &DieselDb, table: &str) -> anyhow::Result<String> {
-    let placeholder = match db {
-        DieselDb::Postgres => "$1",
-        _ => "?",
-    };
+pub fn insert(db: &OrmDb, table: &str) -> anyhow::Result<String> {
+    let placeholder = super::first_placeholder(db);
     let sql = format!("INSERT INTO {table} (note) VALUES ({placeholder})");
     let done = with_connection(db, |conn| {
         let n = conn.insert_secret(&sql)?;
@@ -124,7 +94,7 @@ pub fn insert(db: &DieselDb, table: &str) -> anyhow::Result<String> {
 
 /// Runs `sql` (see [`crate::hook_fixtures::HookStep::Sql`]): `Ok(Ok)` when it ran, `Ok(Err)`
 /// with the driver's error, `Err` when governance stopped it.
-pub fn run(db: &DieselDb, sql: &str, batch: bool) -> anyhow::Result<Result<(), String>> {
+pub fn run(db: &OrmDb, sql: &str, batch: bool) -> anyhow::Result<Result<(), String>> {
     match with_connection(db, |conn| conn.run(sql, batch))? {
         Ok(()) => Ok(Ok(())),
         Err(e) if openbox::hooks::db::diesel::governance_stop(&e).is_some() => Err(e.into()),
