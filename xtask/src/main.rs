@@ -13,14 +13,16 @@
 //!   errors (all features, and `openbox` with each feature alone, so every combination a user
 //!   picks builds cleanly; with `rust-version` set, clippy also flags std APIs newer than the
 //!   MSRV), the docs with warnings as errors, the macros' compile-error cases (trybuild: they
-//!   check the compiler's messages, and compile the dependency graph once more, which doubled
-//!   the time of `test`), the layering of `openbox/src`, that the docs cite nothing users cannot
-//!   open, that the README's quick start is `examples/examples/quickstart.rs`, and
-//!   `cargo publish --dry-run` of the three crates;
+//!   check the compiler's messages, and check the dependency graph once more in a directory of
+//!   their own, which doubled the time of `test`) and the shapes that must compile, the layering
+//!   of `openbox/src`, that the docs cite nothing users cannot open, that the README's quick
+//!   start is `examples/examples/quickstart.rs`, and `cargo publish --dry-run` of the three
+//!   crates;
 //! * `temporal` — starts a dev server and keeps it running until Ctrl-C (for manual work).
 //!
 //! Extra arguments after the task go to the test runner / the demo.
 
+mod examples;
 mod layers;
 mod machine;
 mod quickstart;
@@ -100,7 +102,8 @@ fn with_server_env(cmd: &mut Command, cli: &TemporalCli, server: &DevServer) {
 /// compiled a second time (as test harnesses) besides the binaries `run_examples` builds and runs.
 const TEST_TARGETS: [&str; 4] = ["--lib", "--bins", "--tests", "--benches"];
 
-/// The trybuild cases: run by `lint`, not `test`.
+/// The macros' compile-error cases (trybuild) and the shapes that must compile: run by `lint`,
+/// not `test`.
 const UI_TESTS: &str = "openbox-ui-tests";
 
 /// Logs how long a phase of a task took (CI reads it to see where the time goes).
@@ -146,7 +149,7 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
         .args(["test", "--workspace", "--exclude", UI_TESTS, "--doc"]);
     with_server_env(&mut doc, &cli, &server);
     ok &= timed("doctests", || doc.status())?.success();
-    ok &= timed("examples", || run_examples(root, &server))?;
+    ok &= timed("examples", || examples::run(root, &server))?;
     ok &= timed("the README's quick start", || {
         quickstart::run(root, &target_dir(root), &server)
     })?;
@@ -156,66 +159,6 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
         "xtask: Temporal dev server stopped; tests {}",
         if ok { "passed" } else { "FAILED" }
     );
-    Ok(ok)
-}
-
-/// The examples users copy from: each runs against the test run's Temporal server and checks
-/// what Core received (exiting non-zero otherwise).
-const EXAMPLES: [&str; 17] = [
-    "demo",
-    "hook_http",
-    "hook_sqlx",
-    "hook_postgres",
-    "hook_sqlite",
-    "hook_redis",
-    "hook_files",
-    "hook_traced",
-    "hook_process",
-    "hook_grpc",
-    "hook_mcp",
-    "hook_llm",
-    "hook_rabbitmq",
-    "hook_nats",
-    "hook_mqtt",
-    "hook_diesel",
-    "hook_sea_orm",
-];
-
-fn run_examples(root: &Path, server: &DevServer) -> Result<bool> {
-    // Built here once, as the binaries users run (the test run leaves the examples out), with
-    // the test run's selection of packages: cargo unifies features over the packages one
-    // invocation selects, so the examples reuse every dependency the tests compiled (built
-    // alone, they resolved other features and recompiled nearly the whole graph). Not with
-    // `--benches`: `cargo build` compiles benches in the release-like bench profile.
-    let mut build = cargo();
-    build
-        .current_dir(root)
-        .args(["build", "--quiet", "--workspace", "--exclude", UI_TESTS])
-        .args(["--lib", "--bins", "--examples"]);
-    if !build.status()?.success() {
-        eprintln!("xtask: the examples do not build");
-        return Ok(false);
-    }
-    let dir = target_dir(root).join("debug").join("examples");
-    let mut ok = true;
-    for name in EXAMPLES {
-        let status = Command::new(dir.join(name))
-            .current_dir(root)
-            .env("TEMPORAL_ADDRESS", server.address())
-            .stdout(std::process::Stdio::null())
-            .status();
-        match status {
-            Ok(s) if s.success() => eprintln!("xtask: example {name}: ok"),
-            Ok(s) => {
-                eprintln!("xtask: example {name}: FAILED ({s})");
-                ok = false;
-            }
-            Err(e) => {
-                eprintln!("xtask: example {name}: cannot run it: {e}");
-                ok = false;
-            }
-        }
-    }
     Ok(ok)
 }
 
@@ -287,6 +230,9 @@ fn bench(root: &Path, extra: &[String]) -> Result<bool> {
     Ok(ok)
 }
 
+/// The crate that keeps shared dependencies' features fixed across the per-feature runs.
+const LINT_BASELINE: &str = "openbox-lint-baseline";
+
 /// Features of `openbox` a user can pick alone.
 const FEATURES: [&str; 19] = [
     "http",
@@ -320,7 +266,7 @@ fn lint(root: &Path) -> Result<bool> {
         for (k, v) in env {
             c.env(k, v);
         }
-        let ok = c.status()?.success();
+        let ok = timed(what, || c.status())?.success();
         if !ok {
             eprintln!("xtask lint: FAILED: {what}");
         }
@@ -358,16 +304,24 @@ fn lint(root: &Path) -> Result<bool> {
         ],
         &[],
     )?;
-    for feature in FEATURES {
+    // Beside `openbox-lint-baseline`, which holds the dependencies every feature shares at the
+    // features they have with all of them: a run then checks `openbox` and its optional
+    // dependencies only, not the Temporal SDK again (≈ 50 s → 5–10 s a run; see its Cargo.toml).
+    for name in FEATURES {
+        let feature = format!("openbox/{name}");
         ok &= run(
-            &format!("openbox with only `{feature}`"),
+            &format!("openbox with only `{name}`"),
             &[
                 "clippy",
                 "-p",
                 "openbox",
+                "-p",
+                LINT_BASELINE,
                 "--no-default-features",
                 "--features",
-                feature,
+                &feature,
+                "--features",
+                "openbox-lint-baseline/union",
                 "--",
                 "-D",
                 "warnings",
@@ -391,25 +345,28 @@ fn lint(root: &Path) -> Result<bool> {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
     ok &= run(
-        "macro compile-error cases (trybuild)",
-        &["test", "-p", UI_TESTS, "--test", "ui"],
+        "macro cases: compile errors (trybuild), shapes that compile and run",
+        &["test", "-p", UI_TESTS, "--tests"],
         &[],
     )?;
-    ok &= run(
-        "publish dry run",
-        &[
-            "publish",
-            "--dry-run",
-            "--allow-dirty",
-            "-p",
-            "openbox-macros",
-            "-p",
-            "openbox",
-            "-p",
-            "openbox-dev",
-        ],
-        &[],
-    )?;
+    // The packaged crates build with the workspace's dev profile: with cargo's default (full
+    // debug info) their verification rebuilt every dependency (≈ 10 min on 2 cores), where
+    // now it reuses what the quick start built with the same features.
+    let publish: Vec<&str> = [
+        "publish",
+        "--dry-run",
+        "--allow-dirty",
+        "-p",
+        "openbox-macros",
+        "-p",
+        "openbox",
+        "-p",
+        "openbox-dev",
+    ]
+    .into_iter()
+    .chain(quickstart::PROFILE.iter().flat_map(|s| ["--config", *s]))
+    .collect();
+    ok &= run("publish dry run", &publish, &[])?;
     eprintln!("xtask lint: {}", if ok { "clean" } else { "FAILED" });
     Ok(ok)
 }

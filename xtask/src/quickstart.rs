@@ -11,8 +11,11 @@ use openbox_devserver::{DevServer, free_port};
 
 const EXAMPLE: &str = "examples/examples/quickstart.rs";
 
-/// The workspace's `[profile.dev]` settings (`Cargo.toml`), for the crate built outside it.
-const PROFILE: [&str; 2] = [
+/// The workspace's `[profile.dev]` settings (`Cargo.toml`), for the crates built outside it:
+/// the quick start here, and the packaged crates `cargo publish --dry-run` verifies (lint).
+/// Each of those builds then reuses what another build made with the same features, where
+/// cargo's default dev profile (full debug info) would rebuild every dependency.
+pub const PROFILE: [&str; 2] = [
     r#"profile.dev.debug="line-tables-only""#,
     r#"profile.dev.package."*".debug=false"#,
 ];

@@ -26,23 +26,40 @@ impl Acts {
 
     #[activity(name = "place_order")]
     #[governed_activity(capture_input = false, capture_output = false, approval = false)]
-    pub async fn place(self: Arc<Self>, ctx: ActivityContext, mut order: Order) -> Result<String, ActivityError> {
+    pub async fn place(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        mut order: Order,
+    ) -> Result<String, ActivityError> {
         order.items.push(self.prefix.clone());
         if order.items.is_empty() {
             return Err(anyhow::anyhow!("empty").into());
         }
-        Ok(format!("{} {} {}", ctx.info().attempt, order.id, order.items.len()))
+        Ok(format!(
+            "{} {} {}",
+            ctx.info().attempt,
+            order.id,
+            order.items.len()
+        ))
     }
 
     #[activity]
     #[governed_activity]
-    pub fn sync_three(_ctx: ActivityContext, a: i64, (b, c): (i64, i64), d: String) -> Result<String, ActivityError> {
+    pub fn sync_three(
+        _ctx: ActivityContext,
+        a: i64,
+        (b, c): (i64, i64),
+        d: String,
+    ) -> Result<String, ActivityError> {
         Ok(format!("{}{d}", a + b + c))
     }
 
     #[governed_activity]
     #[activity]
-    pub async fn attribute_order_does_not_matter(_ctx: ActivityContext, x: Option<String>) -> Result<Option<String>, ActivityError> {
+    pub async fn attribute_order_does_not_matter(
+        _ctx: ActivityContext,
+        x: Option<String>,
+    ) -> Result<Option<String>, ActivityError> {
         let y = x.map(|s| s.to_uppercase());
         Ok(y)
     }

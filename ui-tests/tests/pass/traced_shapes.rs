@@ -82,7 +82,12 @@ fn main() {
     assert!(early_return(0).is_err());
     let mut c = Counter { count: 0 };
     assert_eq!(c.bump(2), 2);
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    assert_eq!(rt.block_on(score(&Order { id: 1 }, DebugOnly(2))).unwrap(), 3);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(
+        rt.block_on(score(&Order { id: 1 }, DebugOnly(2))).unwrap(),
+        3
+    );
     assert_eq!(rt.block_on(c.peek()).unwrap(), 2);
 }
