@@ -1683,6 +1683,78 @@ async fn publishes_to_rabbitmq_nats_and_mosquitto() {
     );
 }
 
+/// What a broker or its client library refuses fails the activity with the library's error, not
+/// a governance one. A publish to an exchange RabbitMQ does not have: Core saw it at `started`
+/// and is told at `completed` that it failed. An MQTT topic with a wildcard in it, which rumqttc's
+/// `publish` refuses (its `publish_bytes`, under the wrapper, would send it): refused before Core
+/// or the broker sees it. Nothing was delivered; the message's secrets never reach Core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_the_broker_refuses_are_reported_failed() {
+    if !(services::require("RabbitMQ", "127.0.0.1:5672")
+        && services::require("Mosquitto", "127.0.0.1:1883"))
+    {
+        return;
+    }
+    let base = unique("obx-refused");
+    let topic = format!("{base}/mqtt");
+    let mqtt = MqttConsumer::start(&topic).await;
+    let h = Harness::new("").await;
+    let plugin = h.plugin(ErrorPolicy::FailClosed, |b| b).await;
+    let wid = unique("refused");
+    let publish = |broker: Broker, destination: String| {
+        (
+            false,
+            HookStep::Publish {
+                broker,
+                destination,
+            },
+        )
+    };
+    let plan = vec![
+        publish(
+            Broker::Amqp {
+                exchange: format!("{base}-missing-ex"),
+            },
+            "nowhere".into(),
+        ),
+        publish(Broker::Mqtt, format!("{topic}/+/wild")),
+    ];
+    let results = h.run(Some(plugin), h.run_hooks(&wid, plan)).await;
+    for result in &results {
+        assert!(
+            result.starts_with("ERR:") && !result.contains("Governance"),
+            "{results:?}"
+        );
+    }
+    assert_eq!(mqtt.received().await, Vec::<String>::new());
+
+    let events = h.events_of(&wid).await;
+    assert!(
+        !log_text(&events).contains(MESSAGE_SECRET),
+        "a refused message's secrets never reach Core"
+    );
+    let publishes: Vec<&Value> = hooks_where(&events, "function", "MessagePublish");
+    let spans = |system: &str| -> Vec<&Value> {
+        publishes
+            .iter()
+            .map(|b| &b["spans"][0])
+            .filter(|s| s["attributes"]["messaging.system"] == system)
+            .collect()
+    };
+    let amqp = spans("rabbitmq");
+    assert_eq!(amqp.len(), 2, "started and completed: {amqp:?}");
+    let done = amqp.iter().find(|s| s["stage"] == "completed").unwrap();
+    assert!(
+        done["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{done}"
+    );
+    assert!(spans("mqtt").is_empty(), "{publishes:?}");
+    assert_eq!(
+        results[1],
+        "ERR:?:Failed to send mqtt requests to eventloop"
+    );
+}
+
 /// Core down, `fail_closed_destructive`: a publish counts as a write, so every broker client
 /// stops it before the broker receives anything (checked by the consumers), each run ending in
 /// `GovernanceHalt`; a read (an HTTP GET) goes ahead in the same conditions.

@@ -69,11 +69,15 @@ impl<C> std::fmt::Debug for GovernedConnection<C> {
 
 impl GovernedConnection<DatabaseConnection> {
     /// `sea_orm::Database::connect`, reported with the URL's host, port and database name (a
-    /// SQLite connection: its file), never its user or password.
+    /// SQLite connection: its file), never its user or password. Its errors never hold the
+    /// URL's userinfo or query either (SeaORM's own name the whole connection string when it
+    /// cannot parse it or has no driver for it).
     pub async fn connect(options: impl Into<ConnectOptions>) -> Result<Self, DbErr> {
         let options: ConnectOptions = options.into();
         let url = options.get_url().to_owned();
-        let inner = Database::connect(options).await?;
+        let inner = Database::connect(options)
+            .await
+            .map_err(|e| withhold_connection_string(e, &url))?;
         let target = DbTarget::from_url(system_of(inner.get_database_backend()), &url);
         Ok(GovernedConnection::new(inner, target))
     }
@@ -319,10 +323,95 @@ impl<C: TransactionSession + Send> TransactionSession for GovernedConnection<C> 
     }
 }
 
+/// SeaORM names the connection string, password included, in the errors of one it cannot
+/// parse or has no driver for; raised in an activity, such an error becomes the activity's
+/// failure in the workflow history. The string is shown without userinfo, query and fragment
+/// there, or withheld whole when it does not parse (its password could be anywhere in it).
+fn withhold_connection_string(err: DbErr, url: &str) -> DbErr {
+    match err {
+        DbErr::Conn(sea_orm::RuntimeErr::Internal(message))
+            if !url.is_empty() && message.contains(url) =>
+        {
+            let shown = shown_connection_string(url);
+            DbErr::Conn(sea_orm::RuntimeErr::Internal(message.replace(url, &shown)))
+        }
+        other => other,
+    }
+}
+
+/// `url` without what may be secret in it.
+fn shown_connection_string(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.cannot_be_a_base() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        _ => "(withheld: it may hold a password)".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::governance::failure::GovernanceFailure;
+    use proptest::prelude::*;
+
+    fn connect_error(url: &str) -> String {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        match runtime.block_on(GovernedConnection::connect(url)) {
+            Ok(_) => panic!("{url} connected"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn connect_errors_withhold_the_connection_strings_secrets() {
+        // No driver for the scheme (openbox enables none of SeaORM's): named without userinfo.
+        let no_driver = connect_error("oracle://scott:hunter2@db.example:1521/orcl?token=t0k");
+        assert!(
+            no_driver.contains("oracle://db.example:1521/orcl"),
+            "{no_driver}"
+        );
+        assert!(
+            !no_driver.contains("hunter2") && !no_driver.contains("t0k"),
+            "{no_driver}"
+        );
+        // Not a URL at all: withheld whole.
+        let unparsable = connect_error("postgres://scott:hunter2@db.example:port/app");
+        assert!(unparsable.contains("cannot be parsed"), "{unparsable}");
+        assert!(!unparsable.contains("hunter2"), "{unparsable}");
+        // Other errors pass through untouched.
+        let other = DbErr::Conn(sea_orm::RuntimeErr::Internal("refused".into()));
+        assert_eq!(
+            withhold_connection_string(other, "postgres://a:b@h/d").to_string(),
+            "Connection Error: refused"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn no_password_survives_a_connect_error(
+            scheme in "(oracle|postgres|mysql|x-[a-z]{1,6})",
+            user in "[a-z]{1,8}",
+            password in "pw[A-Za-z0-9%!*]{6,16}",
+            port in "(|:5432|:port|:99999)",
+        ) {
+            let url = format!("{scheme}://{user}:{password}@db.example{port}/app?password={password}");
+            let shown = withhold_connection_string(
+                DbErr::Conn(sea_orm::RuntimeErr::Internal(format!("The connection string '{url}' has no supporting driver."))),
+                &url,
+            )
+            .to_string();
+            prop_assert!(!shown.contains(&password), "{}", shown);
+        }
+    }
 
     #[test]
     fn a_stop_is_found_again_and_nothing_else_is() {

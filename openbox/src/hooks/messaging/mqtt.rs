@@ -3,7 +3,8 @@
 //! event loop (a BLOCK: the broker never receives it); the [`Acknowledgement`] it returns
 //! resolves when the broker acknowledged the message — PUBACK for QoS 1, PUBCOMP for QoS 2, or,
 //! for QoS 0 (which the protocol never acknowledges), when the event loop wrote it — and is
-//! evaluated at `completed` then.
+//! evaluated at `completed` then. A topic `AsyncClient::publish` would refuse (one holding a
+//! wildcard, `+` or `#`) is refused the same way, before Core or the broker sees it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -195,6 +196,15 @@ impl GovernedMqttClient {
         retain: bool,
         payload: Bytes,
     ) -> Result<Acknowledgement<Acked, AckLost>, PublishError<ClientError>> {
+        // `AsyncClient::publish` refuses a topic name with a wildcard (`+`, `#`), but
+        // `publish_bytes`, which this hands every publish to, sends it, and the broker drops the
+        // connection. Refused here as `publish` would, before Core or the broker sees it.
+        if !rumqttc::valid_topic(&topic) {
+            let mut publish = rumqttc::Publish::from_bytes(topic, qos, payload);
+            publish.retain = retain;
+            let request = rumqttc::Request::Publish(publish);
+            return Err(PublishError::Broker(ClientError::Request(request)));
+        }
         let mut properties = Map::new();
         properties.insert("qos".into(), (qos as u8).into());
         properties.insert("retain".into(), retain.into());
@@ -304,6 +314,22 @@ mod tests {
         p.next_ticket += 1;
         p.queued.push_back((t, tx));
         rx
+    }
+
+    #[tokio::test]
+    async fn a_topic_publish_would_refuse_is_refused_before_anything_is_sent() {
+        let options = MqttOptions::new("obx-unit", "127.0.0.1", 9);
+        let (client, events) = GovernedMqttClient::new(options, 4);
+        for topic in ["plant/+/valve", "plant/#", "a/b#", "+"] {
+            let refused = client.publish(topic, QoS::AtLeastOnce, false, "x").await;
+            assert!(
+                matches!(refused, Err(PublishError::Broker(ClientError::Request(_)))),
+                "{topic:?}: {refused:?}"
+            );
+        }
+        // Nothing reached the event loop's queue: the refused publishes left no waiter.
+        assert!(client.tracker.pending().queued.is_empty());
+        drop(events);
     }
 
     #[test]
