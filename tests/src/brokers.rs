@@ -87,9 +87,13 @@ pub async fn publish(broker: &Broker, destination: &str) -> anyhow::Result<Strin
             let nats = GovernedNats::new(async_nats::connect(NATS_URL).await?);
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("x-api-key", MESSAGE_SECRET);
-            nats.publish_with_headers(destination.to_owned(), headers, body.into())
-                .await?;
+            let sent = nats
+                .publish_with_headers(destination.to_owned(), headers, body.into())
+                .await;
+            // Flushed before a `completed` BLOCK ends the step too: core NATS has no
+            // acknowledgement, and a client dropped unflushed may lose what it published.
             nats.inner().flush().await?;
+            sent?;
             "sent".to_owned()
         }
         Broker::NatsRequest => {

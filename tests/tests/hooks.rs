@@ -1202,6 +1202,19 @@ async fn orm_on_postgres_mariadb_and_sqlite(orm: Orm) {
         );
         let insert = format!("INSERT INTO {} (note) VALUES ({placeholder})", case.ok);
         assert_db_spans(&events, &insert, system, BOUND_SECRET);
+        if *system == "postgresql" {
+            // Named from the connection string (a URL, or diesel's libpq keywords).
+            let span = &hooks_where(&events, "db_statement", &insert)[0]["spans"][0];
+            assert_eq!(
+                (
+                    &span["db_name"],
+                    &span["server_address"],
+                    &span["server_port"]
+                ),
+                (&json!("test"), &json!("127.0.0.1"), &json!(5432)),
+                "{orm:?}"
+            );
+        }
         // The ORM's own statements were evaluated too: its insert and its count (SeaORM reads
         // an inserted row back where the backend has no RETURNING).
         let built: Vec<&Value> = hooks(&events)

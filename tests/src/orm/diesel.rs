@@ -16,14 +16,23 @@ diesel::table! {
     }
 }
 
+/// [`POSTGRES_URL`]'s database as a libpq keyword/value string whose password is
+/// [`BOUND_SECRET`].
+fn postgres_keywords() -> String {
+    debug_assert!(POSTGRES_URL.ends_with("@127.0.0.1:5432/test"));
+    format!("host=127.0.0.1 port=5432 user=postgres password='{BOUND_SECRET}' dbname=test")
+}
+
 /// Runs `work` on a governed connection to `db`.
 fn with_connection<T>(
     db: &OrmDb,
     work: impl FnOnce(&mut dyn DieselWork) -> QueryResult<T>,
 ) -> anyhow::Result<QueryResult<T>> {
     Ok(match db {
+        // libpq's keyword/value form, which diesel also takes, with a password (trust auth
+        // ignores it): Core must hear where the statements go, never the password.
         OrmDb::Postgres => work(&mut GovernedConnection::<PgConnection>::establish(
-            POSTGRES_URL,
+            &postgres_keywords(),
         )?),
         OrmDb::Mysql => work(&mut GovernedConnection::<MysqlConnection>::establish(
             MYSQL_URL,

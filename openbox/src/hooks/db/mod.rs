@@ -91,6 +91,13 @@ pub(crate) mod classify;
 #[cfg(any(
     feature = "diesel-postgres",
     feature = "diesel-mysql",
+    feature = "diesel-sqlite",
+    feature = "sea-orm"
+))]
+mod conninfo;
+#[cfg(any(
+    feature = "diesel-postgres",
+    feature = "diesel-mysql",
     feature = "diesel-sqlite"
 ))]
 #[cfg_attr(
@@ -175,8 +182,10 @@ impl DbTarget {
     }
 
     /// The target for a connection URL: `postgres://` / `mysql://` URLs give host, port and
-    /// database (never the user or password); anything else is a SQLite file (`sqlite://`,
-    /// `sqlite:` and `file:` prefixes and `?…` options dropped).
+    /// database (never the user or password); for PostgreSQL, so does a libpq keyword/value
+    /// string (`host=… port=… dbname=…`); a SQLite connection is its file (`sqlite://`,
+    /// `sqlite:` and `file:` prefixes and `?…` options dropped). Anything else gives the system
+    /// alone: the text could hold a password anywhere.
     #[cfg(any(
         feature = "diesel-postgres",
         feature = "diesel-mysql",
@@ -185,7 +194,12 @@ impl DbTarget {
     ))]
     pub(crate) fn from_url(system: &'static str, url: &str) -> DbTarget {
         match url::Url::parse(url) {
-            Ok(u) if matches!(u.scheme(), "postgres" | "postgresql" | "mysql" | "mariadb") => {
+            // With an authority (`scheme://`): without one, the path is not a database name
+            // (`postgres:/app:pw@host` would name the password).
+            Ok(u)
+                if u.has_authority()
+                    && matches!(u.scheme(), "postgres" | "postgresql" | "mysql" | "mariadb") =>
+            {
                 let mut target = DbTarget::new(system);
                 let name = u.path().trim_start_matches('/');
                 if !name.is_empty() {
@@ -197,13 +211,34 @@ impl DbTarget {
                 }
                 target
             }
-            _ => {
+            _ if system == "sqlite" => {
                 let file = ["sqlite://", "sqlite:", "file:"]
                     .iter()
                     .find_map(|p| url.strip_prefix(p))
                     .unwrap_or(url);
                 DbTarget::new(system).name(file.split('?').next().unwrap_or(file))
             }
+            _ if system == "postgresql" => {
+                let pairs = conninfo::keywords(url);
+                let value = |key: &str| {
+                    pairs
+                        .iter()
+                        .find_map(|(k, v)| (k == key && !v.is_empty()).then_some(v.as_str()))
+                };
+                let mut target = DbTarget::new(system);
+                if let Some(name) = value("dbname") {
+                    target = target.name(name);
+                }
+                // Several hosts (`host=a,b`): the first, as libpq tries it first.
+                if let Some(host) = value("host").and_then(|h| h.split(',').next()) {
+                    let port = value("port")
+                        .and_then(|p| p.split(',').next()?.parse().ok())
+                        .unwrap_or(5432);
+                    target = target.server(host, port);
+                }
+                target
+            }
+            _ => DbTarget::new(system),
         }
     }
 
@@ -592,6 +627,24 @@ mod tests {
         );
         let t = DbTarget::from_url("mysql", "mysql://root@127.0.0.1/test");
         assert_eq!((t.port, t.name.as_deref()), (Some(3306), Some("test")));
+        // diesel's PgConnection also takes libpq's keyword/value strings.
+        let t = DbTarget::from_url(
+            "postgresql",
+            "host=db.internal user=app password='pw secret' dbname=orders",
+        );
+        assert_eq!(
+            (t.host.as_deref(), t.port, t.name.as_deref()),
+            (Some("db.internal"), Some(5432), Some("orders"))
+        );
+        assert!(!format!("{t:?}").contains("secret"), "{t:?}");
+        // Neither a URL nor keywords: the system alone.
+        for (system, text) in [
+            ("postgresql", "postgres:/app:pw-secret@host"),
+            ("mysql", "mysqlx://app:pw-secret@host/db"),
+        ] {
+            let t = DbTarget::from_url(system, text);
+            assert!(t.name.is_none() && t.host.is_none(), "{text}: {t:?}");
+        }
         for url in [
             "file:notes.db?mode=rwc",
             "sqlite://notes.db?mode=rwc",
@@ -599,6 +652,33 @@ mod tests {
         ] {
             let t = DbTarget::from_url("sqlite", url);
             assert_eq!(t.name.as_deref(), Some("notes.db"), "{url}");
+        }
+    }
+
+    #[cfg(any(
+        feature = "diesel-postgres",
+        feature = "diesel-mysql",
+        feature = "diesel-sqlite",
+        feature = "sea-orm"
+    ))]
+    proptest::proptest! {
+        /// A password in a PostgreSQL connection string, whatever its form, never reaches the
+        /// reported target.
+        #[test]
+        fn no_password_survives_a_postgres_target(
+            secret in "SECRET[A-Za-z0-9]{4,12}",
+            host in "[a-z]{1,8}",
+            form in 0..5u8,
+        ) {
+            let text = match form {
+                0 => format!("host={host} password={secret} dbname=app"),
+                1 => format!("password = '{secret} x' host={host}"),
+                2 => format!("postgres://user:{secret}@{host}/app?password={secret}"),
+                3 => format!("postgresql://{host}/app?user=u&password={secret}"),
+                _ => format!("{host} {secret} not a url"),
+            };
+            let target = DbTarget::from_url("postgresql", &text);
+            proptest::prop_assert!(!format!("{target:?}").contains(&secret), "{} -> {:?}", text, target);
         }
     }
 
