@@ -50,43 +50,28 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn pairs(text: &str) -> Vec<(&str, String)> {
-        let found = keywords(text);
-        found
-            .into_iter()
-            .map(|(k, v)| {
-                let k: &str = match k.as_str() {
-                    "host" => "host",
-                    "port" => "port",
-                    "dbname" => "dbname",
-                    "user" => "user",
-                    "password" => "password",
-                    _ => "other",
-                };
-                (k, v)
-            })
+    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     }
 
     #[test]
     fn plain_quoted_and_spaced_values_are_read() {
         assert_eq!(
-            pairs("host=db.internal port = 6543 dbname='my app' password='it''s'"),
-            [
-                ("host", "db.internal".to_owned()),
-                ("port", "6543".to_owned()),
-                ("dbname", "my app".to_owned()),
-                ("password", "it".to_owned()),
-            ],
+            keywords("host=db.internal port = 6543 dbname='my app' password='it''s'"),
+            owned(&[
+                ("host", "db.internal"),
+                ("port", "6543"),
+                ("dbname", "my app"),
+                ("password", "it"),
+            ]),
             "a quote ends the value; what follows it is not a pair"
         );
         assert_eq!(
-            pairs(r"user=a\ b password='x\'y' host=h"),
-            [
-                ("user", "a b".to_owned()),
-                ("password", "x'y".to_owned()),
-                ("host", "h".to_owned()),
-            ]
+            keywords(r"user=a\ b password='x\'y' host=h"),
+            owned(&[("user", "a b"), ("password", "x'y"), ("host", "h")])
         );
         assert!(keywords("").is_empty());
         assert!(keywords("=x").is_empty());
