@@ -1,7 +1,9 @@
 //! diesel hook: `GovernedConnection<PgConnection>` is a diesel connection whose every statement
 //! — query builder and `sql_query` — is evaluated first, with diesel's SQL (placeholders, never
-//! the bound values). diesel blocks, so the activity is a sync one, annotated with
-//! `#[openbox::governed_activity]`. Here a rule blocks every `DELETE`: the note survives it.
+//! the bound values). diesel blocks, so that activity is a sync one, annotated with
+//! `#[openbox::governed_activity]`. diesel-async's `AsyncPgConnection` is wrapped the same way
+//! (`GovernedAsyncConnection`) in an async activity. Here a rule blocks every `DELETE`: the
+//! notes survive it.
 //!
 //! `cargo run -p openbox-examples --example hook_diesel` (starts a Temporal dev server unless
 //! `TEMPORAL_ADDRESS` is set, and PostgreSQL at 127.0.0.1:5432, database `test`).
@@ -53,6 +55,42 @@ impl Acts {
         };
         Ok(format!("{} row(s)", changed.map_err(anyhow::Error::from)?))
     }
+
+    /// The same through diesel-async, in an async body.
+    #[activity(name = "diesel_async_notes")]
+    pub async fn async_step(
+        _ctx: ActivityContext,
+        action: String,
+    ) -> Result<String, ActivityError> {
+        Ok(format!("{} row(s)", governed_async::change(&action).await?))
+    }
+}
+
+/// diesel-async's `RunQueryDsl`, apart from diesel's blocking one in the prelude.
+mod governed_async {
+    use diesel::ExpressionMethods;
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    use openbox::hooks::db::diesel_async::GovernedAsyncConnection;
+
+    use super::{DATABASE_URL, openbox_example_notes::dsl};
+
+    /// `add:<body>` stores a note; anything else deletes every note.
+    pub async fn change(action: &str) -> anyhow::Result<usize> {
+        let mut db = GovernedAsyncConnection::<AsyncPgConnection>::establish(DATABASE_URL).await?;
+        Ok(match action.strip_prefix("add:") {
+            Some(body) => {
+                diesel::insert_into(dsl::openbox_example_notes)
+                    .values(dsl::body.eq(body))
+                    .execute(&mut db)
+                    .await?
+            }
+            None => {
+                diesel::delete(dsl::openbox_example_notes)
+                    .execute(&mut db)
+                    .await?
+            }
+        })
+    }
 }
 
 #[workflow]
@@ -71,12 +109,16 @@ impl DieselExample {
             .build();
         let mut results = Vec::new();
         for action in actions {
-            results.push(
-                match ctx.execute_activity(Acts::step, action, opts.clone()).await {
-                    Ok(out) => out,
-                    Err(e) => format!("stopped: {e}"),
-                },
-            );
+            let sync = ctx.execute_activity(Acts::step, action.clone(), opts.clone());
+            results.push(match sync.await {
+                Ok(out) => out,
+                Err(e) => format!("stopped: {e}"),
+            });
+            let governed_async = ctx.execute_activity(Acts::async_step, action, opts.clone());
+            results.push(match governed_async.await {
+                Ok(out) => out,
+                Err(e) => format!("stopped: {e}"),
+            });
         }
         Ok(results)
     }
@@ -107,12 +149,18 @@ async fn main() -> anyhow::Result<()> {
     let results = outcome?;
     println!("results: {results:?}; {left} note(s) left");
     let hooks = ex.print_hooks().await?;
-    anyhow::ensure!(results[0] == "1 row(s)", "the note was stored");
-    anyhow::ensure!(results[1].starts_with("stopped"), "the DELETE was blocked");
-    anyhow::ensure!(left == 1, "the database never saw the DELETE");
     anyhow::ensure!(
-        hooks.len() == 3,
-        "the insert at both stages, the delete at started"
+        results[..2] == ["1 row(s)", "1 row(s)"],
+        "the notes were stored"
+    );
+    anyhow::ensure!(
+        results[2..].iter().all(|r| r.starts_with("stopped")),
+        "the DELETEs were blocked"
+    );
+    anyhow::ensure!(left == 2, "the database never saw a DELETE");
+    anyhow::ensure!(
+        hooks.len() == 6,
+        "each insert at both stages, each delete at started"
     );
     anyhow::ensure!(
         !hooks

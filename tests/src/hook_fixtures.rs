@@ -85,6 +85,10 @@ pub enum HookStep {
         db: crate::orm::OrmDb,
         table: String,
     },
+    /// diesel-async on PostgreSQL: `sql_query` inserting `BOUND_SECRET` into `table`, then a
+    /// write and a read through the query builder in a transaction (see
+    /// [`crate::orm::diesel_async::insert`]).
+    DieselAsync { table: String },
     /// SeaORM: a raw statement inserting `BOUND_SECRET` into `table`, then an entity insert and
     /// count in a transaction (see [`crate::orm::sea::insert`]).
     SeaOrm {
@@ -211,6 +215,8 @@ pub enum SqlVia {
     Rusqlite { file: String },
     /// diesel on a governed connection.
     Diesel { db: crate::orm::OrmDb },
+    /// diesel-async on a governed connection to the machine's PostgreSQL.
+    DieselAsync,
     /// SeaORM on a governed connection.
     SeaOrm { db: crate::orm::OrmDb },
 }
@@ -305,6 +311,12 @@ async fn run_sql(via: SqlVia, sql: String, batch: bool) -> anyhow::Result<String
         }
         SqlVia::Diesel { db } => {
             return Ok(match crate::orm::diesel::run(&db, &sql, batch)? {
+                Ok(()) => "ok".into(),
+                Err(e) => driver(e),
+            });
+        }
+        SqlVia::DieselAsync => {
+            return Ok(match crate::orm::diesel_async::run(&sql, batch).await? {
                 Ok(()) => "ok".into(),
                 Err(e) => driver(e),
             });
@@ -704,6 +716,7 @@ async fn run_step(step: HookStep) -> anyhow::Result<String> {
         }
         HookStep::Sql { via, sql, batch } => run_sql(via, sql, batch).await?,
         HookStep::Diesel { db, table } => crate::orm::diesel::insert(&db, &table)?,
+        HookStep::DieselAsync { table } => crate::orm::diesel_async::insert(&table).await?,
         HookStep::SeaOrm { db, table } => crate::orm::sea::insert(&db, &table).await?,
         HookStep::RedisCommand { args } => {
             let conn = redis::Client::open(REDIS_URL)?

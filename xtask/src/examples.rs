@@ -32,18 +32,25 @@ pub const EXAMPLES: [&str; 17] = [
     "hook_sea_orm",
 ];
 
-/// Builds the examples and runs each one as soon as cargo reports its binary, so that the runs
-/// (which mostly wait on Temporal and the servers) overlap the compilation of the examples still
-/// being built (≈ 20 s each on 2 cores) instead of following all of it.
+/// Builds the examples (after the test run, which compiles them, only a check that they are
+/// fresh) and runs each one as soon as cargo reports its binary, so that the runs (which mostly
+/// wait on Temporal and the servers) overlap the compilation of any example still being built
+/// (≈ 20 s each on 2 cores) instead of following all of it.
 pub fn run(root: &Path, server: &DevServer) -> Result<bool> {
-    // With the test run's selection of packages: cargo unifies features over the packages one
-    // invocation selects, so the examples reuse every dependency the tests compiled (built
-    // alone, they resolved other features and recompiled nearly the whole graph). Not with
-    // `--benches`: `cargo build` compiles benches in the release-like bench profile.
+    // The test run's own cargo invocation (`cargo test` selects the examples by default and
+    // builds them as plain binaries): the same units, so nothing is compiled again. `cargo
+    // build` would name the examples' units otherwise (its `dev` profile, not `test`) and link
+    // every example a second time.
     let mut build = cargo()
         .current_dir(root)
-        .args(["build", "--quiet", "--workspace", "--exclude", UI_TESTS])
-        .args(["--lib", "--bins", "--examples"])
+        .args([
+            "test",
+            "--no-run",
+            "--quiet",
+            "--workspace",
+            "--exclude",
+            UI_TESTS,
+        ])
         .arg("--message-format=json-render-diagnostics")
         .stdout(Stdio::piped())
         .spawn()?;
@@ -76,10 +83,11 @@ pub fn run(root: &Path, server: &DevServer) -> Result<bool> {
     Ok(ok)
 }
 
-/// The example name and binary of a `compiler-artifact` message, if it is an example's.
+/// The example name and binary of a `compiler-artifact` message, if it is an example's program
+/// (not an example compiled as a test harness).
 fn example_binary(line: &str) -> Option<(String, PathBuf)> {
     let message: serde_json::Value = serde_json::from_str(line).ok()?;
-    if message["reason"] != "compiler-artifact" {
+    if message["reason"] != "compiler-artifact" || message["profile"]["test"] != false {
         return None;
     }
     let target = &message["target"];
@@ -124,7 +132,7 @@ mod tests {
 
     #[test]
     fn an_examples_binary_is_read_from_cargos_message() {
-        let line = r#"{"reason":"compiler-artifact","target":{"kind":["example"],"name":"hook_http"},"executable":"/t/debug/examples/hook_http","fresh":true}"#;
+        let line = r#"{"reason":"compiler-artifact","target":{"kind":["example"],"name":"hook_http"},"profile":{"test":false},"executable":"/t/debug/examples/hook_http","fresh":true}"#;
         assert_eq!(
             example_binary(line),
             Some(("hook_http".into(), "/t/debug/examples/hook_http".into()))
@@ -134,8 +142,9 @@ mod tests {
     #[test]
     fn other_messages_and_artifacts_are_not_examples() {
         for line in [
-            r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"openbox"},"executable":null}"#,
-            r#"{"reason":"compiler-artifact","target":{"kind":["bin"],"name":"openbox-dev"},"executable":"/t/debug/openbox-dev"}"#,
+            r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"openbox"},"profile":{"test":false},"executable":null}"#,
+            r#"{"reason":"compiler-artifact","target":{"kind":["example"],"name":"demo"},"profile":{"test":true},"executable":"/t/debug/deps/demo-1f"}"#,
+            r#"{"reason":"compiler-artifact","target":{"kind":["bin"],"name":"openbox-dev"},"profile":{"test":false},"executable":"/t/debug/openbox-dev"}"#,
             r#"{"reason":"compiler-message","target":{"kind":["example"],"name":"demo"}}"#,
             r#"{"reason":"build-finished","success":true}"#,
             "not json",

@@ -98,10 +98,6 @@ fn with_server_env(cmd: &mut Command, cli: &TemporalCli, server: &DevServer) {
         .env("TEMPORAL_CLI", cli.path());
 }
 
-/// Every target but the examples: they hold no tests, and as test targets they would be
-/// compiled a second time (as test harnesses) besides the binaries `run_examples` builds and runs.
-const TEST_TARGETS: [&str; 4] = ["--lib", "--bins", "--tests", "--benches"];
-
 /// The macros' compile-error cases (trybuild) and the shapes that must compile: run by `lint`,
 /// not `test`.
 const UI_TESTS: &str = "openbox-ui-tests";
@@ -125,17 +121,19 @@ fn test(root: &Path, extra: &[String]) -> Result<bool> {
     let conformance = openbox_devserver::conformance_python(root)?;
     let (cli, server) = start_temporal(root)?;
     let mut ok = true;
+    // Cargo's default selection of targets: libraries, binaries, tests, the benches marked
+    // `test = true` — and the examples, built as the binaries users run (not as tests), in the
+    // same invocation: their compilation fills the cores the test binaries' leave idle, and the
+    // examples phase below finds them built.
     let mut run = if has_nextest() {
         let mut c = cargo();
         c.args(["nextest", "run", "--workspace", "--exclude", UI_TESTS])
-            .args(TEST_TARGETS)
             .arg("--no-fail-fast");
         c
     } else {
         eprintln!("xtask: cargo-nextest not found; using cargo test");
         let mut c = cargo();
         c.args(["test", "--workspace", "--exclude", UI_TESTS])
-            .args(TEST_TARGETS)
             .arg("--no-fail-fast");
         c
     };
@@ -234,7 +232,7 @@ fn bench(root: &Path, extra: &[String]) -> Result<bool> {
 const LINT_BASELINE: &str = "openbox-lint-baseline";
 
 /// Features of `openbox` a user can pick alone.
-const FEATURES: [&str; 19] = [
+const FEATURES: [&str; 20] = [
     "http",
     "otel",
     "sqlx-postgres",
@@ -253,6 +251,7 @@ const FEATURES: [&str; 19] = [
     "diesel-postgres",
     "diesel-mysql",
     "diesel-sqlite",
+    "diesel-async-postgres",
     "sea-orm",
 ];
 
@@ -381,5 +380,33 @@ fn temporal(root: &Path) -> Result<bool> {
     );
     loop {
         std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lint_checks_every_feature_of_openbox_alone() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let manifest: toml::Table = std::fs::read_to_string(root.join("openbox/Cargo.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut declared: Vec<&str> = manifest["features"]
+            .as_table()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .filter(|name| *name != "default")
+            .collect();
+        let mut linted = FEATURES.to_vec();
+        declared.sort_unstable();
+        linted.sort_unstable();
+        assert_eq!(
+            linted, declared,
+            "keep FEATURES in step with openbox's features"
+        );
     }
 }

@@ -18,7 +18,7 @@ diesel::table! {
 
 /// [`POSTGRES_URL`]'s database as a libpq keyword/value string whose password is
 /// [`BOUND_SECRET`].
-fn postgres_keywords() -> String {
+pub(super) fn postgres_keywords() -> String {
     debug_assert!(POSTGRES_URL.ends_with("@127.0.0.1:5432/test"));
     format!("host=127.0.0.1 port=5432 user=postgres password='{BOUND_SECRET}' dbname=test")
 }

@@ -1,7 +1,8 @@
-//! ORM steps: statements through diesel and SeaORM on governed connections, against the
+//! ORM steps: statements through diesel, diesel-async and SeaORM on governed connections, against the
 //! machine's PostgreSQL and MariaDB and SQLite files.
 
 pub mod diesel;
+pub mod diesel_async;
 pub mod sea;
 
 use serde::{Deserialize, Serialize};

@@ -158,6 +158,14 @@ async fn every_hook_payload_passes_openboxs_contract_check() {
         ),
         (
             false,
+            HookStep::Sql {
+                via: SqlVia::DieselAsync,
+                sql: format!("SELECT count(*) FROM {table}"),
+                batch: false,
+            },
+        ),
+        (
+            false,
             HookStep::Redis {
                 key: unique("conf"),
             },

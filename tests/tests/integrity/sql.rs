@@ -224,6 +224,7 @@ fn cases(tag: &str, sqlite_dir: &TempDir) -> Vec<Case> {
             Db::Sqlite(sqlite_dir.path().join("diesel.db").display().to_string()),
             "ds",
         ),
+        (SqlVia::DieselAsync, Db::Postgres, "ap"),
         (
             SqlVia::SeaOrm {
                 db: OrmDb::Postgres,

@@ -58,7 +58,7 @@ where
     const SYSTEM: &'static str;
 }
 
-#[cfg(feature = "diesel-postgres")]
+#[cfg(any(feature = "diesel-postgres", feature = "diesel-async-postgres"))]
 impl GovernedBackend for diesel::pg::Pg {
     const SYSTEM: &'static str = "postgresql";
 }
@@ -120,7 +120,7 @@ where
 }
 
 /// The SQL diesel generates for `source`: placeholders where the values are bound.
-fn sql_of<DB, T>(source: &T) -> QueryResult<String>
+pub(super) fn sql_of<DB, T>(source: &T) -> QueryResult<String>
 where
     DB: Backend + Default,
     DB::QueryBuilder: Default,
@@ -131,7 +131,7 @@ where
     Ok(builder.finish())
 }
 
-fn stopped(stop: HookError) -> Error {
+pub(super) fn stopped(stop: HookError) -> Error {
     Error::QueryBuilderError(Box::new(stop))
 }
 

@@ -70,6 +70,7 @@
         feature = "diesel-postgres",
         feature = "diesel-mysql",
         feature = "diesel-sqlite",
+        feature = "diesel-async-postgres",
         feature = "sea-orm",
         feature = "redis"
     )),
@@ -85,6 +86,7 @@
     feature = "diesel-postgres",
     feature = "diesel-mysql",
     feature = "diesel-sqlite",
+    feature = "diesel-async-postgres",
     feature = "sea-orm"
 ))]
 pub(crate) mod classify;
@@ -92,23 +94,31 @@ pub(crate) mod classify;
     feature = "diesel-postgres",
     feature = "diesel-mysql",
     feature = "diesel-sqlite",
+    feature = "diesel-async-postgres",
     feature = "sea-orm"
 ))]
 mod conninfo;
 #[cfg(any(
     feature = "diesel-postgres",
     feature = "diesel-mysql",
-    feature = "diesel-sqlite"
+    feature = "diesel-sqlite",
+    feature = "diesel-async-postgres",
+    feature = "diesel-async-postgres"
 ))]
 #[cfg_attr(
     docsrs,
     doc(cfg(any(
         feature = "diesel-postgres",
         feature = "diesel-mysql",
-        feature = "diesel-sqlite"
+        feature = "diesel-sqlite",
+        feature = "diesel-async-postgres",
+        feature = "diesel-async-postgres"
     )))
 )]
 pub mod diesel;
+#[cfg(feature = "diesel-async-postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "diesel-async-postgres")))]
+pub mod diesel_async;
 #[cfg(feature = "tokio-postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio-postgres")))]
 pub mod postgres;
@@ -190,6 +200,7 @@ impl DbTarget {
         feature = "diesel-postgres",
         feature = "diesel-mysql",
         feature = "diesel-sqlite",
+        feature = "diesel-async-postgres",
         feature = "sea-orm"
     ))]
     pub(crate) fn from_url(system: &'static str, url: &str) -> DbTarget {
@@ -316,7 +327,8 @@ impl Statement {
         feature = "sqlx-sqlite",
         feature = "tokio-postgres",
         feature = "sea-orm",
-        feature = "redis"
+        feature = "redis",
+        feature = "diesel-async-postgres"
     ))]
     pub(crate) async fn started(&self) -> Result<(), HookError> {
         self.call
@@ -333,7 +345,8 @@ impl Statement {
         feature = "sqlx-sqlite",
         feature = "tokio-postgres",
         feature = "sea-orm",
-        feature = "redis"
+        feature = "redis",
+        feature = "diesel-async-postgres"
     ))]
     pub(crate) async fn completed(
         &self,
@@ -353,7 +366,8 @@ impl Statement {
     #[cfg(any(
         feature = "sqlx-postgres",
         feature = "sqlx-mysql",
-        feature = "sqlx-sqlite"
+        feature = "sqlx-sqlite",
+        feature = "diesel-async-postgres"
     ))]
     pub(crate) fn completed_detached(self, rowcount: Option<u64>, error: Option<String>) {
         let span = self
@@ -366,7 +380,9 @@ impl Statement {
         feature = "rusqlite",
         feature = "diesel-postgres",
         feature = "diesel-mysql",
-        feature = "diesel-sqlite"
+        feature = "diesel-sqlite",
+        feature = "diesel-async-postgres",
+        feature = "diesel-async-postgres"
     ))]
     pub(crate) fn started_blocking(&self) -> Result<(), HookError> {
         self.call.started_blocking(
@@ -379,7 +395,9 @@ impl Statement {
         feature = "rusqlite",
         feature = "diesel-postgres",
         feature = "diesel-mysql",
-        feature = "diesel-sqlite"
+        feature = "diesel-sqlite",
+        feature = "diesel-async-postgres",
+        feature = "diesel-async-postgres"
     ))]
     pub(crate) fn completed_blocking(
         &self,
@@ -405,6 +423,7 @@ impl Statement {
     feature = "diesel-postgres",
     feature = "diesel-mysql",
     feature = "diesel-sqlite",
+    feature = "diesel-async-postgres",
     feature = "sea-orm"
 ))]
 fn sql_operations(text: &str, system: &str) -> (&'static str, Vec<&'static str>) {
@@ -422,6 +441,7 @@ fn sql_operations(text: &str, system: &str) -> (&'static str, Vec<&'static str>)
     feature = "diesel-postgres",
     feature = "diesel-mysql",
     feature = "diesel-sqlite",
+    feature = "diesel-async-postgres",
     feature = "sea-orm"
 )))]
 fn sql_operations(_: &str, _: &str) -> (&'static str, Vec<&'static str>) {
@@ -485,7 +505,12 @@ pub(crate) fn report_with_code(code: Option<&str>, message: &str) -> String {
 
 /// Runs one statement under governance: `run` is only called if `started` allows it.
 /// `rows` gives the row count of a successful result.
-#[cfg(any(feature = "tokio-postgres", feature = "sea-orm", feature = "redis"))]
+#[cfg(any(
+    feature = "tokio-postgres",
+    feature = "sea-orm",
+    feature = "redis",
+    feature = "diesel-async-postgres"
+))]
 pub(crate) async fn governed<T, E, F, Fut>(
     target: &DbTarget,
     text: &str,
@@ -516,7 +541,9 @@ where
     feature = "rusqlite",
     feature = "diesel-postgres",
     feature = "diesel-mysql",
-    feature = "diesel-sqlite"
+    feature = "diesel-sqlite",
+    feature = "diesel-async-postgres",
+    feature = "diesel-async-postgres"
 ))]
 pub(crate) fn governed_blocking<T, E: ReportedError>(
     target: &DbTarget,
@@ -608,6 +635,7 @@ mod tests {
         feature = "diesel-postgres",
         feature = "diesel-mysql",
         feature = "diesel-sqlite",
+        feature = "diesel-async-postgres",
         feature = "sea-orm"
     ))]
     #[test]
@@ -659,6 +687,7 @@ mod tests {
         feature = "diesel-postgres",
         feature = "diesel-mysql",
         feature = "diesel-sqlite",
+        feature = "diesel-async-postgres",
         feature = "sea-orm"
     ))]
     proptest::proptest! {
