@@ -62,24 +62,24 @@ pub(crate) fn assertion(
 ) -> String {
     let header = BTreeMap::from([
         ("alg", Claim::from(ALGORITHM)),
-        ("kid", Claim::from(identity.key_id.as_str())),
+        ("kid", Claim::from(identity.ids.key_id.as_str())),
         ("typ", Claim::from(JWT_TYP)),
     ]);
     let mut claims = BTreeMap::from([
-        ("iss", Claim::from(identity.external_agent_id.as_str())),
-        ("sub", Claim::from(identity.external_agent_id.as_str())),
-        ("aud", Claim::from(identity.audience.as_str())),
+        ("iss", Claim::from(identity.ids.external_agent_id.as_str())),
+        ("sub", Claim::from(identity.ids.external_agent_id.as_str())),
+        ("aud", Claim::from(identity.ids.audience.as_str())),
         (
             "obx_deployment_id",
-            Claim::from(identity.deployment_id.as_str()),
+            Claim::from(identity.ids.deployment_id.as_str()),
         ),
         (
             "obx_organization_id",
-            Claim::from(identity.organization_id.as_str()),
+            Claim::from(identity.ids.organization_id.as_str()),
         ),
         (
             "obx_agent_id",
-            Claim::from(identity.openbox_agent_id.as_str()),
+            Claim::from(identity.ids.openbox_agent_id.as_str()),
         ),
         (
             "obx_api_key_sha256",

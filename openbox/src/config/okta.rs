@@ -23,28 +23,17 @@ pub(crate) const ALGORITHM: &str = "RS256";
 
 /// The ids Core knows the agent by, and its signing key. `Debug` never shows the key.
 pub(crate) struct OktaAgentIdentity {
-    /// The OpenBox agent id (`obx_agent_id`).
-    pub(crate) openbox_agent_id: String,
-    /// `obx_organization_id`.
-    pub(crate) organization_id: String,
-    /// `obx_deployment_id`.
-    pub(crate) deployment_id: String,
-    /// Okta's id of the agent: the assertion's `iss` and `sub`.
-    pub(crate) external_agent_id: String,
-    /// The credential's key id: the JWT header's `kid`.
-    pub(crate) key_id: String,
-    /// The assertion's `aud`.
-    pub(crate) audience: String,
+    /// Who the agent is.
+    pub(crate) ids: OktaAgentIds,
     key: RsaKeyPair,
 }
 
 impl fmt::Debug for OktaAgentIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OktaAgentIdentity")
-            .field("external_agent_id", &self.external_agent_id)
-            .field("key_id", &self.key_id)
+            .field("ids", &self.ids)
             .field("key", &"<rsa key>")
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
@@ -62,23 +51,9 @@ impl OktaAgentIdentity {
         ids: OktaAgentIds,
         private_key_pem: &str,
     ) -> Result<OktaAgentIdentity, ConfigError> {
-        let key = load_rsa_pkcs8_pem(private_key_pem)?;
-        let OktaAgentIds {
-            openbox_agent_id,
-            organization_id,
-            deployment_id,
-            external_agent_id,
-            key_id,
-            audience,
-        } = ids;
         Ok(OktaAgentIdentity {
-            openbox_agent_id,
-            organization_id,
-            deployment_id,
-            external_agent_id,
-            key_id,
-            audience,
-            key,
+            ids,
+            key: load_rsa_pkcs8_pem(private_key_pem)?,
         })
     }
 
@@ -118,11 +93,17 @@ impl OktaAgentIdentity {
 /// The ids of an [`OktaAgentIdentity`], as Core issued them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OktaAgentIds {
+    /// The OpenBox agent id (`obx_agent_id`).
     pub(crate) openbox_agent_id: String,
+    /// `obx_organization_id`.
     pub(crate) organization_id: String,
+    /// `obx_deployment_id`.
     pub(crate) deployment_id: String,
+    /// Okta's id of the agent: the assertion's `iss` and `sub`.
     pub(crate) external_agent_id: String,
+    /// The credential's key id: the JWT header's `kid`.
     pub(crate) key_id: String,
+    /// The assertion's `aud`.
     pub(crate) audience: String,
 }
 
