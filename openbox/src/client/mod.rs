@@ -3,9 +3,9 @@
 
 mod breaker;
 mod error;
-// v2 assertions: built with the tests only until the client speaks `/api/v2`.
+// v2 and v3 assertions: built with the tests only until the client speaks `/api/v2`, `/api/v3`.
 #[cfg(test)]
-mod okta_assertion;
+mod assertions;
 mod policy;
 mod replay;
 mod signing;

@@ -14,10 +14,13 @@ mod breaker;
 mod env;
 mod error;
 mod identity;
-// The Okta agent identity (v2): its key and thumbprint. Built with the tests only until the
-// client speaks `/api/v2` (then behind a feature, with `aws-lc-rs` as a dependency).
+// The Okta agent identity (v2) and the RS256 key it and the workload identity (v3) sign with.
+// Built with the tests only until the client speaks `/api/v2` (then behind a feature, with
+// `aws-lc-rs` as a dependency).
 #[cfg(test)]
 pub(crate) mod okta;
+#[cfg(test)]
+pub(crate) mod rsa_key;
 mod spool;
 
 pub use breaker::BreakerSettings;

@@ -1,10 +1,11 @@
-"""Writes golden.json (and rsa1024.pem, a key too small to accept): v2 (Okta agent identity) assertions made by OpenBox's Python base package
+"""Writes golden.json (and rsa1024.pem, a key too small to accept): v2 (Okta agent identity)
+assertions and a v3 (workload identity) client assertion made by OpenBox's Python base package
 for fixed inputs (key, clock, jti), which the Rust signer must reproduce byte for byte.
 
 Run once with `openbox-sdk-python==1.4.0` installed (it brings `cryptography`):
 
     python3 -m venv /tmp/v && /tmp/v/bin/pip install openbox-sdk-python==1.4.0
-    /tmp/v/bin/python openbox/testdata/okta_v2/generate.py
+    /tmp/v/bin/python openbox/testdata/identity/generate.py
 
 The RSA key is made here, for these tests only; it signs nothing else.
 """
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from openbox_core.identity_okta import OktaAgentIdentity, prepare_okta_signed_request
 from openbox_core.identity_types import OktaAiAgentIdentityConfig
 from openbox_core.jwk_thumbprint import jwk_thumbprint_sha256
+from openbox_core.workload_identity import WorkloadBootstrapDocument, build_private_key_jwt
 
 HERE = pathlib.Path(__file__).parent
 
@@ -63,6 +65,29 @@ for method, path, payload, jti, iat, extra in [
         "assertion": headers["X-OpenBox-Agent-Assertion"],
     })
 
+# The workload identity's (v3) client assertion (RFC 7523 private_key_jwt), with the same key.
+document = WorkloadBootstrapDocument(
+    bootstrap_version=3,
+    contract_version=3,
+    token_endpoint="https://id.example/realms/obx/protocol/openid-connect/token",
+    issuer="https://id.example/realms/obx",
+    audience="openbox-core",
+    client_id="svc-agent-\u00e9",
+    service_account_id="0b7d2c4e-1f3a-4c5b-8d9e-7a6b5c4d3e2f",
+    activation_version="6f1e2d3c-4b5a-4968-8776-655443322110",
+    identity_source="openbox",
+    kid="wl-kid-1",
+)
+workload = {
+    "token_endpoint": document.token_endpoint,
+    "client_id": document.client_id,
+    "kid": document.kid,
+    "jti": "W" * 32,
+    "iat": 1_765_432_222,
+}
+workload["assertion"] = build_private_key_jwt(
+    pem, document, issued_at=workload["iat"], jti=workload["jti"])
+
 golden = {
     "generated_by": "openbox-sdk-python 1.4.0 (openbox_core.identity_okta), generate.py",
     "private_key_pem": pem,
@@ -72,6 +97,7 @@ golden = {
     "api_key": "obx_live_test_key_\u00fc",
     "jwk_thumbprint": jwk_thumbprint_sha256(key.public_key()),
     "cases": cases,
+    "workload": workload,
 }
 small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
 (HERE / "rsa1024.pem").write_bytes(small.private_bytes(

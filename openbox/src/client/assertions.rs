@@ -1,4 +1,5 @@
-//! Agent identity v2 (Okta AI agent): each request to Core carries one header,
+//! The RS256 JWS the identity modes send. Agent identity v2 (Okta AI agent): each request to
+//! Core carries one header,
 //! `X-OpenBox-Agent-Assertion`, a compact JWS (RS256) binding the request to the agent — its
 //! method and path, the SHA-256 of the exact body bytes, the SHA-256 of the bearer API key — for
 //! 60 seconds, under a random `jti` Core accepts once.
@@ -8,8 +9,11 @@
 //! give the same assertion, byte for byte, in every SDK (the golden test checks it against
 //! assertions the Python SDK made).
 //!
+//! Workload identity v3: the client assertion (RFC 7523 `private_key_jwt`) exchanged at the
+//! token endpoint Core's bootstrap document names, serialized the same way.
+//!
 //! Not yet sent, and built with the tests only: the client speaks the `/api/v1` routes until v2
-//! is wired in.
+//! and v3 are wired in.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,11 +22,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::signing::hex_sha256;
-use crate::config::okta::{ALGORITHM, OktaAgentIdentity};
+use crate::config::okta::OktaAgentIdentity;
+use crate::config::rsa_key::{ALGORITHM, RsaSigningKey};
 
 /// The JWT `typ` of an assertion.
 pub(crate) const JWT_TYP: &str = "openbox-agent-proof+jwt";
-/// `exp - iat`, the longest lifetime Core accepts.
+/// `exp - iat` of both assertions: the longest lifetime Core accepts.
 pub(crate) const LIFETIME_SECONDS: i64 = 60;
 
 /// A claim's value: assertions hold strings and integers only.
@@ -95,12 +100,47 @@ pub(crate) fn assertion(
     for (name, value) in extra {
         claims.insert(name, value.clone());
     }
+    compact_jws(&header, &claims, &identity.key)
+}
+
+/// The workload identity's client assertion for `client_id` at `token_endpoint`, under the
+/// bootstrap document's `kid`, issued at `iat` under `jti`.
+pub(crate) fn workload_client_assertion(
+    key: &RsaSigningKey,
+    kid: &str,
+    client_id: &str,
+    token_endpoint: &str,
+    jti: &str,
+    iat: i64,
+) -> String {
+    let header = BTreeMap::from([
+        ("alg", Claim::from(ALGORITHM)),
+        ("kid", Claim::from(kid)),
+        ("typ", Claim::from("JWT")),
+    ]);
+    let claims = BTreeMap::from([
+        ("aud", Claim::from(token_endpoint)),
+        ("exp", Claim::Int(iat.saturating_add(LIFETIME_SECONDS))),
+        ("iat", Claim::Int(iat)),
+        ("iss", Claim::from(client_id)),
+        ("jti", Claim::from(jti)),
+        ("sub", Claim::from(client_id)),
+    ]);
+    compact_jws(&header, &claims, key)
+}
+
+/// `header.claims.signature`, each unpadded base64url; RS256 over the first two.
+fn compact_jws(
+    header: &BTreeMap<&str, Claim>,
+    claims: &BTreeMap<&str, Claim>,
+    key: &RsaSigningKey,
+) -> String {
     let signing_input = format!(
         "{}.{}",
-        URL_SAFE_NO_PAD.encode(canonical_json(&header)),
-        URL_SAFE_NO_PAD.encode(canonical_json(&claims))
+        URL_SAFE_NO_PAD.encode(canonical_json(header)),
+        URL_SAFE_NO_PAD.encode(canonical_json(claims))
     );
-    let signature = URL_SAFE_NO_PAD.encode(identity.sign(signing_input.as_bytes()));
+    let signature = URL_SAFE_NO_PAD.encode(key.sign(signing_input.as_bytes()));
     format!("{signing_input}.{signature}")
 }
 
@@ -155,7 +195,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::config::okta::tests::{golden, golden_identity};
+    use crate::config::okta::tests::golden_identity;
+    use crate::config::rsa_key::tests::{golden, golden_key};
 
     #[test]
     fn assertions_are_byte_identical_to_the_references() {
@@ -189,6 +230,21 @@ mod tests {
             );
             assert_eq!(made, text("assertion"), "{}", text("path"));
         }
+    }
+
+    #[test]
+    fn client_assertions_are_byte_identical_to_the_references() {
+        let g = &golden()["workload"];
+        let text = |k: &str| g[k].as_str().unwrap();
+        let made = workload_client_assertion(
+            &golden_key(),
+            text("kid"),
+            text("client_id"),
+            text("token_endpoint"),
+            text("jti"),
+            g["iat"].as_i64().unwrap(),
+        );
+        assert_eq!(made, text("assertion"));
     }
 
     #[test]
