@@ -102,7 +102,6 @@ mod conninfo;
     feature = "diesel-postgres",
     feature = "diesel-mysql",
     feature = "diesel-sqlite",
-    feature = "diesel-async-postgres",
     feature = "diesel-async-postgres"
 ))]
 #[cfg_attr(
@@ -111,7 +110,6 @@ mod conninfo;
         feature = "diesel-postgres",
         feature = "diesel-mysql",
         feature = "diesel-sqlite",
-        feature = "diesel-async-postgres",
         feature = "diesel-async-postgres"
     )))
 )]
@@ -381,7 +379,6 @@ impl Statement {
         feature = "diesel-postgres",
         feature = "diesel-mysql",
         feature = "diesel-sqlite",
-        feature = "diesel-async-postgres",
         feature = "diesel-async-postgres"
     ))]
     pub(crate) fn started_blocking(&self) -> Result<(), HookError> {
@@ -396,7 +393,6 @@ impl Statement {
         feature = "diesel-postgres",
         feature = "diesel-mysql",
         feature = "diesel-sqlite",
-        feature = "diesel-async-postgres",
         feature = "diesel-async-postgres"
     ))]
     pub(crate) fn completed_blocking(
@@ -542,7 +538,6 @@ where
     feature = "diesel-postgres",
     feature = "diesel-mysql",
     feature = "diesel-sqlite",
-    feature = "diesel-async-postgres",
     feature = "diesel-async-postgres"
 ))]
 pub(crate) fn governed_blocking<T, E: ReportedError>(
