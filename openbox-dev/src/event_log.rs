@@ -64,7 +64,9 @@ impl LoggedRequest {
 }
 
 /// Headers whose values are credentials.
-const SECRET_HEADERS: [&str; 6] = [
+const SECRET_HEADERS: [&str; 7] = [
+    // A proof of the agent's identity for one request: shown as present, never replayable.
+    "x-openbox-agent-assertion",
     "authorization",
     "proxy-authorization",
     "cookie",

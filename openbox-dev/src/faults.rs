@@ -31,6 +31,9 @@ pub struct Faults {
     pub reset_rate: f64,
     /// Status forced on `GET /api/v1/auth/validate` (e.g. 401), if set.
     pub validate_status: Option<u16>,
+    /// Seconds the dev Core's clock runs ahead (negative: behind) when it checks Okta agent
+    /// assertions' lifetimes: a host clock off by that much.
+    pub clock_offset_seconds: i64,
 }
 
 impl Default for Faults {
@@ -43,6 +46,7 @@ impl Default for Faults {
             unknown_verdict_rate: 0.0,
             reset_rate: 0.0,
             validate_status: None,
+            clock_offset_seconds: 0,
         }
     }
 }

@@ -21,6 +21,12 @@ pub const EVALUATE_PATH: &str = "/api/v1/governance/evaluate";
 /// Path of approval polls.
 pub const APPROVAL_PATH: &str = "/api/v1/governance/approval";
 
+/// The prefix of the routes of the Okta agent identity (agent identity v2).
+const V2_PREFIX: &str = "/api/v2/";
+
+/// The Okta agent's bootstrap document.
+const BOOTSTRAP_PATH: &str = "/api/v2/auth/bootstrap";
+
 /// Which contract endpoint a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -30,12 +36,22 @@ pub enum Endpoint {
     Evaluate,
     /// `POST /api/v1/governance/approval`
     Approval,
+    /// `GET /api/v2/auth/bootstrap`: the Okta agent's ids, for an SDK holding only its key.
+    Bootstrap,
 }
 
 impl Endpoint {
-    /// The endpoint `req` is for, if any.
+    /// The endpoint `req` is for, if any, on the `/api/v1` or the `/api/v2` routes.
     pub fn of<B>(req: &Request<B>) -> Option<Self> {
-        match (req.method().as_str(), req.uri().path()) {
+        let path = req.uri().path();
+        let v1 = match path.strip_prefix(V2_PREFIX) {
+            Some(rest) => format!("/api/v1/{rest}"),
+            None => path.to_owned(),
+        };
+        match (req.method().as_str(), v1.as_str()) {
+            ("GET", "/api/v1/auth/bootstrap") if path.starts_with(V2_PREFIX) => {
+                Some(Endpoint::Bootstrap)
+            }
             ("GET", VALIDATE_PATH) => Some(Endpoint::Validate),
             ("POST", EVALUATE_PATH) => Some(Endpoint::Evaluate),
             ("POST", APPROVAL_PATH) => Some(Endpoint::Approval),
@@ -69,6 +85,55 @@ impl Answer {
             repeat_of: None,
         }
     }
+}
+
+/// The route version and, with an Okta agent configured, its assertion: `Some` is the answer
+/// refusing the request. Without one, the `/api/v2` routes do not exist (as on a Core that has
+/// no Okta identity); with one, the agent speaks `/api/v2` only.
+fn okta_refusal(
+    state: &State,
+    parts: &hyper::http::request::Parts,
+    body: &[u8],
+) -> Option<Answer> {
+    let path = parts.uri.path();
+    let v2 = path.starts_with(V2_PREFIX);
+    let Some(okta) = &state.okta else {
+        return v2.then(|| {
+            Answer::json(
+                404,
+                json!({"error": "the /api/v2 routes need an Okta agent (--okta-agent)"}),
+            )
+        });
+    };
+    if path == BOOTSTRAP_PATH {
+        // The API key alone: the document is what the SDK needs before it can sign.
+        return None;
+    }
+    let refuse = |code: &str| {
+        // Like an unauthenticated one, a refused request's body is not kept.
+        Answer::json(
+            401,
+            json!({"error": "agent assertion rejected", "reason_code": code}),
+        )
+    };
+    if !v2 {
+        return Some(refuse("identity_method_mismatch"));
+    }
+    let assertion = header_text(&parts.headers, crate::okta::ASSERTION_HEADER);
+    let api_key = crate::server::bearer_key(parts.headers.get(header::AUTHORIZATION)).unwrap_or("");
+    let now = chrono::Utc::now()
+        .timestamp()
+        .saturating_add(state.faults.get().clock_offset_seconds);
+    okta.check(
+        parts.method.as_str(),
+        path,
+        assertion.as_deref(),
+        api_key,
+        body,
+        now,
+    )
+    .err()
+    .map(refuse)
 }
 
 /// Handles one contract request. `Err` means: close the connection without answering.
@@ -108,6 +173,17 @@ where
             return Ok(finish(state, &parts, time, headers, Value::Null, answer, 0));
         }
     };
+    if let Some(refusal) = okta_refusal(state, &parts, &bytes) {
+        return Ok(finish(
+            state,
+            &parts,
+            time,
+            headers,
+            Value::Null,
+            refusal,
+            0,
+        ));
+    }
     if let Some(agent) = &state.agent {
         let path = parts.uri.path();
         let header = |name: &str| header_text(&parts.headers, name);
@@ -128,7 +204,12 @@ where
     };
 
     let size = bytes.len();
-    let answer = if endpoint == Endpoint::Validate {
+    let answer = if endpoint == Endpoint::Bootstrap {
+        match &state.okta {
+            Some(okta) => Answer::json(200, okta.bootstrap_document()),
+            None => Answer::json(404, json!({"error": "no Okta agent (--okta-agent)"})),
+        }
+    } else if endpoint == Endpoint::Validate {
         match state.faults.get().validate_status {
             Some(status) => Answer {
                 fault: Some("validate_status"),

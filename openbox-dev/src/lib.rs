@@ -35,6 +35,7 @@ pub mod event_log;
 pub mod faults;
 pub mod governance;
 pub mod guard;
+pub mod okta;
 pub mod rules;
 #[cfg(test)]
 mod rules_properties;
@@ -140,6 +141,7 @@ pub struct DevCoreBuilder {
     admin_key: Option<String>,
     limits: Limits,
     agent: Option<(String, String)>,
+    okta_agent: Option<okta::OktaAgentRegistration>,
 }
 
 impl Default for DevCoreBuilder {
@@ -157,6 +159,7 @@ impl Default for DevCoreBuilder {
             admin_key: None,
             limits: Limits::default(),
             agent: None,
+            okta_agent: None,
         }
     }
 }
@@ -240,6 +243,14 @@ impl DevCoreBuilder {
         self
     }
 
+    /// Verify Okta AI-agent assertions (agent identity v2): contract requests must come on the
+    /// `/api/v2` routes with an assertion of this agent that verifies; others are refused with
+    /// 401 and Core's reason code (see the `okta` module).
+    pub fn okta_agent(mut self, registration: okta::OktaAgentRegistration) -> Self {
+        self.okta_agent = Some(registration);
+        self
+    }
+
     /// Binds and starts serving on the current Tokio runtime.
     pub async fn start(self) -> Result<DevCore, DevCoreError> {
         self.faults.validate().map_err(DevCoreError::Faults)?;
@@ -247,6 +258,16 @@ impl DevCoreBuilder {
             .agent
             .as_ref()
             .map(|(did, key)| signatures::AgentVerifier::new(did, key))
+            .transpose()
+            .map_err(DevCoreError::Agent)?;
+        if self.agent.is_some() && self.okta_agent.is_some() {
+            return Err(DevCoreError::Agent(
+                "an agent DID and an Okta agent exclude each other: verify one identity".into(),
+            ));
+        }
+        let okta = self
+            .okta_agent
+            .map(okta::OktaVerifier::new)
             .transpose()
             .map_err(DevCoreError::Agent)?;
         let guard = guard::Guard::new(self.allowed_hosts, self.admin_key);
@@ -280,6 +301,7 @@ impl DevCoreBuilder {
             server::Access {
                 api_keys: self.api_keys,
                 agent,
+                okta,
                 guard,
             },
             self.approval_expires_in,

@@ -84,6 +84,9 @@ struct Serve {
     /// Status forced on the key check (e.g. 401).
     #[arg(long)]
     fault_validate_status: Option<u16>,
+    /// Seconds the clock checking Okta agent assertions runs ahead (negative: behind).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    fault_clock_offset_seconds: i64,
     /// Also answer the dev API and web page under this host name (repeatable); loopback names
     /// are always answered.
     #[arg(long = "allow-host")]
@@ -97,6 +100,11 @@ struct Serve {
     /// The agent's Ed25519 public key, standard base64 (with --agent-did).
     #[arg(long, requires = "agent_did")]
     agent_public_key: Option<String>,
+    /// Verify Okta AI-agent assertions (agent identity v2): a JSON file registering the agent
+    /// — `openbox_agent_id`, `organization_id`, `deployment_id`, `assertion_audience`,
+    /// `okta.external_agent_id` and `jwks` (its RSA public keys by `kid`).
+    #[arg(long, value_name = "FILE", conflicts_with = "agent_did")]
+    okta_agent: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -200,6 +208,7 @@ async fn serve(args: Serve) -> Result<(), String> {
         unknown_verdict_rate: args.fault_unknown_verdict_rate,
         reset_rate: args.fault_reset_rate,
         validate_status: args.fault_validate_status,
+        clock_offset_seconds: args.fault_clock_offset_seconds,
     };
     let mut builder = DevCore::builder()
         .addr(SocketAddr::new(args.host, args.port))
@@ -225,6 +234,13 @@ async fn serve(args: Serve) -> Result<(), String> {
     }
     if let (Some(did), Some(key)) = (args.agent_did, args.agent_public_key) {
         builder = builder.agent(did, key);
+    }
+    if let Some(path) = args.okta_agent {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let registration = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not an Okta agent registration: {e}", path.display()))?;
+        builder = builder.okta_agent(registration);
     }
     let core = builder.start().await.map_err(|e| e.to_string())?;
     // Write errors are ignored: a closed stdout (a caller that read the first line and went

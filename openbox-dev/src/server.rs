@@ -54,6 +54,8 @@ pub struct State {
     api_keys: Option<HashSet<String>>,
     /// The agent whose signatures contract requests must carry, when configured.
     pub agent: Option<crate::signatures::AgentVerifier>,
+    /// The Okta agent whose assertions contract requests must carry, when configured.
+    pub okta: Option<crate::okta::OktaVerifier>,
     approval_expires_in: Option<Duration>,
     open_connections: AtomicUsize,
     /// Checks of the dev API.
@@ -87,6 +89,7 @@ impl Drop for OpenConnection {
 pub(crate) struct Access {
     pub api_keys: Option<HashSet<String>>,
     pub agent: Option<crate::signatures::AgentVerifier>,
+    pub okta: Option<crate::okta::OktaVerifier>,
     pub guard: Guard,
 }
 
@@ -103,6 +106,7 @@ impl State {
         let Access {
             api_keys,
             agent,
+            okta,
             guard,
         } = access;
         State {
@@ -113,6 +117,7 @@ impl State {
             faults,
             api_keys,
             agent,
+            okta,
             approval_expires_in,
             open_connections: AtomicUsize::new(0),
             guard,
@@ -144,10 +149,7 @@ impl State {
 
     /// Accepts `Bearer obx_(live|test)_…`, and only the configured keys if there are any.
     pub fn key_accepted(&self, header: Option<&HeaderValue>) -> bool {
-        let Some(key) = header
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-        else {
+        let Some(key) = bearer_key(header) else {
             return false;
         };
         let rest = key
@@ -157,6 +159,13 @@ impl State {
             .is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_alphanumeric() || c == '_'));
         well_formed && self.api_keys.as_ref().is_none_or(|keys| keys.contains(key))
     }
+}
+
+/// The key of an `Authorization: Bearer …` header.
+pub fn bearer_key(header: Option<&HeaderValue>) -> Option<&str> {
+    header
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
 }
 
 /// Serves until `stop` is cancelled; then every connection is dropped.

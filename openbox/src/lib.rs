@@ -90,6 +90,8 @@ pub mod __private;
 pub use client::{
     BreakerState, GovernanceApiError, OpenBoxError, SigningRejection, SpoolError, SpoolStats,
 };
+#[cfg(feature = "okta-identity")]
+pub use config::OktaAgentIdentity;
 pub use config::{
     AgentIdentity, BreakerSettings, ConfigError, ErrorPolicy, OpenBoxConfig, OpenBoxConfigBuilder,
     SpoolSettings,

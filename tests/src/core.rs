@@ -41,6 +41,12 @@ impl TestCore {
         Self::start_built(DevCore::builder().agent(did, public_key)).await
     }
 
+    /// Starts a dev Core (allowing everything) that accepts only requests on the `/api/v2`
+    /// routes carrying an assertion of the Okta agent `registration`.
+    pub async fn start_okta(registration: openbox_dev::okta::OktaAgentRegistration) -> Self {
+        Self::start_built(DevCore::builder().okta_agent(registration)).await
+    }
+
     async fn start_with(rules: RuleSet, keep_events: usize) -> Self {
         Self::start_built(DevCore::builder().rules(rules).keep_events(keep_events)).await
     }

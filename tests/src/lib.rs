@@ -13,6 +13,7 @@ pub mod harness;
 pub mod history;
 pub mod hook_fixtures;
 pub mod http_server;
+pub mod identity;
 pub mod llm;
 pub mod mcp;
 pub mod observe;

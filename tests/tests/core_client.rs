@@ -724,3 +724,108 @@ async fn signed_requests_verify_and_rejections_are_typed() {
         "an unsigned request is refused"
     );
 }
+
+/// With only the Okta private key configured, 64 evaluations sent at once before the identity is
+/// known make exactly one bootstrap request, and every evaluation is signed with the ids it
+/// gave; a key that is not the credential Core selected is refused before anything is signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_okta_key_alone_bootstraps_once_under_64_concurrent_evaluations() {
+    use openbox_tests::identity::{new_rsa_key_pem, okta_config, registration_of};
+
+    let pem = new_rsa_key_pem();
+    let full = okta_config("http://127.0.0.1:1", ErrorPolicy::FailOpen, &pem);
+    let core = TestCore::start_okta(registration_of(full.okta_agent_identity().unwrap())).await;
+    let key_only = |pem: &str| {
+        let config = openbox_tests::core::config_builder_for(
+            &core.core.url(),
+            ErrorPolicy::FailOpen,
+            Duration::from_secs(10),
+        )
+        .okta_agent_private_key(pem)
+        .build()
+        .unwrap();
+        assert!(
+            config.okta_agent_identity().is_none(),
+            "the ids are not known yet"
+        );
+        CoreClient::new(config).unwrap()
+    };
+    let client = key_only(&pem);
+    let calls = (0..64).map(|_| {
+        let client = client.clone();
+        async move { client.evaluate(&workflow_started()).await }
+    });
+    for verdict in futures::future::join_all(calls).await {
+        assert_eq!(verdict.unwrap().verdict, Verdict::Allow);
+    }
+    let log = core.log().await;
+    let bootstraps: Vec<_> = log
+        .iter()
+        .filter(|e| e.path == "/api/v2/auth/bootstrap")
+        .collect();
+    assert_eq!(bootstraps.len(), 1, "one bootstrap for 64 evaluations");
+    assert!(
+        !bootstraps[0]
+            .headers
+            .contains_key("x-openbox-agent-assertion")
+    );
+    let evaluations: Vec<_> = log
+        .iter()
+        .filter(|e| e.path == "/api/v2/governance/evaluate")
+        .collect();
+    assert_eq!(evaluations.len(), 64);
+    assert!(
+        evaluations.iter().all(|e| e.status == 200),
+        "signed with Core's ids"
+    );
+
+    let stranger = key_only(&new_rsa_key_pem());
+    match stranger.validate().await {
+        Err(OpenBoxError::Config(ConfigError::InvalidOption { option, reason })) => {
+            assert_eq!(option, "okta_agent_private_key");
+            assert!(
+                reason.contains("does not match the selected Okta credential"),
+                "{reason}"
+            );
+        }
+        other => panic!("another key must not start: {other:?}"),
+    }
+    let error = stranger.evaluate(&workflow_started()).await.unwrap_err();
+    assert!(
+        matches!(error, GovernanceApiError::IdentityBootstrap(_)),
+        "{error:?}"
+    );
+    assert!(matches!(
+        stranger.decide(&workflow_started()).await,
+        Decision::Halt(_)
+    ));
+    let signed_by_stranger = core.log().await.len() - log.len();
+    assert_eq!(
+        signed_by_stranger, 3,
+        "three bootstrap requests, nothing signed"
+    );
+
+    // A Core that has no Okta identity: no bootstrap route.
+    let plain = TestCore::start("").await;
+    let config = openbox_tests::core::config_builder_for(
+        &plain.core.url(),
+        ErrorPolicy::FailOpen,
+        Duration::from_secs(5),
+    )
+    .okta_agent_private_key(&pem)
+    .build()
+    .unwrap();
+    let error = CoreClient::new(config)
+        .unwrap()
+        .validate()
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("okta_agent_private_key"),
+        "{error}"
+    );
+    assert!(
+        format!("{error:?}").contains("does not support"),
+        "{error:?}"
+    );
+}

@@ -232,7 +232,7 @@ fn bench(root: &Path, extra: &[String]) -> Result<bool> {
 const LINT_BASELINE: &str = "openbox-lint-baseline";
 
 /// Features of `openbox` a user can pick alone.
-const FEATURES: [&str; 20] = [
+const FEATURES: [&str; 21] = [
     "http",
     "otel",
     "sqlx-postgres",
@@ -253,6 +253,7 @@ const FEATURES: [&str; 20] = [
     "diesel-sqlite",
     "diesel-async-postgres",
     "sea-orm",
+    "okta-identity",
 ];
 
 fn lint(root: &Path) -> Result<bool> {

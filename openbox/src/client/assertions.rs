@@ -12,8 +12,7 @@
 //! Workload identity v3: the client assertion (RFC 7523 `private_key_jwt`) exchanged at the
 //! token endpoint Core's bootstrap document names, serialized the same way.
 //!
-//! Not yet sent, and built with the tests only: the client speaks the `/api/v1` routes until v2
-//! and v3 are wired in.
+//! The v3 client assertion is built with the tests only until the client speaks `/api/v3`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,9 +20,12 @@ use std::fmt::Write as _;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::signing::hex_sha256;
+use super::signing::{hex_sha256, new_nonce};
 use crate::config::okta::OktaAgentIdentity;
 use crate::config::rsa_key::{ALGORITHM, RsaSigningKey};
+
+/// The header an assertion travels in.
+pub const HEADER_ASSERTION: &str = "X-OpenBox-Agent-Assertion";
 
 /// The JWT `typ` of an assertion.
 pub(crate) const JWT_TYP: &str = "openbox-agent-proof+jwt";
@@ -103,8 +105,16 @@ pub(crate) fn assertion(
     compact_jws(&header, &claims, &identity.key)
 }
 
+/// The assertion for `request`, issued now under a fresh `jti` — made at each send, so that a
+/// retry or a late delivery from the spool is never refused as a replay.
+pub(crate) fn assertion_now(identity: &OktaAgentIdentity, request: SignedRequest<'_>) -> String {
+    let iat = chrono::Utc::now().timestamp();
+    assertion(identity, request, &new_nonce(), iat, &[])
+}
+
 /// The workload identity's client assertion for `client_id` at `token_endpoint`, under the
 /// bootstrap document's `kid`, issued at `iat` under `jti`.
+#[cfg(test)]
 pub(crate) fn workload_client_assertion(
     key: &RsaSigningKey,
     kid: &str,
@@ -191,6 +201,7 @@ fn push_json_string(out: &mut String, text: &str) {
     out.push('"');
 }
 
+#[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 

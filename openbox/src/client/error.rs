@@ -49,74 +49,108 @@ pub enum OpenBoxError {
     },
 }
 
-/// Why Core refused a signed request, from the reason code of its 401/403 answer (`reason_code`,
-/// `code` or `reason`). Each says what to fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SigningRejection {
-    /// `signature_invalid`: the signed bytes did not verify — a changed body or a wrong key.
-    SignatureInvalid,
-    /// `nonce_replayed`: the nonce was used before.
-    NonceReplayed,
-    /// `timestamp_outside_window` (or `timestamp_skew`): the clock is more than 300 s off.
-    TimestampOutsideWindow,
-    /// `did_agent_mismatch`: the DID is not the agent the API key belongs to.
-    DidAgentMismatch,
-    /// `verifier_not_configured`: Core has no public key for this agent yet.
-    VerifierNotConfigured,
-    /// Another code, as Core sent it.
-    Other(String),
+/// Declares [`SigningRejection`]: each known reason code with its variant, its documentation
+/// and the advice its message gives — one table, so code, variant and advice cannot drift.
+macro_rules! signing_rejections {
+    ($($(#[$doc:meta])* $variant:ident => [$code:literal $(| $alias:literal)*], $advice:literal;)*) => {
+        /// Why Core refused a signed request, from the reason code of its 401/403 answer
+        /// (`reason_code`, `code` or `reason`). Each says what to fix.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub enum SigningRejection {
+            $($(#[$doc])* $variant,)*
+            /// Another code, as Core sent it.
+            Other(String),
+        }
+
+        impl SigningRejection {
+            /// The rejection a reason code names.
+            pub fn from_code(code: &str) -> Self {
+                match code {
+                    $($code $(| $alias)* => SigningRejection::$variant,)*
+                    other => SigningRejection::Other(other.chars().take(64).collect()),
+                }
+            }
+
+            /// The reason code.
+            pub fn code(&self) -> &str {
+                match self {
+                    $(SigningRejection::$variant => $code,)*
+                    SigningRejection::Other(code) => code,
+                }
+            }
+
+            fn advice(&self) -> &'static str {
+                match self {
+                    $(SigningRejection::$variant => $advice,)*
+                    SigningRejection::Other(_) => "see Core's documentation for this reason code",
+                }
+            }
+        }
+    };
 }
 
-impl SigningRejection {
-    /// The rejection a reason code names.
-    pub fn from_code(code: &str) -> Self {
-        match code {
-            "signature_invalid" => SigningRejection::SignatureInvalid,
-            "nonce_replayed" => SigningRejection::NonceReplayed,
-            "timestamp_outside_window" | "timestamp_skew" => {
-                SigningRejection::TimestampOutsideWindow
-            }
-            "did_agent_mismatch" => SigningRejection::DidAgentMismatch,
-            "verifier_not_configured" => SigningRejection::VerifierNotConfigured,
-            other => SigningRejection::Other(other.chars().take(64).collect()),
-        }
-    }
-
-    /// The reason code.
-    pub fn code(&self) -> &str {
-        match self {
-            SigningRejection::SignatureInvalid => "signature_invalid",
-            SigningRejection::NonceReplayed => "nonce_replayed",
-            SigningRejection::TimestampOutsideWindow => "timestamp_outside_window",
-            SigningRejection::DidAgentMismatch => "did_agent_mismatch",
-            SigningRejection::VerifierNotConfigured => "verifier_not_configured",
-            SigningRejection::Other(code) => code,
-        }
-    }
+signing_rejections! {
+    /// `signature_invalid`: the signed bytes did not verify — a changed body or a wrong key.
+    SignatureInvalid => ["signature_invalid"],
+        "the signed bytes did not verify: a wrong or rotated private key, or a body changed on the way";
+    /// `nonce_replayed`: the nonce was used before.
+    NonceReplayed => ["nonce_replayed"],
+        "the nonce was already used: a signed request was sent twice";
+    /// `timestamp_outside_window` (or `timestamp_skew`): the clock is more than 300 s off.
+    TimestampOutsideWindow => ["timestamp_outside_window" | "timestamp_skew"],
+        "the signing time is more than 300 s away from Core's clock: sync this host's clock";
+    /// `did_agent_mismatch`: the DID is not the agent the API key belongs to.
+    DidAgentMismatch => ["did_agent_mismatch"],
+        "the agent DID is not the agent the API key and private key were provisioned for";
+    /// `verifier_not_configured`: Core has no public key for this agent yet.
+    VerifierNotConfigured => ["verifier_not_configured"],
+        "Core has no public key for this agent yet: re-provision the agent";
+    /// `assertion_missing`: a v2 route was called without `X-OpenBox-Agent-Assertion`.
+    AssertionMissing => ["assertion_missing"],
+        "the request carried no agent assertion: configure the Okta agent identity";
+    /// `assertion_malformed`: the assertion is not a well-formed compact JWS.
+    AssertionMalformed => ["assertion_malformed"],
+        "the agent assertion is not a well-formed JWT";
+    /// `assertion_typ_mismatch`: the JWT `typ` is not `openbox-agent-proof+jwt`.
+    AssertionTypMismatch => ["assertion_typ_mismatch"],
+        "the agent assertion's typ is not openbox-agent-proof+jwt";
+    /// `assertion_alg_rejected`: the JWT `alg` is not `RS256`.
+    AssertionAlgRejected => ["assertion_alg_rejected"],
+        "the agent assertion's algorithm is not RS256";
+    /// `assertion_embedded_key_rejected`: the JWT header carries a key (`jwk`, `jku`, `x5u`).
+    AssertionEmbeddedKeyRejected => ["assertion_embedded_key_rejected"],
+        "the agent assertion names its own key; Core verifies with the registered one only";
+    /// `assertion_key_too_small`: the credential's RSA key is under 2048 bits.
+    AssertionKeyTooSmall => ["assertion_key_too_small"],
+        "the agent's RSA key is under 2048 bits: issue a larger key";
+    /// `assertion_signature_invalid`: the RS256 signature does not verify under the `kid`.
+    AssertionSignatureInvalid => ["assertion_signature_invalid"],
+        "the agent assertion's signature did not verify: a wrong or rotated private key, or a wrong key id";
+    /// `method_endpoint_mismatch`: `htm`/`htu` are not the request's method and path.
+    MethodEndpointMismatch => ["method_endpoint_mismatch"],
+        "the agent assertion was made for another method or path";
+    /// `binding_invalid`: a bound claim (body hash, API key hash, ids, audience) is not the
+    /// request's or the agent's.
+    BindingInvalid => ["binding_invalid"],
+        "the agent assertion does not match this request, API key or agent: check the ids and audience";
+    /// `transition_proof_invalid`: an identity transition's proof did not verify.
+    TransitionProofInvalid => ["transition_proof_invalid"],
+        "the identity transition proof did not verify";
+    /// `proof_expired`: the assertion is outside its 60 s lifetime (or the clock is off).
+    ProofExpired => ["proof_expired"],
+        "the agent assertion has expired or is not yet valid: sync this host's clock";
+    /// `proof_replayed`: the assertion's `jti` was used before.
+    ProofReplayed => ["proof_replayed"],
+        "the agent assertion was already used: a signed request was sent twice";
+    /// `identity_ineligible`: the identity may not call Core (inactive agent or credential).
+    IdentityIneligible => ["identity_ineligible"],
+        "the agent's identity is not eligible: check the agent and its credential at Core";
 }
 
 impl std::fmt::Display for SigningRejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let advice = match self {
-            SigningRejection::SignatureInvalid => {
-                "the signed bytes did not verify: a wrong or rotated private key, or a body changed on the way"
-            }
-            SigningRejection::NonceReplayed => {
-                "the nonce was already used: a signed request was sent twice"
-            }
-            SigningRejection::TimestampOutsideWindow => {
-                "the signing time is more than 300 s away from Core's clock: sync this host's clock"
-            }
-            SigningRejection::DidAgentMismatch => {
-                "the agent DID is not the agent the API key and private key were provisioned for"
-            }
-            SigningRejection::VerifierNotConfigured => {
-                "Core has no public key for this agent yet: re-provision the agent"
-            }
-            SigningRejection::Other(_) => "see Core's documentation for this reason code",
-        };
-        write!(f, "{} ({advice})", self.code())
+        write!(f, "{} ({})", self.code(), self.advice())
     }
 }
 
@@ -158,6 +192,11 @@ pub enum GovernanceApiError {
         /// Core's reason.
         rejection: SigningRejection,
     },
+    /// The Okta identity's ids could not be had from Core's bootstrap document (no such route,
+    /// a refusal, an invalid document, or Core selected another key than the configured one):
+    /// nothing can be signed. Always fails closed, like a refused key.
+    #[error("Governance API error: Okta identity bootstrap failed: {0}")]
+    IdentityBootstrap(String),
     /// A 2xx answer that is not a usable evaluate response (garbage, unknown verdict…).
     #[error("Governance API error: {0}")]
     InvalidResponse(#[from] ResponseError),
@@ -185,6 +224,7 @@ impl GovernanceApiError {
             GovernanceApiError::Status { .. } => "http_status",
             GovernanceApiError::Unauthorized { .. } => "unauthorized",
             GovernanceApiError::SignatureRejected { .. } => "signature_rejected",
+            GovernanceApiError::IdentityBootstrap(_) => "identity_bootstrap",
             GovernanceApiError::InvalidResponse(ResponseError::UnknownVerdict(_)) => {
                 "unknown_verdict"
             }
@@ -204,11 +244,14 @@ impl GovernanceApiError {
         }
     }
 
-    /// `true` for 401/403, which fail closed whatever the policy: a configuration error, not an outage.
+    /// `true` for 401/403 and an unusable Okta identity, which fail closed whatever the policy:
+    /// a configuration error, not an outage.
     pub fn is_unauthorized(&self) -> bool {
         matches!(
             self,
-            GovernanceApiError::Unauthorized { .. } | GovernanceApiError::SignatureRejected { .. }
+            GovernanceApiError::Unauthorized { .. }
+                | GovernanceApiError::SignatureRejected { .. }
+                | GovernanceApiError::IdentityBootstrap(_)
         )
     }
 }

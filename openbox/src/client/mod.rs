@@ -1,11 +1,12 @@
 //! The OpenBox Core client: the three endpoints over one pooled connection, and the error
 //! policy that turns a failed call into a decision.
 
+#[cfg(feature = "okta-identity")]
+mod assertions;
 mod breaker;
 mod error;
-// v2 and v3 assertions: built with the tests only until the client speaks `/api/v2`, `/api/v3`.
-#[cfg(test)]
-mod assertions;
+#[cfg(feature = "okta-identity")]
+mod okta_bootstrap;
 mod policy;
 mod replay;
 mod signing;
@@ -19,6 +20,8 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
 
+#[cfg(feature = "okta-identity")]
+pub use assertions::HEADER_ASSERTION;
 pub use breaker::BreakerState;
 pub use error::{GovernanceApiError, OpenBoxError, SigningRejection};
 pub use policy::Decision;
@@ -40,6 +43,12 @@ pub const VALIDATE_PATH: &str = "/api/v1/auth/validate";
 pub const EVALUATE_PATH: &str = "/api/v1/governance/evaluate";
 /// Path of approval polls.
 pub const APPROVAL_PATH: &str = "/api/v1/governance/approval";
+/// Path of the key check with the Okta agent identity (agent identity v2).
+pub const V2_VALIDATE_PATH: &str = "/api/v2/auth/validate";
+/// Path of evaluations with the Okta agent identity.
+pub const V2_EVALUATE_PATH: &str = "/api/v2/governance/evaluate";
+/// Path of approval polls with the Okta agent identity.
+pub const V2_APPROVAL_PATH: &str = "/api/v2/governance/approval";
 
 /// The header marking an evaluation whose verdict the SDK observes but does not enforce.
 pub const ENFORCEMENT_HEADER: &str = "x-openbox-enforcement";
@@ -74,6 +83,9 @@ struct Inner {
     validate_url: reqwest::Url,
     evaluate_url: reqwest::Url,
     approval_url: reqwest::Url,
+    /// The Okta identity once known: configured, or fetched from Core once (single flight).
+    #[cfg(feature = "okta-identity")]
+    okta: tokio::sync::OnceCell<Arc<crate::config::OktaAgentIdentity>>,
 }
 
 impl CoreClient {
@@ -101,13 +113,32 @@ impl CoreClient {
                 url,
             })
         };
+        // The identity picks the routes: Core refuses an assertion on a route of another version.
+        #[cfg(feature = "okta-identity")]
+        let (okta, okta_identity) = match config.okta() {
+            Some(crate::config::OktaSource::Configured(identity)) => (
+                true,
+                tokio::sync::OnceCell::new_with(Some(identity.clone())),
+            ),
+            Some(crate::config::OktaSource::Bootstrap(_)) => (true, tokio::sync::OnceCell::new()),
+            None => (false, tokio::sync::OnceCell::new()),
+        };
+        #[cfg(not(feature = "okta-identity"))]
+        let okta = false;
+        let [validate, evaluate, approval] = if okta {
+            [V2_VALIDATE_PATH, V2_EVALUATE_PATH, V2_APPROVAL_PATH]
+        } else {
+            [VALIDATE_PATH, EVALUATE_PATH, APPROVAL_PATH]
+        };
         Ok(CoreClient {
             inner: Arc::new(Inner {
                 #[cfg(feature = "http")]
                 base_url: endpoint("")?,
-                validate_url: endpoint(VALIDATE_PATH)?,
-                evaluate_url: endpoint(EVALUATE_PATH)?,
-                approval_url: endpoint(APPROVAL_PATH)?,
+                validate_url: endpoint(validate)?,
+                evaluate_url: endpoint(evaluate)?,
+                approval_url: endpoint(approval)?,
+                #[cfg(feature = "okta-identity")]
+                okta: okta_identity,
                 http,
                 breaker: breaker::Breaker::new(config.circuit_breaker()),
                 spool: match config.spool() {
@@ -153,16 +184,28 @@ impl CoreClient {
         &self.inner.base_url
     }
 
-    /// Checks the API key with `GET /api/v1/auth/validate` (done once at worker start-up).
+    /// Checks the API key with `GET /api/v1/auth/validate` — `/api/v2/…`, signed, with the Okta
+    /// agent identity (done once at worker start-up).
     ///
     /// 200 → `Ok`; 401/403 → [`OpenBoxError::Auth`]; anything else → [`OpenBoxError::Network`].
     pub async fn validate(&self) -> Result<(), OpenBoxError> {
         let url = self.config().url().to_owned();
         let mut request = self.inner.http.get(self.inner.validate_url.clone());
-        if let Some(identity) = self.config().agent_identity() {
-            for (name, value) in identity.sign("GET", self.inner.validate_url.path(), b"") {
-                request = request.header(name, value);
+        let headers = match self
+            .identity_headers("GET", self.inner.validate_url.path(), b"")
+            .await
+        {
+            Ok(headers) => headers,
+            Err(GovernanceApiError::IdentityBootstrap(reason)) => {
+                return Err(OpenBoxError::Config(ConfigError::InvalidOption {
+                    option: "okta_agent_private_key",
+                    reason: format!("Core's identity bootstrap failed: {reason}"),
+                }));
             }
+            Err(source) => return Err(OpenBoxError::Network { url, source }),
+        };
+        for (name, value) in headers {
+            request = request.header(name, value);
         }
         let path = self.inner.validate_url.path();
         match self.send_logged(path, Marks::default(), b"", request).await {
@@ -330,11 +373,16 @@ impl CoreClient {
             admission: Some(self.inner.breaker.admit()?),
         };
         let mut request = self.inner.http.post(url.clone());
-        if let Some(identity) = self.config().agent_identity() {
-            // Signed now, so that a retry or a late delivery carries a fresh nonce and time.
-            for (name, value) in identity.sign("POST", url.path(), &json) {
-                request = request.header(name, value);
+        // Signed now, so that a retry or a late delivery carries a fresh nonce (or `jti`) and time.
+        let headers = match self.identity_headers("POST", url.path(), &json).await {
+            Ok(headers) => headers,
+            Err(e) => {
+                admitted.record(Err(&e));
+                return Err(e);
             }
+        };
+        for (name, value) in headers {
+            request = request.header(name, value);
         }
         let mut request = request.body(json.clone());
         if marks.observe {
@@ -356,6 +404,72 @@ impl CoreClient {
         }
         admitted.record(outcome.as_ref().map(|_| ()));
         result
+    }
+
+    /// The headers that sign a request `method path` with `body` as the configured identity, if
+    /// any: the v1 DID signature's five, or the Okta identity's assertion (whose ids may first
+    /// have to come from Core).
+    async fn identity_headers(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Vec<(&'static str, String)>, GovernanceApiError> {
+        #[cfg(feature = "okta-identity")]
+        if let Some(source) = self.config().okta() {
+            let identity = self
+                .inner
+                .okta
+                .get_or_try_init(|| self.bootstrap_okta(source))
+                .await?;
+            let request = assertions::SignedRequest {
+                api_key: self.config().api_key().expose(),
+                method,
+                path,
+                body,
+            };
+            return Ok(vec![(
+                HEADER_ASSERTION,
+                assertions::assertion_now(identity, request),
+            )]);
+        }
+        Ok(match self.config().agent_identity() {
+            Some(identity) => identity.sign(method, path, body).into(),
+            None => Vec::new(),
+        })
+    }
+
+    /// The Okta identity of `source`: with the key alone, its ids from Core's bootstrap
+    /// document (`GET /api/v2/auth/bootstrap`, the API key only).
+    #[cfg(feature = "okta-identity")]
+    async fn bootstrap_okta(
+        &self,
+        source: &crate::config::OktaSource,
+    ) -> Result<Arc<crate::config::OktaAgentIdentity>, GovernanceApiError> {
+        let key = match source {
+            crate::config::OktaSource::Configured(identity) => return Ok(identity.clone()),
+            crate::config::OktaSource::Bootstrap(key) => key,
+        };
+        let url = format!("{}{}", self.config().url(), okta_bootstrap::BOOTSTRAP_PATH);
+        let request = self
+            .inner
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json");
+        let path = okta_bootstrap::BOOTSTRAP_PATH;
+        let (status, body) = self
+            .send_logged(path, Marks::default(), b"", request)
+            .await?;
+        let ids = okta_bootstrap::ids_from_answer(status, &body, &key.jwk_thumbprint())?;
+        tracing::info!(
+            agent = %ids.openbox_agent_id,
+            kid = %ids.key_id,
+            "Okta agent identity bootstrapped from OpenBox Core"
+        );
+        Ok(Arc::new(crate::config::OktaAgentIdentity {
+            ids,
+            key: key.clone(),
+        }))
     }
 
     fn check_status(&self, status: u16, body: &[u8]) -> Result<(), GovernanceApiError> {
@@ -385,7 +499,9 @@ impl CoreClient {
     /// The reason a 401/403 body gives for refusing a signed request (`reason_code`, `code` or
     /// `reason`); `None` when requests are not signed or the body names none.
     fn signing_rejection(&self, body: &[u8]) -> Option<SigningRejection> {
-        self.config().agent_identity()?;
+        if !self.config().signs_requests() {
+            return None;
+        }
         let value: serde_json::Value = serde_json::from_slice(body).ok()?;
         ["reason_code", "code", "reason"]
             .iter()

@@ -99,8 +99,8 @@ fn signing_timestamp(now: chrono::DateTime<chrono::Utc>) -> String {
     }
 }
 
-/// 24 random bytes as unpadded base64url (32 characters).
-fn new_nonce() -> String {
+/// 24 random bytes as unpadded base64url (32 characters): a nonce, or an assertion's `jti`.
+pub(super) fn new_nonce() -> String {
     let mut bytes = [0u8; 24];
     if getrandom::fill(&mut bytes).is_err() {
         // No OS randomness is close to impossible; a unique nonce still keeps Core's replay

@@ -26,6 +26,16 @@ pub(crate) struct EnvSetting {
     legacy: Option<&'static str>,
 }
 
+impl EnvSetting {
+    /// A setting read under `suffix` only.
+    pub(crate) const fn new(suffix: &'static str) -> Self {
+        EnvSetting {
+            suffix,
+            legacy: None,
+        }
+    }
+}
+
 /// Core's base URL.
 pub(crate) const URL: EnvSetting = EnvSetting {
     suffix: "API_URL",

@@ -14,12 +14,11 @@ mod breaker;
 mod env;
 mod error;
 mod identity;
-// The Okta agent identity (v2) and the RS256 key it and the workload identity (v3) sign with.
-// Built with the tests only until the client speaks `/api/v2` (then behind a feature, with
-// `aws-lc-rs` as a dependency).
-#[cfg(test)]
+// The Okta agent identity (v2). Its settings are read in every build, so that one set without
+// the `okta-identity` feature is refused rather than ignored.
 pub(crate) mod okta;
-#[cfg(test)]
+// The RS256 key the Okta identity (and, later, the workload identity) signs with.
+#[cfg(feature = "okta-identity")]
 pub(crate) mod rsa_key;
 mod spool;
 
@@ -27,6 +26,10 @@ pub use breaker::BreakerSettings;
 use env::DEFAULT_ENV_PREFIX;
 pub use error::ConfigError;
 pub use identity::AgentIdentity;
+#[cfg(feature = "okta-identity")]
+pub use okta::OktaAgentIdentity;
+#[cfg(feature = "okta-identity")]
+pub(crate) use okta::OktaSource;
 #[cfg(test)]
 pub(crate) use spool::MIN_SPOOL_MAX_BYTES;
 pub use spool::SpoolSettings;
@@ -167,6 +170,8 @@ pub struct OpenBoxConfig {
     circuit_breaker: BreakerSettings,
     spool: Option<SpoolSettings>,
     agent_identity: Option<AgentIdentity>,
+    #[cfg(feature = "okta-identity")]
+    okta: Option<OktaSource>,
     debug: bool,
 }
 
@@ -222,6 +227,33 @@ impl OpenBoxConfig {
         self.agent_identity.as_ref()
     }
 
+    /// The Okta AI-agent identity (agent identity v2) requests are signed with, when it is
+    /// configured in full: then every request goes to the `/api/v2` routes with an assertion.
+    /// `None` too when only its private key is set: the client then asks Core for the rest.
+    #[cfg(feature = "okta-identity")]
+    pub fn okta_agent_identity(&self) -> Option<&OktaAgentIdentity> {
+        match &self.okta {
+            Some(OktaSource::Configured(identity)) => Some(identity),
+            _ => None,
+        }
+    }
+
+    /// The Okta identity's settings, configured or to bootstrap.
+    #[cfg(feature = "okta-identity")]
+    pub(crate) fn okta(&self) -> Option<&OktaSource> {
+        self.okta.as_ref()
+    }
+
+    /// Whether requests are signed (with either identity): Core's 401/403 reason codes are
+    /// then read as signing rejections.
+    pub(crate) fn signs_requests(&self) -> bool {
+        #[cfg(feature = "okta-identity")]
+        if self.okta.is_some() {
+            return true;
+        }
+        self.agent_identity.is_some()
+    }
+
     /// Which names carry secrets: the built-in rule plus
     /// [`redact_keys`](OpenBoxConfigBuilder::redact_keys).
     pub(crate) fn sensitive_names(&self) -> &SensitiveNames {
@@ -250,6 +282,8 @@ pub struct OpenBoxConfigBuilder {
     circuit_breaker: Option<BreakerSettings>,
     spool: Option<SpoolSettings>,
     agent_identity: Option<(String, String)>,
+    #[cfg(feature = "okta-identity")]
+    okta: okta::OktaSettings,
     debug: Option<bool>,
     ignore_env: bool,
     env_prefix: Option<String>,
@@ -258,8 +292,8 @@ pub struct OpenBoxConfigBuilder {
 
 impl fmt::Debug for OpenBoxConfigBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenBoxConfigBuilder")
-            .field("url", &self.url)
+        let mut s = f.debug_struct("OpenBoxConfigBuilder");
+        s.field("url", &self.url)
             .field("api_key", &self.api_key.as_ref().map(|_| "****"))
             .field("timeout", &self.timeout)
             .field("error_policy", &self.error_policy)
@@ -273,8 +307,10 @@ impl fmt::Debug for OpenBoxConfigBuilder {
             )
             .field("debug", &self.debug)
             .field("ignore_env", &self.ignore_env)
-            .field("env_prefix", &self.env_prefix)
-            .finish_non_exhaustive()
+            .field("env_prefix", &self.env_prefix);
+        #[cfg(feature = "okta-identity")]
+        s.field("okta", &self.okta);
+        s.finish_non_exhaustive()
     }
 }
 
@@ -361,6 +397,73 @@ impl OpenBoxConfigBuilder {
         private_key: impl Into<String>,
     ) -> Self {
         self.agent_identity = Some((did.into(), private_key.into()));
+        self
+    }
+
+    /// Signs every request with the Okta AI-agent identity (agent identity v2) and sends it to
+    /// the `/api/v2` routes: `pem` is the agent's unencrypted PKCS#8 PEM RSA private key
+    /// (`-----BEGIN PRIVATE KEY-----`, at least 2048 bits). Alone, the ids come from Core
+    /// (`GET /api/v2/auth/bootstrap`, before the first signed request; Core's selected key must
+    /// be this one); or set together with the five ids and the audience below; environment `OPENBOX_OKTA_AGENT_PRIVATE_KEY`,
+    /// `OPENBOX_AGENT_ID`, `OPENBOX_ORGANIZATION_ID`, `OPENBOX_DEPLOYMENT_ID`,
+    /// `OPENBOX_OKTA_AGENT_ID`, `OPENBOX_OKTA_AGENT_KEY_ID`, `OPENBOX_AGENT_PROOF_AUDIENCE`.
+    /// Validated by [`build`](Self::build), whose errors never show the key; the key never
+    /// appears in `Debug` output, logs or workflow histories. Not with
+    /// [`agent_identity`](Self::agent_identity).
+    #[cfg(feature = "okta-identity")]
+    pub fn okta_agent_private_key(mut self, pem: impl Into<String>) -> Self {
+        self.okta.private_key = Some(pem.into());
+        self
+    }
+
+    /// The OpenBox agent id of the Okta identity (see
+    /// [`okta_agent_private_key`](Self::okta_agent_private_key)).
+    #[cfg(feature = "okta-identity")]
+    pub fn openbox_agent_id(mut self, id: impl Into<String>) -> Self {
+        self.okta.set_id("openbox_agent_id", id.into());
+        self
+    }
+
+    /// The organization id of the Okta identity.
+    #[cfg(feature = "okta-identity")]
+    pub fn organization_id(mut self, id: impl Into<String>) -> Self {
+        self.okta.set_id("organization_id", id.into());
+        self
+    }
+
+    /// The deployment id of the Okta identity.
+    #[cfg(feature = "okta-identity")]
+    pub fn deployment_id(mut self, id: impl Into<String>) -> Self {
+        self.okta.set_id("deployment_id", id.into());
+        self
+    }
+
+    /// Okta's id of the agent (the assertions' `iss` and `sub`).
+    #[cfg(feature = "okta-identity")]
+    pub fn okta_agent_id(mut self, id: impl Into<String>) -> Self {
+        self.okta.set_id("okta_agent_id", id.into());
+        self
+    }
+
+    /// The key id of the agent's Okta credential (the assertions' `kid`).
+    #[cfg(feature = "okta-identity")]
+    pub fn okta_agent_key_id(mut self, id: impl Into<String>) -> Self {
+        self.okta.set_id("okta_agent_key_id", id.into());
+        self
+    }
+
+    /// The signing algorithm; `RS256`, the default, is the only one Core accepts (environment
+    /// `OPENBOX_OKTA_AGENT_ALGORITHM`).
+    #[cfg(feature = "okta-identity")]
+    pub fn okta_agent_algorithm(mut self, algorithm: impl Into<String>) -> Self {
+        self.okta.algorithm = Some(algorithm.into());
+        self
+    }
+
+    /// The audience of the assertions, as Core issued it.
+    #[cfg(feature = "okta-identity")]
+    pub fn agent_proof_audience(mut self, audience: impl Into<String>) -> Self {
+        self.okta.set_id("agent_proof_audience", audience.into());
         self
     }
 
@@ -493,8 +596,23 @@ impl OpenBoxConfigBuilder {
                 }
             },
         };
+        #[cfg(feature = "okta-identity")]
+        let okta = self.okta.resolve(&layers)?;
+        #[cfg(not(feature = "okta-identity"))]
+        okta::refuse_without_feature(&layers)?;
+        #[cfg(feature = "okta-identity")]
+        if okta.is_some() && agent_identity.is_some() {
+            return Err(ConfigError::InvalidOption {
+                option: "okta_agent_private_key",
+                reason: "the Okta agent identity and the agent DID identity (agent_identity) \
+                         exclude each other: set one"
+                    .into(),
+            });
+        }
         Ok(OpenBoxConfig {
             agent_identity,
+            #[cfg(feature = "okta-identity")]
+            okta,
             url: url.into(),
             api_key,
             timeout,

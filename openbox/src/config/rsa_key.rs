@@ -1,6 +1,5 @@
 //! An RS256 signing key, as the Okta agent identity (v2) and the workload identity (v3) take it:
-//! an unencrypted PKCS#8 PEM RSA key of at least 2048 bits. Built with the tests only until those
-//! identities are configuration options.
+//! an unencrypted PKCS#8 PEM RSA key of at least 2048 bits.
 
 use std::fmt;
 
@@ -84,16 +83,24 @@ impl RsaSigningKey {
         signature
     }
 
+    /// The public modulus and exponent, big-endian without leading zeros (a JWK's `n`, `e`).
+    pub(crate) fn public_components(&self) -> (Vec<u8>, Vec<u8>) {
+        let public = self.0.public_key();
+        (
+            public.modulus().big_endian_without_leading_zero().to_vec(),
+            public.exponent().big_endian_without_leading_zero().to_vec(),
+        )
+    }
+
     /// The RFC 7638 SHA-256 thumbprint of the public key, unpadded base64url: what Core's v2
     /// bootstrap document names as `okta.public_jwk_thumbprint`.
     pub(crate) fn jwk_thumbprint(&self) -> String {
-        let public = self.0.public_key();
-        let member = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let (n, e) = self.public_components();
         // The required members in lexicographic order, no whitespace (RFC 7638 §3.2).
         let canonical = format!(
             r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
-            member(public.exponent().big_endian_without_leading_zero()),
-            member(public.modulus().big_endian_without_leading_zero()),
+            URL_SAFE_NO_PAD.encode(e),
+            URL_SAFE_NO_PAD.encode(n),
         );
         URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
     }

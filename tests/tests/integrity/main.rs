@@ -9,6 +9,7 @@ mod capture;
 mod conformance;
 mod db;
 mod http;
+mod identity;
 mod lifecycle;
 mod patch;
 mod sql;

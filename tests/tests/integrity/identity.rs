@@ -1,0 +1,297 @@
+//! The Okta AI-agent identity (agent identity v2) end to end: a worker whose every request to
+//! Core carries an RS256 assertion runs governed against a dev Core that verifies them, and
+//! each way an assertion can be refused — a key Core does not know, another audience, a clock
+//! past the lifetime, a body changed on the way, a replayed request — stops the operation under
+//! both failure policies with Core's reason code.
+
+use openbox::{ErrorPolicy, OpenBoxError, OpenBoxPlugin, SigningRejection};
+use openbox_dev::Faults;
+use openbox_dev::okta::OktaAgentRegistration;
+use openbox_tests::core::TestCore;
+use openbox_tests::fixtures::{Plan, Step, runs_of};
+use openbox_tests::harness::{Harness, event_types, outcome, result_of};
+use openbox_tests::history::{failure_types, history_json, root_message};
+use openbox_tests::http_server::TestHttpServer;
+use openbox_tests::identity::{
+    AUDIENCE, Tamper, TamperingProxy, new_rsa_key_pem, okta_config, registration_of,
+};
+use openbox_tests::unique;
+
+/// The registration of the agent configured with `pem`.
+fn registration_for(pem: &str) -> OktaAgentRegistration {
+    let config = okta_config("http://127.0.0.1:1", ErrorPolicy::FailClosed, pem);
+    registration_of(config.okta_agent_identity().expect("an Okta identity"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_okta_agent_is_governed_on_the_v2_routes_and_a_wrong_key_does_not_start() {
+    let pem = new_rsa_key_pem();
+    let server = TestHttpServer::start().await;
+    let h = Harness::with_core(TestCore::start_okta(registration_for(&pem)).await).await;
+    let url = h.core.core.url();
+
+    let stranger = new_rsa_key_pem();
+    let refused = OpenBoxPlugin::builder()
+        .config(okta_config(&url, ErrorPolicy::FailOpen, &stranger))
+        .build()
+        .await;
+    match refused {
+        Err(OpenBoxError::SignatureRejected { rejection, .. }) => {
+            assert_eq!(rejection, SigningRejection::AssertionSignatureInvalid)
+        }
+        other => panic!("a key Core does not know must not start a worker: {other:?}"),
+    }
+
+    let plugin = OpenBoxPlugin::builder()
+        .config(okta_config(&url, ErrorPolicy::FailClosed, &pem))
+        .build()
+        .await
+        .expect("the registered key starts");
+    let wid = unique("okta");
+    let result = h
+        .run(Some(plugin), async {
+            let plan = Plan {
+                steps: vec![
+                    Step::Echo("v2".into()),
+                    Step::Fetch(format!("{}/page", server.url)),
+                ],
+                ..Plan::default()
+            };
+            result_of(&h.start_plan(&wid, plan).await).await
+        })
+        .await;
+    assert_eq!(outcome(result).results, ["v2", "fetched 200"]);
+    let events = h.events_of(&wid).await;
+    assert_eq!(
+        event_types(&events),
+        [
+            "WorkflowStarted",
+            "ActivityStarted",
+            "ActivityCompleted",
+            "ActivityStarted",
+            "hook:ActivityStarted",
+            "hook:ActivityStarted",
+            "ActivityCompleted",
+            "WorkflowCompleted"
+        ]
+    );
+    for event in &events {
+        assert_eq!(event.status, 200, "{event:?}");
+        assert_eq!(event.path, "/api/v2/governance/evaluate");
+        assert_eq!(
+            event
+                .headers
+                .get("x-openbox-agent-assertion")
+                .map(String::as_str),
+            Some("[REDACTED]"),
+            "every request carries an assertion (and the log does not keep it)"
+        );
+    }
+    let all = h.core.log().await;
+    assert!(
+        all.iter()
+            .any(|e| e.path == "/api/v2/auth/validate" && e.status == 200),
+        "the start-up check went to the v2 route"
+    );
+    h.assert_no_key_in_histories(std::slice::from_ref(&wid));
+    let history = history_json(&h.env.temporal, &wid);
+    let key_body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(
+        !history.contains(&key_body[..60]),
+        "no private key in the history"
+    );
+}
+
+/// How one refusal is provoked.
+enum Provoke {
+    /// Core registers the agent this way instead.
+    Registration(Box<dyn Fn(&mut OktaAgentRegistration)>),
+    /// Core's clock runs this many seconds ahead.
+    ClockAhead(i64),
+    /// A proxy between the worker and Core does this.
+    Proxy(Tamper),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_refused_assertion_stops_the_operation_under_both_policies() {
+    let pem = new_rsa_key_pem();
+    let other_key = registration_for(&new_rsa_key_pem()).jwks;
+    let cases: Vec<(&str, Provoke, SigningRejection)> = vec![
+        (
+            "bad signature",
+            Provoke::Registration(Box::new(move |r| r.jwks = other_key.clone())),
+            SigningRejection::AssertionSignatureInvalid,
+        ),
+        (
+            "wrong audience",
+            Provoke::Registration(Box::new(|r| {
+                r.assertion_audience = format!("{AUDIENCE}/other")
+            })),
+            SigningRejection::BindingInvalid,
+        ),
+        (
+            "expired",
+            Provoke::ClockAhead(120),
+            SigningRejection::ProofExpired,
+        ),
+        (
+            "body changed",
+            Provoke::Proxy(Tamper::Body),
+            SigningRejection::BindingInvalid,
+        ),
+        (
+            "replayed",
+            Provoke::Proxy(Tamper::Replay),
+            SigningRejection::ProofReplayed,
+        ),
+    ];
+    for (name, provoke, rejection) in cases {
+        let mut registration = registration_for(&pem);
+        if let Provoke::Registration(change) = &provoke {
+            change(&mut registration);
+        }
+        let h = Harness::with_core(TestCore::start_okta(registration).await).await;
+        if let Provoke::ClockAhead(seconds) = &provoke {
+            h.core
+                .core
+                .set_faults(Faults {
+                    clock_offset_seconds: *seconds,
+                    ..Faults::default()
+                })
+                .expect("valid faults");
+        }
+        let proxy = match &provoke {
+            Provoke::Proxy(tamper) => {
+                Some(TamperingProxy::start(&h.core.core.url(), *tamper).await)
+            }
+            _ => None,
+        };
+        let url = proxy
+            .as_ref()
+            .map_or_else(|| h.core.core.url(), |p| p.url.clone());
+        for policy in [ErrorPolicy::FailOpen, ErrorPolicy::FailClosed] {
+            let plugin = OpenBoxPlugin::builder()
+                .config(okta_config(&url, policy, &pem))
+                .skip_key_check()
+                .build()
+                .await
+                .expect("plugin builds");
+            let wid = unique("okta-refused");
+            let result = h
+                .run(Some(plugin), async {
+                    let plan = Plan {
+                        steps: vec![Step::Echo("never".into())],
+                        ..Plan::default()
+                    };
+                    result_of(&h.start_plan(&wid, plan).await).await
+                })
+                .await;
+            let error = result.expect_err(&format!("{name}, {policy:?}: the workflow is stopped"));
+            assert_eq!(
+                failure_types(&error).last().map(String::as_str),
+                Some("GovernanceHalt"),
+                "{name}, {policy:?}: {error:?}"
+            );
+            let message = root_message(&error);
+            assert!(
+                message.contains(rejection.code()),
+                "{name}, {policy:?}: {message}"
+            );
+            assert_eq!(
+                runs_of(&wid, "echo"),
+                0,
+                "{name}, {policy:?}: echo never ran"
+            );
+        }
+        let seen = h.core.log().await;
+        let replayed = matches!(provoke, Provoke::Proxy(Tamper::Replay));
+        assert!(
+            seen.iter().any(|e| e.status == 401)
+                && (replayed || seen.iter().all(|e| e.status == 401)),
+            "{name}: Core refused what it was sent"
+        );
+    }
+}
+
+/// With only its private key, a worker takes its ids from Core's bootstrap document and runs
+/// governed; with a key Core did not select, nothing is signed and the workflow is stopped under
+/// both policies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_okta_key_alone_bootstraps_and_another_key_is_stopped() {
+    let pem = new_rsa_key_pem();
+    let h = Harness::with_core(TestCore::start_okta(registration_for(&pem)).await).await;
+    let url = h.core.core.url();
+    let key_only = |pem: &str, policy| {
+        openbox_tests::core::config_builder_for(&url, policy, std::time::Duration::from_secs(5))
+            .okta_agent_private_key(pem)
+            .build()
+            .expect("the key alone is a valid configuration")
+    };
+    let plugin = OpenBoxPlugin::builder()
+        .config(key_only(&pem, ErrorPolicy::FailClosed))
+        .build()
+        .await
+        .expect("the selected key starts");
+    let wid = unique("okta-bootstrap");
+    let plan = Plan {
+        steps: vec![Step::Echo("bootstrapped".into())],
+        ..Plan::default()
+    };
+    let result = h
+        .run(Some(plugin), async {
+            result_of(&h.start_plan(&wid, plan.clone()).await).await
+        })
+        .await;
+    assert_eq!(outcome(result).results, ["bootstrapped"]);
+    let log = h.core.log().await;
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.path == "/api/v2/auth/bootstrap")
+            .count(),
+        1,
+        "one bootstrap per worker"
+    );
+    let events = h.events_of(&wid).await;
+    assert_eq!(events.len(), 4, "{:?}", event_types(&events));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.status == 200 && e.path == "/api/v2/governance/evaluate")
+    );
+
+    let stranger = new_rsa_key_pem();
+    for policy in [ErrorPolicy::FailOpen, ErrorPolicy::FailClosed] {
+        let plugin = OpenBoxPlugin::builder()
+            .config(key_only(&stranger, policy))
+            .skip_key_check()
+            .build()
+            .await
+            .expect("plugin builds");
+        let wid = unique("okta-stranger");
+        let result = h
+            .run(Some(plugin), async {
+                result_of(&h.start_plan(&wid, plan.clone()).await).await
+            })
+            .await;
+        let error = result.expect_err("another key is stopped");
+        assert_eq!(
+            failure_types(&error).last().map(String::as_str),
+            Some("GovernanceHalt"),
+            "{policy:?}: {error:?}"
+        );
+        let message = root_message(&error);
+        assert!(
+            message.contains("does not match the selected Okta credential"),
+            "{policy:?}: {message}"
+        );
+        assert_eq!(runs_of(&wid, "echo"), 0, "{policy:?}: echo never ran");
+    }
+    let signed_by_stranger = h.core.log().await[log.len()..]
+        .iter()
+        .filter(|e| e.path != "/api/v2/auth/bootstrap")
+        .count();
+    assert_eq!(
+        signed_by_stranger, 0,
+        "nothing is sent signed with a key Core did not select"
+    );
+}
