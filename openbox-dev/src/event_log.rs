@@ -64,9 +64,11 @@ impl LoggedRequest {
 }
 
 /// Headers whose values are credentials.
-const SECRET_HEADERS: [&str; 7] = [
+const SECRET_HEADERS: [&str; 8] = [
     // A proof of the agent's identity for one request: shown as present, never replayable.
     "x-openbox-agent-assertion",
+    // A bearer token of the workload identity.
+    "x-openbox-workload-token",
     "authorization",
     "proxy-authorization",
     "cookie",

@@ -34,6 +34,10 @@ pub struct Faults {
     /// Seconds the dev Core's clock runs ahead (negative: behind) when it checks Okta agent
     /// assertions' lifetimes: a host clock off by that much.
     pub clock_offset_seconds: i64,
+    /// Every workload token presented is treated as expired (401 `workload_token_expired`).
+    pub expire_workload_tokens: bool,
+    /// Status forced on the workload token endpoint (e.g. 503: the identity provider is down).
+    pub token_endpoint_status: Option<u16>,
 }
 
 impl Default for Faults {
@@ -47,6 +51,8 @@ impl Default for Faults {
             reset_rate: 0.0,
             validate_status: None,
             clock_offset_seconds: 0,
+            expire_workload_tokens: false,
+            token_endpoint_status: None,
         }
     }
 }
@@ -74,6 +80,13 @@ impl Faults {
             && !(100..=599).contains(&s)
         {
             return Err(format!("validate_status must be an HTTP status, got {s}"));
+        }
+        if let Some(s) = self.token_endpoint_status
+            && !(100..=599).contains(&s)
+        {
+            return Err(format!(
+                "token_endpoint_status must be an HTTP status, got {s}"
+            ));
         }
         Ok(())
     }

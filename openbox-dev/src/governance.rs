@@ -23,6 +23,10 @@ pub const APPROVAL_PATH: &str = "/api/v1/governance/approval";
 
 /// The prefix of the routes of the Okta agent identity (agent identity v2).
 const V2_PREFIX: &str = "/api/v2/";
+/// The prefix of the routes of the workload identity (agent identity v3).
+const V3_PREFIX: &str = "/api/v3/";
+/// The workload identity's bootstrap document.
+const V3_BOOTSTRAP_PATH: &str = "/api/v3/auth/bootstrap";
 
 /// The Okta agent's bootstrap document.
 const BOOTSTRAP_PATH: &str = "/api/v2/auth/bootstrap";
@@ -36,22 +40,30 @@ pub enum Endpoint {
     Evaluate,
     /// `POST /api/v1/governance/approval`
     Approval,
-    /// `GET /api/v2/auth/bootstrap`: the Okta agent's ids, for an SDK holding only its key.
+    /// `GET /api/v2/auth/bootstrap` (the Okta agent's ids, for an SDK holding only its key) or
+    /// `GET /api/v3/auth/bootstrap` (the workload identity's service account).
     Bootstrap,
+    /// `POST /realms/openbox-dev/protocol/openid-connect/token`: the workload identity's token
+    /// endpoint (no API key: a client assertion).
+    Token,
 }
 
 impl Endpoint {
     /// The endpoint `req` is for, if any, on the `/api/v1` or the `/api/v2` routes.
     pub fn of<B>(req: &Request<B>) -> Option<Self> {
         let path = req.uri().path();
-        let v1 = match path.strip_prefix(V2_PREFIX) {
+        let v1 = match path
+            .strip_prefix(V2_PREFIX)
+            .or_else(|| path.strip_prefix(V3_PREFIX))
+        {
             Some(rest) => format!("/api/v1/{rest}"),
             None => path.to_owned(),
         };
         match (req.method().as_str(), v1.as_str()) {
-            ("GET", "/api/v1/auth/bootstrap") if path.starts_with(V2_PREFIX) => {
+            ("GET", "/api/v1/auth/bootstrap") if path != "/api/v1/auth/bootstrap" => {
                 Some(Endpoint::Bootstrap)
             }
+            ("POST", crate::workload::TOKEN_PATH) => Some(Endpoint::Token),
             ("GET", VALIDATE_PATH) => Some(Endpoint::Validate),
             ("POST", EVALUATE_PATH) => Some(Endpoint::Evaluate),
             ("POST", APPROVAL_PATH) => Some(Endpoint::Approval),
@@ -90,12 +102,11 @@ impl Answer {
 /// The route version and, with an Okta agent configured, its assertion: `Some` is the answer
 /// refusing the request. Without one, the `/api/v2` routes do not exist (as on a Core that has
 /// no Okta identity); with one, the agent speaks `/api/v2` only.
-fn okta_refusal(
-    state: &State,
-    parts: &hyper::http::request::Parts,
-    body: &[u8],
-) -> Option<Answer> {
+fn okta_refusal(state: &State, parts: &hyper::http::request::Parts, body: &[u8]) -> Option<Answer> {
     let path = parts.uri.path();
+    if path.starts_with(V3_PREFIX) {
+        return None;
+    }
     let v2 = path.starts_with(V2_PREFIX);
     let Some(okta) = &state.okta else {
         return v2.then(|| {
@@ -136,6 +147,61 @@ fn okta_refusal(
     .map(refuse)
 }
 
+/// `http://<host>` of a request: where the dev Core was reached, for the issuer it advertises.
+fn base_of(parts: &hyper::http::request::Parts) -> String {
+    let host = header_text(&parts.headers, "host").unwrap_or_else(|| "127.0.0.1".into());
+    format!("http://{host}")
+}
+
+/// With the workload identity offered, a `/api/v3` request's token; without it, the `/api/v3`
+/// routes do not exist. `Some` is the answer refusing the request.
+fn workload_refusal(state: &State, parts: &hyper::http::request::Parts) -> Option<Answer> {
+    let path = parts.uri.path();
+    if !path.starts_with(V3_PREFIX) {
+        return None;
+    }
+    let Some(workload) = &state.workload else {
+        return Some(Answer::json(
+            404,
+            json!({"error": "the /api/v3 routes need a workload identity (--workload)"}),
+        ));
+    };
+    if path == V3_BOOTSTRAP_PATH {
+        return None;
+    }
+    let token = header_text(&parts.headers, crate::workload::TOKEN_HEADER);
+    let now = chrono::Utc::now().timestamp();
+    let expire_all = state.faults.get().expire_workload_tokens;
+    workload
+        .check_token(token.as_deref(), now, expire_all)
+        .err()
+        .map(|code| {
+            Answer::json(
+                401,
+                json!({"error": "workload token rejected", "reason_code": code}),
+            )
+        })
+}
+
+/// The token endpoint's answer.
+fn token_answer(state: &State, parts: &hyper::http::request::Parts, form: &[u8]) -> Answer {
+    let Some(workload) = &state.workload else {
+        return Answer::json(404, json!({"error": "no workload identity (--workload)"}));
+    };
+    if let Some(status) = state.faults.get().token_endpoint_status {
+        return Answer {
+            fault: Some("token_endpoint_status"),
+            ..Answer::json(status, json!({"error": "temporarily_unavailable"}))
+        };
+    }
+    let endpoint = format!("{}{}", base_of(parts), crate::workload::TOKEN_PATH);
+    let now = chrono::Utc::now().timestamp();
+    match workload.exchange(form, &endpoint, now) {
+        Ok(token) => Answer::json(200, token),
+        Err((status, error)) => Answer::json(status, json!({"error": error})),
+    }
+}
+
 /// Handles one contract request. `Err` means: close the connection without answering.
 pub async fn handle<B>(
     state: &State,
@@ -157,8 +223,10 @@ where
             (name, value)
         })
         .collect();
-    // The key first: an unauthenticated body is never read, parsed or kept.
-    if !state.key_accepted(parts.headers.get(header::AUTHORIZATION)) {
+    // The key first: an unauthenticated body is never read, parsed or kept. The token endpoint
+    // is the identity provider's: a client assertion, not the API key, authenticates there.
+    if endpoint != Endpoint::Token && !state.key_accepted(parts.headers.get(header::AUTHORIZATION))
+    {
         let answer = Answer::json(401, json!({"error": "invalid or missing API key"}));
         return Ok(finish(state, &parts, time, headers, Value::Null, answer, 0));
     }
@@ -173,7 +241,13 @@ where
             return Ok(finish(state, &parts, time, headers, Value::Null, answer, 0));
         }
     };
-    if let Some(refusal) = okta_refusal(state, &parts, &bytes) {
+    if endpoint == Endpoint::Token {
+        // The body holds a client assertion: answered, never kept.
+        let answer = token_answer(state, &parts, &bytes);
+        return Ok(finish(state, &parts, time, headers, Value::Null, answer, 0));
+    }
+    let refusal = workload_refusal(state, &parts).or_else(|| okta_refusal(state, &parts, &bytes));
+    if let Some(refusal) = refusal {
         return Ok(finish(
             state,
             &parts,
@@ -205,9 +279,14 @@ where
 
     let size = bytes.len();
     let answer = if endpoint == Endpoint::Bootstrap {
-        match &state.okta {
-            Some(okta) => Answer::json(200, okta.bootstrap_document()),
-            None => Answer::json(404, json!({"error": "no Okta agent (--okta-agent)"})),
+        match (&state.okta, &state.workload) {
+            (_, Some(workload)) if parts.uri.path() == V3_BOOTSTRAP_PATH => {
+                Answer::json(200, workload.bootstrap_document(&base_of(&parts)))
+            }
+            (Some(okta), _) if parts.uri.path().starts_with(V2_PREFIX) => {
+                Answer::json(200, okta.bootstrap_document())
+            }
+            _ => Answer::json(404, json!({"error": "no such identity here"})),
         }
     } else if endpoint == Endpoint::Validate {
         match state.faults.get().validate_status {

@@ -42,6 +42,7 @@ mod rules_properties;
 mod server;
 pub mod signatures;
 mod web;
+pub mod workload;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -142,6 +143,7 @@ pub struct DevCoreBuilder {
     limits: Limits,
     agent: Option<(String, String)>,
     okta_agent: Option<okta::OktaAgentRegistration>,
+    workload: Option<workload::WorkloadRegistration>,
 }
 
 impl Default for DevCoreBuilder {
@@ -160,6 +162,7 @@ impl Default for DevCoreBuilder {
             limits: Limits::default(),
             agent: None,
             okta_agent: None,
+            workload: None,
         }
     }
 }
@@ -251,6 +254,14 @@ impl DevCoreBuilder {
         self
     }
 
+    /// Offer the workload identity (agent identity v3) of this service account: the v3
+    /// bootstrap document, a token endpoint, and the `/api/v3` routes for requests with a live
+    /// token (see the `workload` module).
+    pub fn workload(mut self, registration: workload::WorkloadRegistration) -> Self {
+        self.workload = Some(registration);
+        self
+    }
+
     /// Binds and starts serving on the current Tokio runtime.
     pub async fn start(self) -> Result<DevCore, DevCoreError> {
         self.faults.validate().map_err(DevCoreError::Faults)?;
@@ -268,6 +279,11 @@ impl DevCoreBuilder {
         let okta = self
             .okta_agent
             .map(okta::OktaVerifier::new)
+            .transpose()
+            .map_err(DevCoreError::Agent)?;
+        let workload = self
+            .workload
+            .map(workload::WorkloadVerifier::new)
             .transpose()
             .map_err(DevCoreError::Agent)?;
         let guard = guard::Guard::new(self.allowed_hosts, self.admin_key);
@@ -302,6 +318,7 @@ impl DevCoreBuilder {
                 api_keys: self.api_keys,
                 agent,
                 okta,
+                workload,
                 guard,
             },
             self.approval_expires_in,
@@ -387,6 +404,11 @@ impl DevCore {
     /// Replaces the rules.
     pub fn set_rules(&self, rules: RuleSet) {
         self.state.set_rules(rules);
+    }
+
+    /// Workload tokens issued so far (one per exchange at the token endpoint).
+    pub fn workload_token_exchanges(&self) -> u64 {
+        self.state.workload.as_ref().map_or(0, |w| w.exchanges())
     }
 
     /// Replaces the fault settings.

@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the Core API (and the dev API) until Ctrl-C.
-    Serve(Serve),
+    Serve(Box<Serve>),
     /// Approve a pending approval request of a running dev Core.
     Approve(Decide),
     /// Reject a pending approval request of a running dev Core.
@@ -105,6 +105,12 @@ struct Serve {
     /// `okta.external_agent_id` and `jwks` (its RSA public keys by `kid`).
     #[arg(long, value_name = "FILE", conflicts_with = "agent_did")]
     okta_agent: Option<std::path::PathBuf>,
+    /// Offer the workload identity (agent identity v3): a JSON file registering the service
+    /// account — `client_id`, `jwk` (its RSA public key with `kid`), optionally
+    /// `token_lifetime_seconds` (300), `identity_source`, `audience`, `service_account_id`,
+    /// `activation_version`.
+    #[arg(long, value_name = "FILE", conflicts_with = "agent_did")]
+    workload: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -184,7 +190,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), String> {
     match command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Approve(d) => decide(d, "approve").await,
         Command::Reject(d) => decide(d, "reject").await,
         Command::Approvals { server, pending } => list(server, pending).await,
@@ -209,6 +215,8 @@ async fn serve(args: Serve) -> Result<(), String> {
         reset_rate: args.fault_reset_rate,
         validate_status: args.fault_validate_status,
         clock_offset_seconds: args.fault_clock_offset_seconds,
+        expire_workload_tokens: false,
+        token_endpoint_status: None,
     };
     let mut builder = DevCore::builder()
         .addr(SocketAddr::new(args.host, args.port))
@@ -241,6 +249,13 @@ async fn serve(args: Serve) -> Result<(), String> {
         let registration = serde_json::from_str(&text)
             .map_err(|e| format!("{} is not an Okta agent registration: {e}", path.display()))?;
         builder = builder.okta_agent(registration);
+    }
+    if let Some(path) = args.workload {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let registration = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a workload registration: {e}", path.display()))?;
+        builder = builder.workload(registration);
     }
     let core = builder.start().await.map_err(|e| e.to_string())?;
     // Write errors are ignored: a closed stdout (a caller that read the first line and went

@@ -71,7 +71,7 @@ pub struct Jwks {
 }
 
 /// One RSA public key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct Jwk {
     /// `RSA`.
     pub kty: String,
@@ -185,13 +185,8 @@ impl OktaVerifier {
         if modulus_bits < MIN_KEY_BITS {
             return Err("assertion_key_too_small");
         }
-        let signed = &assertion[..assertion.rfind('.').unwrap_or(0)];
-        RsaPublicKeyComponents {
-            n: &key.n,
-            e: &key.e,
-        }
-        .verify(&RSA_PKCS1_2048_8192_SHA256, signed.as_bytes(), &signature)
-        .map_err(|_| "assertion_signature_invalid")?;
+        verify_rs256(&key.n, &key.e, assertion, &signature)
+            .map_err(|_| "assertion_signature_invalid")?;
         let text = |name: &str| {
             claims
                 .get(name)
@@ -283,7 +278,16 @@ impl OktaVerifier {
     }
 }
 
-fn json_object(segment: &str) -> Result<Map<String, Value>, &'static str> {
+/// Whether `signature` is the RS256 signature of the compact JWS `token`'s first two segments
+/// under the key `n`, `e`.
+pub(crate) fn verify_rs256(n: &[u8], e: &[u8], token: &str, signature: &[u8]) -> Result<(), ()> {
+    let signed = &token[..token.rfind('.').unwrap_or(0)];
+    RsaPublicKeyComponents { n, e }
+        .verify(&RSA_PKCS1_2048_8192_SHA256, signed.as_bytes(), signature)
+        .map_err(|_| ())
+}
+
+pub(crate) fn json_object(segment: &str) -> Result<Map<String, Value>, &'static str> {
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| "assertion_malformed")?;
@@ -293,7 +297,7 @@ fn json_object(segment: &str) -> Result<Map<String, Value>, &'static str> {
     }
 }
 
-fn hex_sha256(bytes: &[u8]) -> String {
+pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -56,6 +56,8 @@ pub struct State {
     pub agent: Option<crate::signatures::AgentVerifier>,
     /// The Okta agent whose assertions contract requests must carry, when configured.
     pub okta: Option<crate::okta::OktaVerifier>,
+    /// The workload identity offered, when configured.
+    pub workload: Option<crate::workload::WorkloadVerifier>,
     approval_expires_in: Option<Duration>,
     open_connections: AtomicUsize,
     /// Checks of the dev API.
@@ -90,6 +92,7 @@ pub(crate) struct Access {
     pub api_keys: Option<HashSet<String>>,
     pub agent: Option<crate::signatures::AgentVerifier>,
     pub okta: Option<crate::okta::OktaVerifier>,
+    pub workload: Option<crate::workload::WorkloadVerifier>,
     pub guard: Guard,
 }
 
@@ -107,6 +110,7 @@ impl State {
             api_keys,
             agent,
             okta,
+            workload,
             guard,
         } = access;
         State {
@@ -118,6 +122,7 @@ impl State {
             api_keys,
             agent,
             okta,
+            workload,
             approval_expires_in,
             open_connections: AtomicUsize::new(0),
             guard,

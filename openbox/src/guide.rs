@@ -9,7 +9,7 @@
 //! | [`governed`] | what is governed and what is not, and what to do about it |
 //! | [`outages`] | when Core fails: the error policies, `fail_closed_destructive`, the circuit breaker, the durable spool |
 //! | [`observe`] | observe mode: a policy watched before it is enforced |
-//! | [`signing`] | signed requests (agent identity v1, Okta AI-agent identity v2) |
+//! | [`signing`] | signed requests (agent identity v1, Okta AI-agent identity v2, workload identity v3) |
 //! | [`differences`] | where this SDK differs from the reference Python SDK, and why |
 //!
 //! Metrics and their labels are listed in [`crate::metrics`].

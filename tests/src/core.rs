@@ -47,6 +47,12 @@ impl TestCore {
         Self::start_built(DevCore::builder().okta_agent(registration)).await
     }
 
+    /// Starts a dev Core (allowing everything) offering the workload identity `registration`
+    /// (and the `/api/v1` routes to the API key alone).
+    pub async fn start_workload(registration: openbox_dev::workload::WorkloadRegistration) -> Self {
+        Self::start_built(DevCore::builder().workload(registration)).await
+    }
+
     async fn start_with(rules: RuleSet, keep_events: usize) -> Self {
         Self::start_built(DevCore::builder().rules(rules).keep_events(keep_events)).await
     }

@@ -151,3 +151,43 @@ async fn forward(State(f): State<Arc<Forward>>, req: Request) -> Response {
             .unwrap_or_default(),
     }
 }
+
+/// The public key of `pem` as the JWK `kid`.
+pub fn public_jwk_of(pem: &str, kid: &str) -> openbox_dev::okta::Jwk {
+    use aws_lc_rs::signature::KeyPair;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = STANDARD.decode(b64).expect("PEM body");
+    let key = RsaKeyPair::from_pkcs8(&der).expect("an RSA key");
+    let public = key.public_key();
+    openbox_dev::okta::Jwk {
+        kty: "RSA".into(),
+        kid: kid.into(),
+        n: URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+        e: URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+    }
+}
+
+/// How Core registers the service account whose key is `pem`, its tokens living
+/// `token_lifetime_seconds`.
+pub fn workload_registration(
+    pem: &str,
+    token_lifetime_seconds: i64,
+) -> openbox_dev::workload::WorkloadRegistration {
+    serde_json::from_value(serde_json::json!({
+        "client_id": "svc-openbox-test",
+        "jwk": public_jwk_of(pem, "wk-test"),
+        "token_lifetime_seconds": token_lifetime_seconds,
+        "service_account_id": "2f1e0a8c-5b7d-4c3e-9a61-0d2b7e4f8c90",
+        "activation_version": "0d2b7e4f-8c90-4c3e-9a61-2f1e0a8c5b7d",
+    }))
+    .expect("a workload registration")
+}
+
+/// The configuration of a worker with the workload key `pem`, for Core at `url`.
+pub fn workload_config(url: &str, policy: ErrorPolicy, pem: &str) -> OpenBoxConfig {
+    crate::core::config_builder_for(url, policy, Duration::from_secs(5))
+        .workload_private_key(pem)
+        .build()
+        .expect("valid workload test config")
+}

@@ -829,3 +829,83 @@ async fn an_okta_key_alone_bootstraps_once_under_64_concurrent_evaluations() {
         "{error:?}"
     );
 }
+
+/// The workload identity's token is refreshed once, however many evaluations need it at that
+/// moment; a Core without it (404) keeps the client on `/api/v1` and is asked again only after
+/// a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_token_refresh_under_64_concurrent_evaluations_makes_one_exchange() {
+    use openbox_tests::identity::{new_rsa_key_pem, workload_config, workload_registration};
+
+    let pem = new_rsa_key_pem();
+    // 36 s tokens are replaced 30 s before they expire: after 6 s.
+    let core = TestCore::start_workload(workload_registration(&pem, 36)).await;
+    let client = CoreClient::new(workload_config(
+        &core.core.url(),
+        ErrorPolicy::FailOpen,
+        &pem,
+    ))
+    .unwrap();
+    let burst = |client: &CoreClient| {
+        let calls = (0..64).map(|_| {
+            let client = client.clone();
+            async move { client.evaluate(&workflow_started()).await }
+        });
+        futures::future::join_all(calls)
+    };
+    for verdict in burst(&client).await {
+        assert_eq!(verdict.unwrap().verdict, Verdict::Allow);
+    }
+    assert_eq!(
+        core.core.workload_token_exchanges(),
+        1,
+        "one exchange for the first 64"
+    );
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
+    for verdict in burst(&client).await {
+        assert_eq!(verdict.unwrap().verdict, Verdict::Allow);
+    }
+    assert_eq!(
+        core.core.workload_token_exchanges(),
+        2,
+        "one refresh for the next 64"
+    );
+    let log = core.log().await;
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.path == "/api/v3/auth/bootstrap")
+            .count(),
+        1
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.path == "/api/v3/governance/evaluate" && e.status == 200)
+            .count(),
+        128
+    );
+
+    let plain = TestCore::start("").await;
+    let client = CoreClient::new(workload_config(
+        &plain.core.url(),
+        ErrorPolicy::FailOpen,
+        &pem,
+    ))
+    .unwrap();
+    for verdict in burst(&client).await {
+        assert_eq!(verdict.unwrap().verdict, Verdict::Allow);
+    }
+    let log = plain.log().await;
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.path == "/api/v3/auth/bootstrap")
+            .count(),
+        1,
+        "asked once"
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.path == "/api/v1/governance/evaluate")
+            .count(),
+        64
+    );
+}

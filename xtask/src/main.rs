@@ -232,7 +232,7 @@ fn bench(root: &Path, extra: &[String]) -> Result<bool> {
 const LINT_BASELINE: &str = "openbox-lint-baseline";
 
 /// Features of `openbox` a user can pick alone.
-const FEATURES: [&str; 21] = [
+const FEATURES: [&str; 22] = [
     "http",
     "otel",
     "sqlx-postgres",
@@ -254,6 +254,7 @@ const FEATURES: [&str; 21] = [
     "diesel-async-postgres",
     "sea-orm",
     "okta-identity",
+    "workload-identity",
 ];
 
 fn lint(root: &Path) -> Result<bool> {

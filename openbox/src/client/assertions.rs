@@ -12,7 +12,6 @@
 //! Workload identity v3: the client assertion (RFC 7523 `private_key_jwt`) exchanged at the
 //! token endpoint Core's bootstrap document names, serialized the same way.
 //!
-//! The v3 client assertion is built with the tests only until the client speaks `/api/v3`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -20,14 +19,19 @@ use std::fmt::Write as _;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::signing::{hex_sha256, new_nonce};
+#[cfg(feature = "okta-identity")]
+use super::signing::hex_sha256;
+use super::signing::new_nonce;
+#[cfg(feature = "okta-identity")]
 use crate::config::okta::OktaAgentIdentity;
 use crate::config::rsa_key::{ALGORITHM, RsaSigningKey};
 
 /// The header an assertion travels in.
+#[cfg(feature = "okta-identity")]
 pub const HEADER_ASSERTION: &str = "X-OpenBox-Agent-Assertion";
 
 /// The JWT `typ` of an assertion.
+#[cfg(feature = "okta-identity")]
 pub(crate) const JWT_TYP: &str = "openbox-agent-proof+jwt";
 /// `exp - iat` of both assertions: the longest lifetime Core accepts.
 pub(crate) const LIFETIME_SECONDS: i64 = 60;
@@ -46,6 +50,7 @@ impl From<&str> for Claim {
 }
 
 /// One request to sign.
+#[cfg(feature = "okta-identity")]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SignedRequest<'a> {
     /// The bearer API key the request carries (only its SHA-256 is in the assertion).
@@ -58,6 +63,7 @@ pub(crate) struct SignedRequest<'a> {
     pub(crate) body: &'a [u8],
 }
 
+#[cfg(feature = "okta-identity")]
 /// The assertion for `request`, issued at `iat` (epoch seconds) under `jti`. `extra` adds claims
 /// (the transition proof's three).
 pub(crate) fn assertion(
@@ -105,6 +111,7 @@ pub(crate) fn assertion(
     compact_jws(&header, &claims, &identity.key)
 }
 
+#[cfg(feature = "okta-identity")]
 /// The assertion for `request`, issued now under a fresh `jti` — made at each send, so that a
 /// retry or a late delivery from the spool is never refused as a replay.
 pub(crate) fn assertion_now(identity: &OktaAgentIdentity, request: SignedRequest<'_>) -> String {
@@ -114,7 +121,7 @@ pub(crate) fn assertion_now(identity: &OktaAgentIdentity, request: SignedRequest
 
 /// The workload identity's client assertion for `client_id` at `token_endpoint`, under the
 /// bootstrap document's `kid`, issued at `iat` under `jti`.
-#[cfg(test)]
+#[cfg(feature = "workload-identity")]
 pub(crate) fn workload_client_assertion(
     key: &RsaSigningKey,
     kid: &str,
@@ -137,6 +144,18 @@ pub(crate) fn workload_client_assertion(
         ("sub", Claim::from(client_id)),
     ]);
     compact_jws(&header, &claims, key)
+}
+
+/// The client assertion for `client_id` at `token_endpoint`, issued now under a fresh `jti`.
+#[cfg(feature = "workload-identity")]
+pub(crate) fn workload_client_assertion_now(
+    key: &RsaSigningKey,
+    kid: &str,
+    client_id: &str,
+    token_endpoint: &str,
+) -> String {
+    let iat = chrono::Utc::now().timestamp();
+    workload_client_assertion(key, kid, client_id, token_endpoint, &new_nonce(), iat)
 }
 
 /// `header.claims.signature`, each unpadded base64url; RS256 over the first two.
@@ -206,9 +225,13 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    #[cfg(feature = "okta-identity")]
     use crate::config::okta::tests::golden_identity;
-    use crate::config::rsa_key::tests::{golden, golden_key};
+    use crate::config::rsa_key::tests::golden;
+    #[cfg(feature = "workload-identity")]
+    use crate::config::rsa_key::tests::golden_key;
 
+    #[cfg(feature = "okta-identity")]
     #[test]
     fn assertions_are_byte_identical_to_the_references() {
         let g = golden();
@@ -243,6 +266,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "workload-identity")]
     #[test]
     fn client_assertions_are_byte_identical_to_the_references() {
         let g = &golden()["workload"];

@@ -197,6 +197,11 @@ pub enum GovernanceApiError {
     /// nothing can be signed. Always fails closed, like a refused key.
     #[error("Governance API error: Okta identity bootstrap failed: {0}")]
     IdentityBootstrap(String),
+    /// No workload token could be had from the identity provider's token endpoint while Core
+    /// offers the workload identity (unreachable, refused, or an unusable answer). Always fails
+    /// closed: once Core offers the workload identity, nothing is sent without it.
+    #[error("Governance API error: no workload identity token: {0}")]
+    WorkloadToken(String),
     /// A 2xx answer that is not a usable evaluate response (garbage, unknown verdict…).
     #[error("Governance API error: {0}")]
     InvalidResponse(#[from] ResponseError),
@@ -225,6 +230,7 @@ impl GovernanceApiError {
             GovernanceApiError::Unauthorized { .. } => "unauthorized",
             GovernanceApiError::SignatureRejected { .. } => "signature_rejected",
             GovernanceApiError::IdentityBootstrap(_) => "identity_bootstrap",
+            GovernanceApiError::WorkloadToken(_) => "workload_token",
             GovernanceApiError::InvalidResponse(ResponseError::UnknownVerdict(_)) => {
                 "unknown_verdict"
             }
@@ -252,6 +258,7 @@ impl GovernanceApiError {
             GovernanceApiError::Unauthorized { .. }
                 | GovernanceApiError::SignatureRejected { .. }
                 | GovernanceApiError::IdentityBootstrap(_)
+                | GovernanceApiError::WorkloadToken(_)
         )
     }
 }

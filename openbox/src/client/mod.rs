@@ -1,7 +1,7 @@
 //! The OpenBox Core client: the three endpoints over one pooled connection, and the error
 //! policy that turns a failed call into a decision.
 
-#[cfg(feature = "okta-identity")]
+#[cfg(any(feature = "okta-identity", feature = "workload-identity"))]
 mod assertions;
 mod breaker;
 mod error;
@@ -13,6 +13,8 @@ mod signing;
 mod spool;
 mod transport;
 mod wire_log;
+#[cfg(feature = "workload-identity")]
+mod workload;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -27,6 +29,8 @@ pub use error::{GovernanceApiError, OpenBoxError, SigningRejection};
 pub use policy::Decision;
 pub use spool::{SpoolError, SpoolStats};
 pub(crate) use transport::error_chain;
+#[cfg(feature = "workload-identity")]
+pub use workload::HEADER_WORKLOAD_TOKEN;
 
 use crate::config::{ConfigError, OpenBoxConfig};
 use crate::secrets::SensitiveNames;
@@ -49,6 +53,48 @@ pub const V2_VALIDATE_PATH: &str = "/api/v2/auth/validate";
 pub const V2_EVALUATE_PATH: &str = "/api/v2/governance/evaluate";
 /// Path of approval polls with the Okta agent identity.
 pub const V2_APPROVAL_PATH: &str = "/api/v2/governance/approval";
+/// Path of the key check with the workload identity (agent identity v3).
+#[cfg(feature = "workload-identity")]
+pub const V3_VALIDATE_PATH: &str = "/api/v3/auth/validate";
+/// Path of evaluations with the workload identity.
+#[cfg(feature = "workload-identity")]
+pub const V3_EVALUATE_PATH: &str = "/api/v3/governance/evaluate";
+/// Path of approval polls with the workload identity.
+#[cfg(feature = "workload-identity")]
+pub const V3_APPROVAL_PATH: &str = "/api/v3/governance/approval";
+
+/// A contract endpoint, whose path depends on the identity a request is sent as.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Validate = 0,
+    Evaluate = 1,
+    Approval = 2,
+}
+
+/// The endpoints' URLs of one contract version, parsed once.
+#[derive(Debug)]
+struct Routes([reqwest::Url; 3]);
+
+impl Routes {
+    fn new(base: &str, paths: [&str; 3]) -> Result<Self, ConfigError> {
+        let parse = |path: &str| {
+            let url = format!("{base}{path}");
+            reqwest::Url::parse(&url).map_err(|e| ConfigError::InvalidUrl {
+                reason: e.to_string(),
+                url,
+            })
+        };
+        Ok(Routes([
+            parse(paths[0])?,
+            parse(paths[1])?,
+            parse(paths[2])?,
+        ]))
+    }
+
+    fn url(&self, route: Route) -> &reqwest::Url {
+        &self.0[route as usize]
+    }
+}
 
 /// The header marking an evaluation whose verdict the SDK observes but does not enforce.
 pub const ENFORCEMENT_HEADER: &str = "x-openbox-enforcement";
@@ -80,9 +126,14 @@ struct Inner {
     // Parsed once: a `&str` would be parsed again on every request.
     #[cfg(feature = "http")]
     base_url: reqwest::Url,
-    validate_url: reqwest::Url,
-    evaluate_url: reqwest::Url,
-    approval_url: reqwest::Url,
+    /// The routes of requests sent with the API key alone or the DID signature (v1), and with
+    /// the Okta identity (v2).
+    routes: Routes,
+    /// The routes while Core offers the workload identity.
+    #[cfg(feature = "workload-identity")]
+    v3_routes: Routes,
+    #[cfg(feature = "workload-identity")]
+    workload: Option<workload::Workload>,
     /// The Okta identity once known: configured, or fetched from Core once (single flight).
     #[cfg(feature = "okta-identity")]
     okta: tokio::sync::OnceCell<Arc<crate::config::OktaAgentIdentity>>,
@@ -106,13 +157,11 @@ impl CoreClient {
         );
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let http = transport::build_http_client(&config, headers)?;
-        let endpoint = |path: &str| {
-            let url = format!("{}{path}", config.url());
-            reqwest::Url::parse(&url).map_err(|e| ConfigError::InvalidUrl {
-                reason: e.to_string(),
-                url,
-            })
-        };
+        #[cfg(feature = "http")]
+        let base_url = reqwest::Url::parse(config.url()).map_err(|e| ConfigError::InvalidUrl {
+            reason: e.to_string(),
+            url: config.url().to_owned(),
+        })?;
         // The identity picks the routes: Core refuses an assertion on a route of another version.
         #[cfg(feature = "okta-identity")]
         let (okta, okta_identity) = match config.okta() {
@@ -125,18 +174,33 @@ impl CoreClient {
         };
         #[cfg(not(feature = "okta-identity"))]
         let okta = false;
-        let [validate, evaluate, approval] = if okta {
+        let paths = if okta {
             [V2_VALIDATE_PATH, V2_EVALUATE_PATH, V2_APPROVAL_PATH]
         } else {
             [VALIDATE_PATH, EVALUATE_PATH, APPROVAL_PATH]
         };
+        #[cfg(feature = "workload-identity")]
+        let workload = match config.workload_key() {
+            // Its own client without default headers: the API key never reaches the identity
+            // provider's token endpoint.
+            Some(key) => Some(workload::Workload::new(
+                key.clone(),
+                transport::build_http_client(&config, HeaderMap::new())?,
+            )),
+            None => None,
+        };
         Ok(CoreClient {
             inner: Arc::new(Inner {
                 #[cfg(feature = "http")]
-                base_url: endpoint("")?,
-                validate_url: endpoint(validate)?,
-                evaluate_url: endpoint(evaluate)?,
-                approval_url: endpoint(approval)?,
+                base_url,
+                routes: Routes::new(config.url(), paths)?,
+                #[cfg(feature = "workload-identity")]
+                v3_routes: Routes::new(
+                    config.url(),
+                    [V3_VALIDATE_PATH, V3_EVALUATE_PATH, V3_APPROVAL_PATH],
+                )?,
+                #[cfg(feature = "workload-identity")]
+                workload,
                 #[cfg(feature = "okta-identity")]
                 okta: okta_identity,
                 http,
@@ -190,24 +254,26 @@ impl CoreClient {
     /// 200 → `Ok`; 401/403 → [`OpenBoxError::Auth`]; anything else → [`OpenBoxError::Network`].
     pub async fn validate(&self) -> Result<(), OpenBoxError> {
         let url = self.config().url().to_owned();
-        let mut request = self.inner.http.get(self.inner.validate_url.clone());
-        let headers = match self
-            .identity_headers("GET", self.inner.validate_url.path(), b"")
-            .await
-        {
-            Ok(headers) => headers,
+        let (route_url, headers) = match self.signed("GET", Route::Validate, b"").await {
+            Ok(signed) => signed,
             Err(GovernanceApiError::IdentityBootstrap(reason)) => {
+                let option = if self.config().workload_identity() {
+                    "workload_private_key"
+                } else {
+                    "okta_agent_private_key"
+                };
                 return Err(OpenBoxError::Config(ConfigError::InvalidOption {
-                    option: "okta_agent_private_key",
+                    option,
                     reason: format!("Core's identity bootstrap failed: {reason}"),
                 }));
             }
             Err(source) => return Err(OpenBoxError::Network { url, source }),
         };
+        let mut request = self.inner.http.get(route_url.clone());
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        let path = self.inner.validate_url.path();
+        let path = route_url.path();
         match self.send_logged(path, Marks::default(), b"", request).await {
             Ok((200, _)) => Ok(()),
             Ok((status @ (401 | 403), body)) => match self.signing_rejection(&body) {
@@ -256,7 +322,7 @@ impl CoreClient {
         json: Bytes,
         marks: Marks<'_>,
     ) -> Result<EvaluateResponse, GovernanceApiError> {
-        let (status, bytes) = self.post(&self.inner.evaluate_url, json, marks).await?;
+        let (status, bytes) = self.post(Route::Evaluate, json, marks).await?;
         self.check_status(status, &bytes)?;
         Ok(EvaluateResponse::from_slice(&bytes)?)
     }
@@ -349,7 +415,7 @@ impl CoreClient {
         let json =
             serde_json::to_vec(request).map_err(|e| GovernanceApiError::Encode(e.to_string()))?;
         let (status, bytes) = self
-            .post(&self.inner.approval_url, json.into(), Marks::default())
+            .post(Route::Approval, json.into(), Marks::default())
             .await?;
         self.check_status(status, &bytes)?;
         match ApprovalAnswer::from_slice(&bytes, SystemTime::now()) {
@@ -364,7 +430,7 @@ impl CoreClient {
     /// A governance call, through the circuit breaker: while it is open, no call is made.
     async fn post(
         &self,
-        url: &reqwest::Url,
+        route: Route,
         json: Bytes,
         marks: Marks<'_>,
     ) -> Result<(u16, Bytes), GovernanceApiError> {
@@ -372,15 +438,16 @@ impl CoreClient {
             breaker: &self.inner.breaker,
             admission: Some(self.inner.breaker.admit()?),
         };
-        let mut request = self.inner.http.post(url.clone());
-        // Signed now, so that a retry or a late delivery carries a fresh nonce (or `jti`) and time.
-        let headers = match self.identity_headers("POST", url.path(), &json).await {
-            Ok(headers) => headers,
+        // Signed now, so that a retry or a late delivery carries a fresh nonce (or `jti`), time
+        // or token.
+        let (url, headers) = match self.signed("POST", route, &json).await {
+            Ok(signed) => signed,
             Err(e) => {
                 admitted.record(Err(&e));
                 return Err(e);
             }
         };
+        let mut request = self.inner.http.post(url.clone());
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -406,9 +473,29 @@ impl CoreClient {
         result
     }
 
-    /// The headers that sign a request `method path` with `body` as the configured identity, if
-    /// any: the v1 DID signature's five, or the Okta identity's assertion (whose ids may first
-    /// have to come from Core).
+    /// Where a request `method route` with `body` goes and the headers that sign it as the
+    /// configured identity: the workload token on `/api/v3` while Core offers it; else the Okta
+    /// identity's assertion on `/api/v2` (whose ids may first have to come from Core); else the
+    /// v1 DID signature's five headers, or none.
+    async fn signed(
+        &self,
+        method: &str,
+        route: Route,
+        body: &[u8],
+    ) -> Result<(&reqwest::Url, Vec<(&'static str, String)>), GovernanceApiError> {
+        #[cfg(feature = "workload-identity")]
+        if let Some(workload) = &self.inner.workload {
+            let bootstrap = || self.get_document(workload::BOOTSTRAP_PATH);
+            if let Some(token) = workload.token(bootstrap, self.config().timeout()).await? {
+                let header = (HEADER_WORKLOAD_TOKEN, token);
+                return Ok((self.inner.v3_routes.url(route), vec![header]));
+            }
+        }
+        let url = self.inner.routes.url(route);
+        Ok((url, self.identity_headers(method, url.path(), body).await?))
+    }
+
+    /// The headers that sign a request `method path` with `body` on the v1 or v2 route.
     async fn identity_headers(
         &self,
         method: &str,
@@ -450,16 +537,7 @@ impl CoreClient {
             crate::config::OktaSource::Configured(identity) => return Ok(identity.clone()),
             crate::config::OktaSource::Bootstrap(key) => key,
         };
-        let url = format!("{}{}", self.config().url(), okta_bootstrap::BOOTSTRAP_PATH);
-        let request = self
-            .inner
-            .http
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json");
-        let path = okta_bootstrap::BOOTSTRAP_PATH;
-        let (status, body) = self
-            .send_logged(path, Marks::default(), b"", request)
-            .await?;
+        let (status, body) = self.get_document(okta_bootstrap::BOOTSTRAP_PATH).await?;
         let ids = okta_bootstrap::ids_from_answer(status, &body, &key.jwk_thumbprint())?;
         tracing::info!(
             agent = %ids.openbox_agent_id,
@@ -470,6 +548,18 @@ impl CoreClient {
             ids,
             key: key.clone(),
         }))
+    }
+
+    /// `GET path` with the API key alone, asking for JSON: an identity bootstrap document.
+    #[cfg(any(feature = "okta-identity", feature = "workload-identity"))]
+    async fn get_document(&self, path: &'static str) -> Result<(u16, Bytes), GovernanceApiError> {
+        let url = format!("{}{path}", self.config().url());
+        let request = self
+            .inner
+            .http
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json");
+        self.send_logged(path, Marks::default(), b"", request).await
     }
 
     fn check_status(&self, status: u16, body: &[u8]) -> Result<(), GovernanceApiError> {

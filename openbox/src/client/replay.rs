@@ -20,7 +20,7 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::Notify;
 
 use super::spool::{Entry, Outcome, Position, Record, Spool};
-use super::{CoreClient, Inner, Marks};
+use super::{CoreClient, Inner, Marks, Route};
 use crate::metrics::{
     LATE_VERDICTS, SPOOL_DRAIN_RATE, SPOOL_OLDEST_PENDING_SECONDS, SPOOL_PENDING,
 };
@@ -546,8 +546,8 @@ async fn deliver(client: &CoreClient, spool: &Spool, record: &Record) -> Deliver
         event_id: Some(&record.event_id),
         late: true,
     };
-    let url = client.inner.evaluate_url.clone();
-    let (status, answer) = match client.post(&url, record.body.clone().into(), marks).await {
+    let body = record.body.clone().into();
+    let (status, answer) = match client.post(Route::Evaluate, body, marks).await {
         Ok(reply) => reply,
         Err(crate::client::GovernanceApiError::CircuitOpen { retry_in, .. }) => {
             return Delivery::BreakerOpen(retry_in);

@@ -17,10 +17,11 @@ mod identity;
 // The Okta agent identity (v2). Its settings are read in every build, so that one set without
 // the `okta-identity` feature is refused rather than ignored.
 pub(crate) mod okta;
-// The RS256 key the Okta identity (and, later, the workload identity) signs with.
-#[cfg(feature = "okta-identity")]
+// The RS256 key the Okta identity and the workload identity sign with.
+#[cfg(any(feature = "okta-identity", feature = "workload-identity"))]
 pub(crate) mod rsa_key;
 mod spool;
+mod workload;
 
 pub use breaker::BreakerSettings;
 use env::DEFAULT_ENV_PREFIX;
@@ -172,6 +173,8 @@ pub struct OpenBoxConfig {
     agent_identity: Option<AgentIdentity>,
     #[cfg(feature = "okta-identity")]
     okta: Option<OktaSource>,
+    #[cfg(feature = "workload-identity")]
+    workload_key: Option<Arc<rsa_key::RsaSigningKey>>,
     debug: bool,
 }
 
@@ -244,6 +247,22 @@ impl OpenBoxConfig {
         self.okta.as_ref()
     }
 
+    /// The workload identity's key, when configured (agent identity v3).
+    #[cfg(feature = "workload-identity")]
+    pub(crate) fn workload_key(&self) -> Option<&Arc<rsa_key::RsaSigningKey>> {
+        self.workload_key.as_ref()
+    }
+
+    /// Whether a workload identity is configured: requests then go to the `/api/v3` routes with
+    /// a token from Core's identity provider whenever Core offers them.
+    pub fn workload_identity(&self) -> bool {
+        #[cfg(feature = "workload-identity")]
+        if self.workload_key.is_some() {
+            return true;
+        }
+        false
+    }
+
     /// Whether requests are signed (with either identity): Core's 401/403 reason codes are
     /// then read as signing rejections.
     pub(crate) fn signs_requests(&self) -> bool {
@@ -251,7 +270,7 @@ impl OpenBoxConfig {
         if self.okta.is_some() {
             return true;
         }
-        self.agent_identity.is_some()
+        self.agent_identity.is_some() || self.workload_identity()
     }
 
     /// Which names carry secrets: the built-in rule plus
@@ -284,6 +303,8 @@ pub struct OpenBoxConfigBuilder {
     agent_identity: Option<(String, String)>,
     #[cfg(feature = "okta-identity")]
     okta: okta::OktaSettings,
+    #[cfg(feature = "workload-identity")]
+    workload_private_key: Option<String>,
     debug: Option<bool>,
     ignore_env: bool,
     env_prefix: Option<String>,
@@ -310,6 +331,11 @@ impl fmt::Debug for OpenBoxConfigBuilder {
             .field("env_prefix", &self.env_prefix);
         #[cfg(feature = "okta-identity")]
         s.field("okta", &self.okta);
+        #[cfg(feature = "workload-identity")]
+        s.field(
+            "workload_private_key",
+            &self.workload_private_key.as_ref().map(|_| "****"),
+        );
         s.finish_non_exhaustive()
     }
 }
@@ -467,6 +493,21 @@ impl OpenBoxConfigBuilder {
         self
     }
 
+    /// The workload identity (agent identity v3): `pem` is the unencrypted PKCS#8 PEM RSA key
+    /// (at least 2048 bits) of the service account Core advertises at
+    /// `GET /api/v3/auth/bootstrap`. While Core offers the `/api/v3` routes, every request goes
+    /// there with a short-lived token exchanged for an RS256 client assertion at Core's token
+    /// endpoint (cached while fresh, one exchange at a time); while it does not (404), requests
+    /// keep their `/api/v2` or `/api/v1` route and Core is asked again after a minute. Once
+    /// offered, v3 is never given up: a token that cannot be had stops the operation.
+    /// Environment `OPENBOX_WORKLOAD_PRIVATE_KEY`; the key never appears in `Debug` output,
+    /// errors, logs or histories.
+    #[cfg(feature = "workload-identity")]
+    pub fn workload_private_key(mut self, pem: impl Into<String>) -> Self {
+        self.workload_private_key = Some(pem.into());
+        self
+    }
+
     /// Logs every Core request and answer at debug level, target `openbox::wire` (default
     /// off; environment `OPENBOX_DEBUG=1`). Bodies are logged with the values of sensitive
     /// names masked (the built-in rule plus `redact_keys`) and cut at 4 KiB; the
@@ -609,7 +650,13 @@ impl OpenBoxConfigBuilder {
                     .into(),
             });
         }
+        #[cfg(feature = "workload-identity")]
+        let workload_key = workload::resolve(self.workload_private_key.as_deref(), &layers)?;
+        #[cfg(not(feature = "workload-identity"))]
+        workload::refuse_without_feature(&layers)?;
         Ok(OpenBoxConfig {
+            #[cfg(feature = "workload-identity")]
+            workload_key,
             agent_identity,
             #[cfg(feature = "okta-identity")]
             okta,

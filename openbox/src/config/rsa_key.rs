@@ -3,10 +3,9 @@
 
 use std::fmt;
 
-use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
+use aws_lc_rs::signature::RsaKeyPair;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use sha2::{Digest, Sha256};
+use base64::engine::general_purpose::STANDARD;
 
 use super::ConfigError;
 
@@ -84,7 +83,9 @@ impl RsaSigningKey {
     }
 
     /// The public modulus and exponent, big-endian without leading zeros (a JWK's `n`, `e`).
+    #[cfg(feature = "okta-identity")]
     pub(crate) fn public_components(&self) -> (Vec<u8>, Vec<u8>) {
+        use aws_lc_rs::signature::KeyPair;
         let public = self.0.public_key();
         (
             public.modulus().big_endian_without_leading_zero().to_vec(),
@@ -94,7 +95,10 @@ impl RsaSigningKey {
 
     /// The RFC 7638 SHA-256 thumbprint of the public key, unpadded base64url: what Core's v2
     /// bootstrap document names as `okta.public_jwk_thumbprint`.
+    #[cfg(feature = "okta-identity")]
     pub(crate) fn jwk_thumbprint(&self) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use sha2::{Digest, Sha256};
         let (n, e) = self.public_components();
         // The required members in lexicographic order, no whitespace (RFC 7638 §3.2).
         let canonical = format!(
@@ -119,6 +123,7 @@ pub(crate) mod tests {
         RsaSigningKey::from_pkcs8_pem(golden()["private_key_pem"].as_str().unwrap(), "key").unwrap()
     }
 
+    #[cfg(feature = "okta-identity")]
     #[test]
     fn the_thumbprint_is_the_references() {
         assert_eq!(

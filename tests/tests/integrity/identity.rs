@@ -1,4 +1,4 @@
-//! The Okta AI-agent identity (agent identity v2) end to end: a worker whose every request to
+//! The Okta AI-agent identity (agent identity v2) and the workload identity (v3) end to end: a worker whose every request to
 //! Core carries an RS256 assertion runs governed against a dev Core that verifies them, and
 //! each way an assertion can be refused — a key Core does not know, another audience, a clock
 //! past the lifetime, a body changed on the way, a replayed request — stops the operation under
@@ -14,6 +14,7 @@ use openbox_tests::history::{failure_types, history_json, root_message};
 use openbox_tests::http_server::TestHttpServer;
 use openbox_tests::identity::{
     AUDIENCE, Tamper, TamperingProxy, new_rsa_key_pem, okta_config, registration_of,
+    workload_config, workload_registration,
 };
 use openbox_tests::unique;
 
@@ -294,4 +295,155 @@ async fn an_okta_key_alone_bootstraps_and_another_key_is_stopped() {
         signed_by_stranger, 0,
         "nothing is sent signed with a key Core did not select"
     );
+}
+
+/// A worker with a workload key against a Core that offers the workload identity: every request
+/// goes to `/api/v3` with a token exchanged once at Core's token endpoint — which never sees the
+/// API key — and the workflow is governed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_identity_is_governed_on_the_v3_routes() {
+    let pem = new_rsa_key_pem();
+    let server = TestHttpServer::start().await;
+    let h =
+        Harness::with_core(TestCore::start_workload(workload_registration(&pem, 300)).await).await;
+    let plugin = OpenBoxPlugin::builder()
+        .config(workload_config(
+            &h.core.core.url(),
+            ErrorPolicy::FailClosed,
+            &pem,
+        ))
+        .build()
+        .await
+        .expect("the workload identity starts");
+    let wid = unique("workload");
+    let result = h
+        .run(Some(plugin), async {
+            let plan = Plan {
+                steps: vec![
+                    Step::Echo("v3".into()),
+                    Step::Fetch(format!("{}/page", server.url)),
+                ],
+                ..Plan::default()
+            };
+            result_of(&h.start_plan(&wid, plan).await).await
+        })
+        .await;
+    assert_eq!(outcome(result).results, ["v3", "fetched 200"]);
+    let events = h.events_of(&wid).await;
+    assert_eq!(events.len(), 8, "{:?}", event_types(&events));
+    for event in &events {
+        assert_eq!(event.status, 200, "{event:?}");
+        assert_eq!(event.path, "/api/v3/governance/evaluate");
+        assert_eq!(
+            event
+                .headers
+                .get("x-openbox-workload-token")
+                .map(String::as_str),
+            Some("[REDACTED]")
+        );
+    }
+    let log = h.core.log().await;
+    let token_requests: Vec<_> = log
+        .iter()
+        .filter(|e| e.path.ends_with("/protocol/openid-connect/token"))
+        .collect();
+    assert_eq!(
+        token_requests.len(),
+        1,
+        "one exchange while the token is fresh"
+    );
+    assert_eq!(h.core.core.workload_token_exchanges(), 1);
+    assert!(
+        !token_requests[0].headers.contains_key("authorization"),
+        "the API key never goes to the token endpoint"
+    );
+    assert!(
+        log.iter()
+            .any(|e| e.path == "/api/v3/auth/validate" && e.status == 200)
+    );
+    h.assert_no_key_in_histories(std::slice::from_ref(&wid));
+    let history = history_json(&h.env.temporal, &wid);
+    let key_body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(
+        !history.contains(&key_body[..60]),
+        "no private key in the history"
+    );
+}
+
+/// Once Core offers the workload identity, an operation without a usable token is stopped
+/// under both policies: an expired token, the token endpoint down, a key the identity provider
+/// does not know.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_workload_refusal_stops_the_operation_under_both_policies() {
+    let pem = new_rsa_key_pem();
+    let stranger = new_rsa_key_pem();
+    let cases: [(&str, Faults, &str, &str); 3] = [
+        (
+            "expired token",
+            Faults {
+                expire_workload_tokens: true,
+                ..Faults::default()
+            },
+            &pem,
+            "workload_token_expired",
+        ),
+        (
+            "token endpoint down",
+            Faults {
+                token_endpoint_status: Some(503),
+                ..Faults::default()
+            },
+            &pem,
+            "the token endpoint answered HTTP 503",
+        ),
+        (
+            "unknown key",
+            Faults::default(),
+            &stranger,
+            "the token endpoint answered HTTP 401 (invalid_client)",
+        ),
+    ];
+    for (name, faults, key, said) in cases {
+        let h =
+            Harness::with_core(TestCore::start_workload(workload_registration(&pem, 300)).await)
+                .await;
+        h.core.core.set_faults(faults).expect("valid faults");
+        for policy in [ErrorPolicy::FailOpen, ErrorPolicy::FailClosed] {
+            let plugin = OpenBoxPlugin::builder()
+                .config(workload_config(&h.core.core.url(), policy, key))
+                .skip_key_check()
+                .build()
+                .await
+                .expect("plugin builds");
+            let wid = unique("workload-refused");
+            let result = h
+                .run(Some(plugin), async {
+                    let plan = Plan {
+                        steps: vec![Step::Echo("never".into())],
+                        ..Plan::default()
+                    };
+                    result_of(&h.start_plan(&wid, plan).await).await
+                })
+                .await;
+            let error = result.expect_err(&format!("{name}, {policy:?}: the workflow is stopped"));
+            assert_eq!(
+                failure_types(&error).last().map(String::as_str),
+                Some("GovernanceHalt"),
+                "{name}, {policy:?}: {error:?}"
+            );
+            let message = root_message(&error);
+            assert!(message.contains(said), "{name}, {policy:?}: {message}");
+            assert_eq!(
+                runs_of(&wid, "echo"),
+                0,
+                "{name}, {policy:?}: echo never ran"
+            );
+        }
+        let log = h.core.log().await;
+        assert!(
+            log.iter()
+                .all(|e| !e.path.starts_with("/api/v1") && !e.path.starts_with("/api/v2")),
+            "{name}: never downgraded to another route"
+        );
+    }
 }
