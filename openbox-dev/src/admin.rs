@@ -11,6 +11,7 @@
 //! | `GET /api/dev/rules` | the active rules file |
 //! | `POST /api/dev/rules/reload` | re-read the rules file (the old rules stay on error) |
 //! | `GET /api/dev/faults`, `PUT /api/dev/faults` | fault injection settings |
+//! | `POST /api/dev/transitions` | prepare an identity transition (`{"to": "okta_ai_agent"}` or `{"to": "workload"}`): its id and challenge |
 //! | `GET /api/dev/health` | liveness |
 //!
 //! The web page and its live stream are in [`crate::web`].
@@ -45,8 +46,22 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/api/dev/rules", get(rules))
         .route("/api/dev/rules/reload", post(reload_rules))
         .route("/api/dev/faults", get(get_faults).put(put_faults))
+        .route("/api/dev/transitions", post(prepare_transition))
         .with_state(state.clone())
         .merge(crate::web::router(state))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransitionRequest {
+    to: crate::transitions::TransitionTarget,
+}
+
+async fn prepare_transition(
+    Extract(state): Extract<Shared>,
+    Json(request): Json<TransitionRequest>,
+) -> Json<Value> {
+    Json(json!(state.transitions.prepare(request.to)))
 }
 
 async fn list_approvals(Extract(state): Extract<Shared>) -> Json<Value> {

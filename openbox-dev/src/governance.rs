@@ -27,6 +27,10 @@ const V2_PREFIX: &str = "/api/v2/";
 const V3_PREFIX: &str = "/api/v3/";
 /// The workload identity's bootstrap document.
 const V3_BOOTSTRAP_PATH: &str = "/api/v3/auth/bootstrap";
+/// The Okta transition proof.
+const OKTA_TRANSITION_PATH: &str = "/api/v2/auth/transition-proof";
+/// A workload transition's document.
+const WORKLOAD_TRANSITION_BOOTSTRAP_PATH: &str = "/api/v3/auth/workload-transition/bootstrap";
 
 /// The Okta agent's bootstrap document.
 const BOOTSTRAP_PATH: &str = "/api/v2/auth/bootstrap";
@@ -43,6 +47,9 @@ pub enum Endpoint {
     /// `GET /api/v2/auth/bootstrap` (the Okta agent's ids, for an SDK holding only its key) or
     /// `GET /api/v3/auth/bootstrap` (the workload identity's service account).
     Bootstrap,
+    /// `POST /api/v2/auth/transition-proof`, `GET /api/v3/auth/workload-transition/bootstrap`,
+    /// `POST /api/v3/auth/workload-transition/proof`: proofs of a candidate identity.
+    Transition,
     /// `POST /realms/openbox-dev/protocol/openid-connect/token`: the workload identity's token
     /// endpoint (no API key: a client assertion).
     Token,
@@ -64,6 +71,15 @@ impl Endpoint {
                 Some(Endpoint::Bootstrap)
             }
             ("POST", crate::workload::TOKEN_PATH) => Some(Endpoint::Token),
+            ("POST", "/api/v1/auth/transition-proof") if path == OKTA_TRANSITION_PATH => {
+                Some(Endpoint::Transition)
+            }
+            ("GET", "/api/v1/auth/workload-transition/bootstrap")
+            | ("POST", "/api/v1/auth/workload-transition/proof")
+                if path.starts_with(V3_PREFIX) =>
+            {
+                Some(Endpoint::Transition)
+            }
             ("GET", VALIDATE_PATH) => Some(Endpoint::Validate),
             ("POST", EVALUATE_PATH) => Some(Endpoint::Evaluate),
             ("POST", APPROVAL_PATH) => Some(Endpoint::Approval),
@@ -128,7 +144,13 @@ fn okta_refusal(state: &State, parts: &hyper::http::request::Parts, body: &[u8])
         )
     };
     if !v2 {
-        return Some(refuse("identity_method_mismatch"));
+        // During a rolling change the API key alone stays accepted: workers not yet restarted
+        // with the new identity keep working.
+        return (state.transitions.okta_active() && !state.transitions.rolling())
+            .then(|| refuse("identity_method_mismatch"));
+    }
+    if !state.transitions.okta_active() {
+        return Some(refuse("identity_ineligible"));
     }
     let assertion = header_text(&parts.headers, crate::okta::ASSERTION_HEADER);
     let api_key = crate::server::bearer_key(parts.headers.get(header::AUTHORIZATION)).unwrap_or("");
@@ -160,10 +182,14 @@ fn workload_refusal(state: &State, parts: &hyper::http::request::Parts) -> Optio
     if !path.starts_with(V3_PREFIX) {
         return None;
     }
-    let Some(workload) = &state.workload else {
+    let Some(workload) = state
+        .workload
+        .as_ref()
+        .filter(|_| state.transitions.workload_active())
+    else {
         return Some(Answer::json(
             404,
-            json!({"error": "the /api/v3 routes need a workload identity (--workload)"}),
+            json!({"error": "the /api/v3 routes need an active workload identity (--workload)"}),
         ));
     };
     if path == V3_BOOTSTRAP_PATH {
@@ -181,6 +207,89 @@ fn workload_refusal(state: &State, parts: &hyper::http::request::Parts) -> Optio
                 json!({"error": "workload token rejected", "reason_code": code}),
             )
         })
+}
+
+/// The answer to a transition route: a proof checked against the candidate identity (the one
+/// registered), or a workload transition's document.
+fn transition_answer(
+    state: &State,
+    parts: &hyper::http::request::Parts,
+    body: &[u8],
+) -> (u16, Value) {
+    use crate::transitions::TransitionTarget;
+    let path = parts.uri.path();
+    let now = chrono::Utc::now()
+        .timestamp()
+        .saturating_add(state.faults.get().clock_offset_seconds);
+    let not_found = (404, json!({"error": "no such pending transition"}));
+    let invalid = |code: &str| {
+        (
+            401,
+            json!({"error": "transition proof rejected", "reason_code": code}),
+        )
+    };
+    let transitions = &state.transitions;
+    if path == OKTA_TRANSITION_PATH {
+        let Some(okta) = &state.okta else {
+            return (404, json!({"error": "no Okta agent (--okta-agent)"}));
+        };
+        let Some(id) = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("transition_id")?.as_str().map(str::to_owned))
+        else {
+            return (400, json!({"error": "expected a body {transition_id}"}));
+        };
+        let Some(pending) = transitions.pending(&id, TransitionTarget::Okta) else {
+            return not_found;
+        };
+        let assertion = header_text(&parts.headers, crate::okta::ASSERTION_HEADER);
+        let api_key =
+            crate::server::bearer_key(parts.headers.get(header::AUTHORIZATION)).unwrap_or("");
+        let claims =
+            match okta.verified_claims("POST", path, assertion.as_deref(), api_key, body, now) {
+                Ok(claims) => claims,
+                Err(code) => return invalid(code),
+            };
+        let claim = |k: &str| claims.get(k).and_then(Value::as_str);
+        if claim("obx_transition_purpose") != Some("okta_ai_agent")
+            || claim("obx_transition_id") != Some(id.as_str())
+            || claim("obx_transition_challenge") != Some(pending.challenge.as_str())
+        {
+            return invalid("transition_proof_invalid");
+        }
+        transitions.proven(&id);
+        return (200, json!({"transition_id": id, "status": "proven"}));
+    }
+    let Some(workload) = &state.workload else {
+        return (404, json!({"error": "no workload identity (--workload)"}));
+    };
+    let base = base_of(parts);
+    if path == WORKLOAD_TRANSITION_BOOTSTRAP_PATH {
+        let id = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .find(|(k, _)| k == "transition_id")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        return match transitions.pending(&id, TransitionTarget::Workload) {
+            Some(_) => (200, workload.transition_document(&base, &id)),
+            None => not_found,
+        };
+    }
+    let proof: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let text = |k: &str| proof.get(k).and_then(Value::as_str).unwrap_or("");
+    let id = text("transition_id");
+    if transitions
+        .pending(id, TransitionTarget::Workload)
+        .is_none()
+    {
+        return not_found;
+    }
+    let endpoint = format!("{base}{}", crate::workload::TOKEN_PATH);
+    if workload.verify_assertion(text("client_assertion"), &endpoint, now) {
+        transitions.proven(id);
+        (200, json!({"transition_id": id, "status": "proven"}))
+    } else {
+        invalid("transition_proof_invalid")
+    }
 }
 
 /// The token endpoint's answer.
@@ -241,6 +350,12 @@ where
             return Ok(finish(state, &parts, time, headers, Value::Null, answer, 0));
         }
     };
+    if endpoint == Endpoint::Transition {
+        // Proofs carry assertions: answered, never kept.
+        let (status, answer) = transition_answer(state, &parts, &bytes);
+        let answer = Answer::json(status, answer);
+        return Ok(finish(state, &parts, time, headers, Value::Null, answer, 0));
+    }
     if endpoint == Endpoint::Token {
         // The body holds a client assertion: answered, never kept.
         let answer = token_answer(state, &parts, &bytes);
@@ -280,7 +395,9 @@ where
     let size = bytes.len();
     let answer = if endpoint == Endpoint::Bootstrap {
         match (&state.okta, &state.workload) {
-            (_, Some(workload)) if parts.uri.path() == V3_BOOTSTRAP_PATH => {
+            (_, Some(workload))
+                if parts.uri.path() == V3_BOOTSTRAP_PATH && state.transitions.workload_active() =>
+            {
                 Answer::json(200, workload.bootstrap_document(&base_of(&parts)))
             }
             (Some(okta), _) if parts.uri.path().starts_with(V2_PREFIX) => {

@@ -41,6 +41,7 @@ pub mod rules;
 mod rules_properties;
 mod server;
 pub mod signatures;
+pub mod transitions;
 mod web;
 pub mod workload;
 
@@ -144,6 +145,7 @@ pub struct DevCoreBuilder {
     agent: Option<(String, String)>,
     okta_agent: Option<okta::OktaAgentRegistration>,
     workload: Option<workload::WorkloadRegistration>,
+    identities_pending: bool,
 }
 
 impl Default for DevCoreBuilder {
@@ -163,6 +165,7 @@ impl Default for DevCoreBuilder {
             agent: None,
             okta_agent: None,
             workload: None,
+            identities_pending: false,
         }
     }
 }
@@ -262,6 +265,14 @@ impl DevCoreBuilder {
         self
     }
 
+    /// The Okta and workload identities registered are candidates, active only once a
+    /// transition to them is proven (see the `transitions` module); until then, and after, the
+    /// API key alone is accepted too, as during a rolling change of a fleet.
+    pub fn identities_pending(mut self) -> Self {
+        self.identities_pending = true;
+        self
+    }
+
     /// Binds and starts serving on the current Tokio runtime.
     pub async fn start(self) -> Result<DevCore, DevCoreError> {
         self.faults.validate().map_err(DevCoreError::Faults)?;
@@ -319,6 +330,7 @@ impl DevCoreBuilder {
                 agent,
                 okta,
                 workload,
+                transitions: transitions::Transitions::new(self.identities_pending),
                 guard,
             },
             self.approval_expires_in,
@@ -404,6 +416,14 @@ impl DevCore {
     /// Replaces the rules.
     pub fn set_rules(&self, rules: RuleSet) {
         self.state.set_rules(rules);
+    }
+
+    /// Prepares an identity transition (as an operator does at Core): its id and challenge.
+    pub fn prepare_transition(
+        &self,
+        to: transitions::TransitionTarget,
+    ) -> transitions::PreparedTransition {
+        self.state.transitions.prepare(to)
     }
 
     /// Workload tokens issued so far (one per exchange at the token endpoint).

@@ -111,6 +111,11 @@ struct Serve {
     /// `activation_version`.
     #[arg(long, value_name = "FILE", conflicts_with = "agent_did")]
     workload: Option<std::path::PathBuf>,
+    /// The Okta agent and workload identity registered are candidates: active only once an
+    /// identity transition to them is proven (`POST /api/dev/transitions` prepares one); the
+    /// API key alone stays accepted.
+    #[arg(long)]
+    identities_pending: bool,
 }
 
 #[derive(Args)]
@@ -256,6 +261,9 @@ async fn serve(args: Serve) -> Result<(), String> {
         let registration = serde_json::from_str(&text)
             .map_err(|e| format!("{} is not a workload registration: {e}", path.display()))?;
         builder = builder.workload(registration);
+    }
+    if args.identities_pending {
+        builder = builder.identities_pending();
     }
     let core = builder.start().await.map_err(|e| e.to_string())?;
     // Write errors are ignored: a closed stdout (a caller that read the first line and went

@@ -152,6 +152,20 @@ impl OktaVerifier {
         body: &[u8],
         now: i64,
     ) -> Result<(), &'static str> {
+        self.verified_claims(method, path, assertion, api_key, body, now)
+            .map(|_| ())
+    }
+
+    /// [`check`](Self::check), returning the verified claims (a transition proof's are read on).
+    pub fn verified_claims(
+        &self,
+        method: &str,
+        path: &str,
+        assertion: Option<&str>,
+        api_key: &str,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Map<String, Value>, &'static str> {
         let assertion = assertion.ok_or("assertion_missing")?;
         let mut parts = assertion.split('.');
         let (Some(header), Some(claims), Some(signature), None) =
@@ -233,7 +247,8 @@ impl OktaVerifier {
         if seen.insert(jti.to_owned(), exp + LEEWAY).is_some() {
             return Err("proof_replayed");
         }
-        Ok(())
+        drop(seen);
+        Ok(claims)
     }
 
     /// Core's v2 bootstrap document for the agent: its ids, the first key as the selected

@@ -58,6 +58,8 @@ pub struct State {
     pub okta: Option<crate::okta::OktaVerifier>,
     /// The workload identity offered, when configured.
     pub workload: Option<crate::workload::WorkloadVerifier>,
+    /// Which identities are active, and the transitions pending.
+    pub transitions: crate::transitions::Transitions,
     approval_expires_in: Option<Duration>,
     open_connections: AtomicUsize,
     /// Checks of the dev API.
@@ -93,6 +95,7 @@ pub(crate) struct Access {
     pub agent: Option<crate::signatures::AgentVerifier>,
     pub okta: Option<crate::okta::OktaVerifier>,
     pub workload: Option<crate::workload::WorkloadVerifier>,
+    pub transitions: crate::transitions::Transitions,
     pub guard: Guard,
 }
 
@@ -111,6 +114,7 @@ impl State {
             agent,
             okta,
             workload,
+            transitions,
             guard,
         } = access;
         State {
@@ -123,6 +127,7 @@ impl State {
             agent,
             okta,
             workload,
+            transitions,
             approval_expires_in,
             open_connections: AtomicUsize::new(0),
             guard,

@@ -148,11 +148,35 @@ impl WorkloadVerifier {
             return Err((400, "unsupported_grant_type"));
         }
         let invalid = (401, "invalid_client");
-        let r = &self.registration;
-        if field("client_id") != Some(r.client_id.as_str()) {
+        if field("client_id") != Some(self.registration.client_id.as_str()) {
             return Err(invalid);
         }
         let assertion = field("client_assertion").ok_or(invalid)?;
+        if !self.verify_assertion(assertion, endpoint, now) {
+            return Err(invalid);
+        }
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| (500, "server_error"))?;
+        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let lifetime = self.registration.token_lifetime_seconds;
+        {
+            let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+            tokens.retain(|_, expiry| *expiry >= now);
+            tokens.insert(token.clone(), now + lifetime);
+        }
+        self.exchanges.fetch_add(1, Ordering::Relaxed);
+        Ok(json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime}))
+    }
+
+    /// Whether `assertion` is the account's RFC 7523 client assertion for `endpoint` at `now`
+    /// (its `jti` then spent).
+    pub fn verify_assertion(&self, assertion: &str, endpoint: &str, now: i64) -> bool {
+        self.check_assertion(assertion, endpoint, now).is_ok()
+    }
+
+    fn check_assertion(&self, assertion: &str, endpoint: &str, now: i64) -> Result<(), ()> {
+        let invalid = ();
+        let r = &self.registration;
         let parts: Vec<&str> = assertion.split('.').collect();
         let [header, claims, signature] = parts[..] else {
             return Err(invalid);
@@ -192,17 +216,24 @@ impl WorkloadVerifier {
                 return Err(invalid);
             }
         }
-        let mut bytes = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| (500, "server_error"))?;
-        let token = URL_SAFE_NO_PAD.encode(bytes);
-        let lifetime = r.token_lifetime_seconds;
-        {
-            let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-            tokens.retain(|_, expiry| *expiry >= now);
-            tokens.insert(token.clone(), now + lifetime);
-        }
-        self.exchanges.fetch_add(1, Ordering::Relaxed);
-        Ok(json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime}))
+        Ok(())
+    }
+
+    /// A workload transition's document: the account as the candidate, its token endpoint under
+    /// `base`.
+    pub fn transition_document(&self, base: &str, transition_id: &str) -> Value {
+        let r = &self.registration;
+        let expires_at = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        json!({
+            "bootstrap_version": 3,
+            "contract_version": 3,
+            "transition_id": transition_id,
+            "token_endpoint": format!("{base}{TOKEN_PATH}"),
+            "client_id": r.client_id,
+            "kid": r.jwk.kid,
+            "identity_source": r.identity_source,
+            "expires_at": expires_at,
+        })
     }
 
     /// Checks a `/api/v3` request's token at `now`; `expire_all` treats every token as expired

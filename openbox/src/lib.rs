@@ -87,6 +87,8 @@ mod wire;
 #[path = "private.rs"]
 pub mod __private;
 
+#[cfg(any(feature = "okta-identity", feature = "workload-identity"))]
+pub use client::IdentityTransition;
 pub use client::{
     BreakerState, GovernanceApiError, OpenBoxError, SigningRejection, SpoolError, SpoolStats,
 };

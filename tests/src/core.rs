@@ -53,6 +53,19 @@ impl TestCore {
         Self::start_built(DevCore::builder().workload(registration)).await
     }
 
+    /// Starts a dev Core (allowing everything) where the Okta agent and the workload identity
+    /// are candidates of identity transitions, the API key alone accepted throughout.
+    pub async fn start_transitions(
+        okta: openbox_dev::okta::OktaAgentRegistration,
+        workload: openbox_dev::workload::WorkloadRegistration,
+    ) -> Self {
+        let builder = DevCore::builder()
+            .okta_agent(okta)
+            .workload(workload)
+            .identities_pending();
+        Self::start_built(builder).await
+    }
+
     async fn start_with(rules: RuleSet, keep_events: usize) -> Self {
         Self::start_built(DevCore::builder().rules(rules).keep_events(keep_events)).await
     }

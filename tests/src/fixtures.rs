@@ -77,6 +77,8 @@ pub enum Step {
     Fetch(String),
     /// `Ledger::post`: three arguments, declared with `#[openbox::governed_activities]`.
     Post(String, i64, ChargeReq),
+    /// Waits for one more `note` signal (no activity, no result).
+    AwaitNote,
     /// `openbox::handoff(session, from)` from the workflow itself; its result is the verdict.
     Handoff {
         /// The multi-agent session.
@@ -238,6 +240,7 @@ impl PlanWorkflow {
     /// Runs the steps.
     #[run(name = "PlanWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, plan: Plan) -> WorkflowResult<Outcome> {
+        let mut awaited = usize::from(plan.wait_for_signal);
         if plan.wait_for_signal {
             let _ = ctx.wait_condition(|s| !s.notes.is_empty()).await;
         }
@@ -245,6 +248,11 @@ impl PlanWorkflow {
         for step in plan.steps {
             let opts = activity_options();
             let result = match step {
+                Step::AwaitNote => {
+                    awaited += 1;
+                    let _ = ctx.wait_condition(move |s| s.notes.len() >= awaited).await;
+                    continue;
+                }
                 Step::Echo(t) => ctx.execute_activity(Shop::echo, t, opts).await,
                 Step::Charge(r) => ctx.execute_activity(Shop::charge, r, opts).await,
                 Step::Summarize(p) => ctx.execute_activity(Shop::summarize, p, opts).await,

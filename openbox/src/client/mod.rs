@@ -11,6 +11,8 @@ mod policy;
 mod replay;
 mod signing;
 mod spool;
+#[cfg(any(feature = "okta-identity", feature = "workload-identity"))]
+mod transition;
 mod transport;
 mod wire_log;
 #[cfg(feature = "workload-identity")]
@@ -28,6 +30,8 @@ pub use breaker::BreakerState;
 pub use error::{GovernanceApiError, OpenBoxError, SigningRejection};
 pub use policy::Decision;
 pub use spool::{SpoolError, SpoolStats};
+#[cfg(any(feature = "okta-identity", feature = "workload-identity"))]
+pub use transition::IdentityTransition;
 pub(crate) use transport::error_chain;
 #[cfg(feature = "workload-identity")]
 pub use workload::HEADER_WORKLOAD_TOKEN;
@@ -592,11 +596,7 @@ impl CoreClient {
         if !self.config().signs_requests() {
             return None;
         }
-        let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-        ["reason_code", "code", "reason"]
-            .iter()
-            .find_map(|k| value.get(*k)?.as_str().filter(|c| !c.is_empty()))
-            .map(SigningRejection::from_code)
+        reason_code_of(body).map(|code| SigningRejection::from_code(&code))
     }
 
     /// [`send`](Self::send), with the request and its answer in the debug log when it is on.
@@ -649,6 +649,15 @@ impl CoreClient {
             .await
             .unwrap_or(Err(GovernanceApiError::Timeout(timeout)))
     }
+}
+
+/// The reason code of a refusal's body: `reason_code`, `code` or `reason`.
+fn reason_code_of(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    ["reason_code", "code", "reason"]
+        .iter()
+        .find_map(|k| value.get(*k)?.as_str().filter(|c| !c.is_empty()))
+        .map(str::to_owned)
 }
 
 /// How a governance call is marked in its headers.

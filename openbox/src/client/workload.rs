@@ -197,7 +197,7 @@ impl Workload {
 }
 
 /// `application/x-www-form-urlencoded` of one value.
-fn form_encode(value: &str) -> String {
+pub(super) fn form_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
@@ -264,7 +264,7 @@ fn parse_document(document: &Value) -> Result<WorkloadDocument, String> {
 
 /// An absolute URL without credentials, query or fragment; `https`, or `http` to a loopback
 /// name only.
-fn check_endpoint(name: &str, raw: &str) -> Result<(), String> {
+pub(super) fn check_endpoint(name: &str, raw: &str) -> Result<(), String> {
     let url = url::Url::parse(raw).map_err(|_| format!("{name} must be an absolute URL"))?;
     let host = url.host_str().unwrap_or_default();
     if host.is_empty() || !url.username().is_empty() || url.password().is_some() {
@@ -309,7 +309,7 @@ pub(crate) fn token_from_answer(status: u16, body: &[u8]) -> Result<(String, Dur
     Ok((token, Duration::from_secs_f64(expires_in.min(86_400.0))))
 }
 
-fn text(object: &Value, name: &str) -> Result<String, String> {
+pub(super) fn text(object: &Value, name: &str) -> Result<String, String> {
     match object.get(name) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
         _ => Err(format!("{name} must be a non-empty string")),
@@ -324,7 +324,7 @@ fn reason_code(body: &[u8]) -> Option<String> {
 }
 
 /// `8-4-4-4-12` lowercase hex.
-fn is_canonical_uuid(s: &str) -> bool {
+pub(super) fn is_canonical_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
         && groups.iter().all(|g| {

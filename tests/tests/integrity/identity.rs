@@ -447,3 +447,192 @@ async fn each_workload_refusal_stops_the_operation_under_both_policies() {
         );
     }
 }
+
+/// Waits (bounded) until Core has `n` events of `wid`.
+async fn until_events(h: &Harness, wid: &str, n: usize) {
+    for _ in 0..600 {
+        if h.events_of(wid).await.len() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{wid}: Core never saw {n} events: {:?}",
+        event_types(&h.events_of(wid).await)
+    );
+}
+
+/// A fleet moves from the API key to the Okta identity to the workload identity while one
+/// workflow runs: each transition is proven with the candidate's key (a proof with another key
+/// or another challenge is refused), workers restart with the new settings, and every event of
+/// the workflow is governed — on `/api/v1`, then `/api/v2`, then `/api/v3`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_transition_from_api_key_to_okta_to_workload_keeps_a_workflow_governed() {
+    use openbox::IdentityTransition;
+    use openbox_dev::transitions::TransitionTarget;
+    use openbox_tests::core::config_for;
+    use openbox_tests::fixtures::PlanWorkflow;
+    use temporalio_client::WorkflowSignalOptions;
+
+    let okta_pem = new_rsa_key_pem();
+    let workload_pem = new_rsa_key_pem();
+    let stranger_pem = new_rsa_key_pem();
+    let core = TestCore::start_transitions(
+        registration_for(&okta_pem),
+        workload_registration(&workload_pem, 300),
+    )
+    .await;
+    let h = Harness::with_core(core).await;
+    let url = h.core.core.url();
+    let timeout = std::time::Duration::from_secs(5);
+    let api_key_only = config_for(&url, ErrorPolicy::FailClosed, timeout);
+    let okta = okta_config(&url, ErrorPolicy::FailClosed, &okta_pem);
+
+    // Before its transition, the candidate is not accepted.
+    match OpenBoxPlugin::builder().config(okta.clone()).build().await {
+        Err(OpenBoxError::SignatureRejected { rejection, .. }) => {
+            assert_eq!(rejection, SigningRejection::IdentityIneligible)
+        }
+        other => panic!("an Okta worker before its transition: {other:?}"),
+    }
+
+    let wid = unique("transition");
+    let plan = Plan {
+        steps: vec![
+            Step::Echo("v1".into()),
+            Step::AwaitNote,
+            Step::Echo("v2".into()),
+            Step::AwaitNote,
+            Step::Echo("v3".into()),
+        ],
+        ..Plan::default()
+    };
+    let plugin = |config| async move {
+        OpenBoxPlugin::builder()
+            .config(config)
+            .build()
+            .await
+            .expect("the worker starts")
+    };
+
+    // The API key alone: the workflow starts and runs its first activity.
+    let handle = h
+        .run(Some(plugin(api_key_only.clone()).await), async {
+            let handle = h.start_plan(&wid, plan).await;
+            until_events(&h, &wid, 3).await;
+            handle
+        })
+        .await;
+
+    // API key → Okta: proven by the candidate's key and challenge only.
+    let transitions = IdentityTransition::new(api_key_only).unwrap();
+    let to_okta = h.core.core.prepare_transition(TransitionTarget::Okta);
+    let stranger = okta_config(&url, ErrorPolicy::FailClosed, &stranger_pem);
+    let attempts = [
+        (
+            stranger.okta_agent_identity().unwrap(),
+            to_okta.challenge.as_str(),
+            SigningRejection::AssertionSignatureInvalid,
+        ),
+        (
+            okta.okta_agent_identity().unwrap(),
+            "another challenge",
+            SigningRejection::TransitionProofInvalid,
+        ),
+    ];
+    for (candidate, challenge, expected) in attempts {
+        match transitions
+            .prove_okta(&to_okta.transition_id, challenge, candidate)
+            .await
+        {
+            Err(OpenBoxError::SignatureRejected { rejection, .. }) => {
+                assert_eq!(rejection, expected)
+            }
+            other => panic!("a bad Okta proof: {other:?}"),
+        }
+    }
+    let proven = transitions
+        .prove_okta(
+            &to_okta.transition_id,
+            &to_okta.challenge,
+            okta.okta_agent_identity().unwrap(),
+        )
+        .await
+        .expect("the candidate proves the transition");
+    assert_eq!(proven["status"], "proven");
+
+    // The Okta identity: the signal and the second activity.
+    h.run(Some(plugin(okta.clone()).await), async {
+        handle
+            .signal(
+                PlanWorkflow::note,
+                "to okta".to_string(),
+                WorkflowSignalOptions::default(),
+            )
+            .await
+            .expect("signal delivered");
+        until_events(&h, &wid, 6).await;
+    })
+    .await;
+
+    // Okta → workload identity: proven by the candidate service account's key only.
+    let to_workload = h.core.core.prepare_transition(TransitionTarget::Workload);
+    match transitions
+        .prove_workload(&to_workload.transition_id, &stranger_pem)
+        .await
+    {
+        Err(OpenBoxError::SignatureRejected { rejection, .. }) => {
+            assert_eq!(rejection, SigningRejection::TransitionProofInvalid)
+        }
+        other => panic!("a workload proof with another key: {other:?}"),
+    }
+    transitions
+        .prove_workload(&to_workload.transition_id, &workload_pem)
+        .await
+        .expect("the candidate proves the transition");
+
+    // Both identities configured: the workload identity is used now that Core offers it.
+    let both = openbox_tests::core::config_builder_for(&url, ErrorPolicy::FailClosed, timeout)
+        .okta_agent_private_key(&okta_pem)
+        .workload_private_key(&workload_pem)
+        .build()
+        .unwrap();
+    let result = h
+        .run(Some(plugin(both).await), async {
+            handle
+                .signal(
+                    PlanWorkflow::note,
+                    "to workload".to_string(),
+                    WorkflowSignalOptions::default(),
+                )
+                .await
+                .expect("signal delivered");
+            result_of(&handle).await
+        })
+        .await;
+    assert_eq!(outcome(result).results, ["v1", "v2", "v3"]);
+
+    let events = h.events_of(&wid).await;
+    let seen: Vec<(String, &str, u16)> = event_types(&events)
+        .into_iter()
+        .zip(&events)
+        .map(|(t, e)| (t, &e.path[..7], e.status))
+        .collect();
+    let expected = [
+        ("WorkflowStarted", "/api/v1"),
+        ("ActivityStarted", "/api/v1"),
+        ("ActivityCompleted", "/api/v1"),
+        ("SignalReceived", "/api/v2"),
+        ("ActivityStarted", "/api/v2"),
+        ("ActivityCompleted", "/api/v2"),
+        ("SignalReceived", "/api/v3"),
+        ("ActivityStarted", "/api/v3"),
+        ("ActivityCompleted", "/api/v3"),
+        ("WorkflowCompleted", "/api/v3"),
+    ]
+    .map(|(t, p)| (t.to_owned(), p, 200));
+    assert_eq!(
+        seen, expected,
+        "every event governed, each on its phase's route"
+    );
+}
