@@ -95,8 +95,8 @@ pub use client::{
 #[cfg(feature = "okta-identity")]
 pub use config::OktaAgentIdentity;
 pub use config::{
-    AgentIdentity, BreakerSettings, ConfigError, ErrorPolicy, OpenBoxConfig, OpenBoxConfigBuilder,
-    SpoolSettings,
+    AgentIdentity, BreakerSettings, ConfigError, ErrorPolicy, IdentityMethod, OpenBoxConfig,
+    OpenBoxConfigBuilder, SpoolSettings,
 };
 pub use governance::failure::{FailureKind, GovernanceFailure};
 pub use governance::options::{

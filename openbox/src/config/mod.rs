@@ -14,6 +14,7 @@ mod breaker;
 mod env;
 mod error;
 mod identity;
+mod identity_method;
 // The Okta agent identity (v2). Its settings are read in every build, so that one set without
 // the `okta-identity` feature is refused rather than ignored.
 pub(crate) mod okta;
@@ -27,6 +28,7 @@ pub use breaker::BreakerSettings;
 use env::DEFAULT_ENV_PREFIX;
 pub use error::ConfigError;
 pub use identity::AgentIdentity;
+pub use identity_method::IdentityMethod;
 #[cfg(feature = "okta-identity")]
 pub use okta::OktaAgentIdentity;
 #[cfg(feature = "okta-identity")]
@@ -301,6 +303,7 @@ pub struct OpenBoxConfigBuilder {
     circuit_breaker: Option<BreakerSettings>,
     spool: Option<SpoolSettings>,
     agent_identity: Option<(String, String)>,
+    identity_method: Option<IdentityMethod>,
     #[cfg(feature = "okta-identity")]
     okta: okta::OktaSettings,
     #[cfg(feature = "workload-identity")]
@@ -326,6 +329,7 @@ impl fmt::Debug for OpenBoxConfigBuilder {
                 "agent_identity",
                 &self.agent_identity.as_ref().map(|(did, _)| (did, "****")),
             )
+            .field("identity_method", &self.identity_method)
             .field("debug", &self.debug)
             .field("ignore_env", &self.ignore_env)
             .field("env_prefix", &self.env_prefix);
@@ -508,6 +512,15 @@ impl OpenBoxConfigBuilder {
         self
     }
 
+    /// Names the identity requests must be signed with, so that a missing setting is an error
+    /// at start-up rather than unsigned requests (environment `OPENBOX_AGENT_IDENTITY_METHOD`:
+    /// `openbox_did` or `okta_ai_agent`). Without it the identity follows from the settings
+    /// present.
+    pub fn agent_identity_method(mut self, method: IdentityMethod) -> Self {
+        self.identity_method = Some(method);
+        self
+    }
+
     /// Logs every Core request and answer at debug level, target `openbox::wire` (default
     /// off; environment `OPENBOX_DEBUG=1`). Bodies are logged with the values of sensitive
     /// names masked (the built-in rule plus `redact_keys`) and cut at 4 KiB; the
@@ -654,6 +667,20 @@ impl OpenBoxConfigBuilder {
         let workload_key = workload::resolve(self.workload_private_key.as_deref(), &layers)?;
         #[cfg(not(feature = "workload-identity"))]
         workload::refuse_without_feature(&layers)?;
+        let method = match self.identity_method {
+            Some(method) => Some(method),
+            None => match layers.get(identity_method::ENV)? {
+                Some(v) => Some(v.value.parse().map_err(|e| v.error(e))?),
+                None => None,
+            },
+        };
+        if let Some(method) = method {
+            #[cfg(feature = "okta-identity")]
+            let okta_present = okta.is_some();
+            #[cfg(not(feature = "okta-identity"))]
+            let okta_present = false;
+            method.require(agent_identity.is_some(), okta_present)?;
+        }
         Ok(OpenBoxConfig {
             #[cfg(feature = "workload-identity")]
             workload_key,
