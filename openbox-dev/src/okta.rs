@@ -320,7 +320,7 @@ pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
     use base64::engine::general_purpose::STANDARD;
     use serde_json::json;
@@ -332,7 +332,8 @@ mod tests {
     const BODY: &[u8] = br#"{"event_type":"WorkflowStarted"}"#;
     const NOW: i64 = 1_800_000_000;
 
-    fn key() -> RsaKeyPair {
+    /// The test key (`testdata/okta-agent-key.pem`).
+    pub(crate) fn key() -> RsaKeyPair {
         let pem = include_str!("../testdata/okta-agent-key.pem");
         let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
         RsaKeyPair::from_pkcs8(&STANDARD.decode(b64).unwrap()).unwrap()
@@ -371,7 +372,8 @@ mod tests {
         })
     }
 
-    fn sign(key: &RsaKeyPair, header: &Value, claims: &Value) -> String {
+    /// A compact JWS of `header` and `claims`, RS256 with `key`.
+    pub(crate) fn sign(key: &RsaKeyPair, header: &Value, claims: &Value) -> String {
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),

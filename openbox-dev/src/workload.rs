@@ -257,19 +257,13 @@ impl WorkloadVerifier {
 
 #[cfg(test)]
 mod tests {
-    use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
-    use base64::engine::general_purpose::STANDARD;
+    use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
 
     use super::*;
+    use crate::okta::tests::{key, sign};
 
     const ENDPOINT: &str = "http://127.0.0.1:1/realms/openbox-dev/protocol/openid-connect/token";
     const NOW: i64 = 1_800_000_000;
-
-    fn key() -> RsaKeyPair {
-        let pem = include_str!("../testdata/okta-agent-key.pem");
-        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        RsaKeyPair::from_pkcs8(&STANDARD.decode(b64).unwrap()).unwrap()
-    }
 
     fn verifier(key: &RsaKeyPair) -> WorkloadVerifier {
         let public = key.public_key();
@@ -290,16 +284,7 @@ mod tests {
     }
 
     fn assertion(key: &RsaKeyPair, header: Value, claims: Value) -> String {
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let mut signature = vec![0; key.public_modulus_len()];
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        key.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut signature)
-            .unwrap();
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+        sign(key, &header, &claims)
     }
 
     fn form(client_id: &str, assertion: &str) -> Vec<u8> {

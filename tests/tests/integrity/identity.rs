@@ -103,6 +103,36 @@ async fn an_okta_agent_is_governed_on_the_v2_routes_and_a_wrong_key_does_not_sta
     );
 }
 
+/// A one-echo workflow under a worker with `config` (its key not checked at start) is stopped
+/// with a `GovernanceHalt` whose message says `said`, and the echo never runs.
+async fn assert_stopped(h: &Harness, config: openbox::OpenBoxConfig, what: &str, said: &str) {
+    let plugin = OpenBoxPlugin::builder()
+        .config(config)
+        .skip_key_check()
+        .build()
+        .await
+        .expect("plugin builds");
+    let wid = unique("identity-refused");
+    let result = h
+        .run(Some(plugin), async {
+            let plan = Plan {
+                steps: vec![Step::Echo("never".into())],
+                ..Plan::default()
+            };
+            result_of(&h.start_plan(&wid, plan).await).await
+        })
+        .await;
+    let error = result.expect_err(&format!("{what}: the workflow is stopped"));
+    assert_eq!(
+        failure_types(&error).last().map(String::as_str),
+        Some("GovernanceHalt"),
+        "{what}: {error:?}"
+    );
+    let message = root_message(&error);
+    assert!(message.contains(said), "{what}: {message}");
+    assert_eq!(runs_of(&wid, "echo"), 0, "{what}: echo never ran");
+}
+
 /// How one refusal is provoked.
 enum Provoke {
     /// Core registers the agent this way instead.
@@ -171,38 +201,9 @@ async fn each_refused_assertion_stops_the_operation_under_both_policies() {
             .as_ref()
             .map_or_else(|| h.core.core.url(), |p| p.url.clone());
         for policy in [ErrorPolicy::FailOpen, ErrorPolicy::FailClosed] {
-            let plugin = OpenBoxPlugin::builder()
-                .config(okta_config(&url, policy, &pem))
-                .skip_key_check()
-                .build()
-                .await
-                .expect("plugin builds");
-            let wid = unique("okta-refused");
-            let result = h
-                .run(Some(plugin), async {
-                    let plan = Plan {
-                        steps: vec![Step::Echo("never".into())],
-                        ..Plan::default()
-                    };
-                    result_of(&h.start_plan(&wid, plan).await).await
-                })
-                .await;
-            let error = result.expect_err(&format!("{name}, {policy:?}: the workflow is stopped"));
-            assert_eq!(
-                failure_types(&error).last().map(String::as_str),
-                Some("GovernanceHalt"),
-                "{name}, {policy:?}: {error:?}"
-            );
-            let message = root_message(&error);
-            assert!(
-                message.contains(rejection.code()),
-                "{name}, {policy:?}: {message}"
-            );
-            assert_eq!(
-                runs_of(&wid, "echo"),
-                0,
-                "{name}, {policy:?}: echo never ran"
-            );
+            let config = okta_config(&url, policy, &pem);
+            let what = format!("{name}, {policy:?}");
+            assert_stopped(&h, config, &what, rejection.code()).await;
         }
         let seen = h.core.log().await;
         let replayed = matches!(provoke, Provoke::Proxy(Tamper::Replay));
@@ -262,30 +263,9 @@ async fn an_okta_key_alone_bootstraps_and_another_key_is_stopped() {
 
     let stranger = new_rsa_key_pem();
     for policy in [ErrorPolicy::FailOpen, ErrorPolicy::FailClosed] {
-        let plugin = OpenBoxPlugin::builder()
-            .config(key_only(&stranger, policy))
-            .skip_key_check()
-            .build()
-            .await
-            .expect("plugin builds");
-        let wid = unique("okta-stranger");
-        let result = h
-            .run(Some(plugin), async {
-                result_of(&h.start_plan(&wid, plan.clone()).await).await
-            })
-            .await;
-        let error = result.expect_err("another key is stopped");
-        assert_eq!(
-            failure_types(&error).last().map(String::as_str),
-            Some("GovernanceHalt"),
-            "{policy:?}: {error:?}"
-        );
-        let message = root_message(&error);
-        assert!(
-            message.contains("does not match the selected Okta credential"),
-            "{policy:?}: {message}"
-        );
-        assert_eq!(runs_of(&wid, "echo"), 0, "{policy:?}: echo never ran");
+        let what = format!("another key, {policy:?}");
+        let said = "does not match the selected Okta credential";
+        assert_stopped(&h, key_only(&stranger, policy), &what, said).await;
     }
     let signed_by_stranger = h.core.log().await[log.len()..]
         .iter()
@@ -409,35 +389,8 @@ async fn each_workload_refusal_stops_the_operation_under_both_policies() {
                 .await;
         h.core.core.set_faults(faults).expect("valid faults");
         for policy in [ErrorPolicy::FailOpen, ErrorPolicy::FailClosed] {
-            let plugin = OpenBoxPlugin::builder()
-                .config(workload_config(&h.core.core.url(), policy, key))
-                .skip_key_check()
-                .build()
-                .await
-                .expect("plugin builds");
-            let wid = unique("workload-refused");
-            let result = h
-                .run(Some(plugin), async {
-                    let plan = Plan {
-                        steps: vec![Step::Echo("never".into())],
-                        ..Plan::default()
-                    };
-                    result_of(&h.start_plan(&wid, plan).await).await
-                })
-                .await;
-            let error = result.expect_err(&format!("{name}, {policy:?}: the workflow is stopped"));
-            assert_eq!(
-                failure_types(&error).last().map(String::as_str),
-                Some("GovernanceHalt"),
-                "{name}, {policy:?}: {error:?}"
-            );
-            let message = root_message(&error);
-            assert!(message.contains(said), "{name}, {policy:?}: {message}");
-            assert_eq!(
-                runs_of(&wid, "echo"),
-                0,
-                "{name}, {policy:?}: echo never ran"
-            );
+            let config = workload_config(&h.core.core.url(), policy, key);
+            assert_stopped(&h, config, &format!("{name}, {policy:?}"), said).await;
         }
         let log = h.core.log().await;
         assert!(
