@@ -24,6 +24,37 @@ fn registration_for(pem: &str) -> OktaAgentRegistration {
     registration_of(config.okta_agent_identity().expect("an Okta identity"))
 }
 
+/// Runs an echo of `tag` and a fetch from `server` under a worker with `config`, which must
+/// start; returns the workflow id and the events Core answered for it.
+async fn echo_and_fetch(
+    h: &Harness,
+    config: openbox::OpenBoxConfig,
+    server: &TestHttpServer,
+    tag: &str,
+) -> (String, Vec<openbox_dev::LoggedRequest>) {
+    let plugin = OpenBoxPlugin::builder()
+        .config(config)
+        .build()
+        .await
+        .expect("the identity starts");
+    let wid = unique(tag);
+    let result = h
+        .run(Some(plugin), async {
+            let plan = Plan {
+                steps: vec![
+                    Step::Echo(tag.into()),
+                    Step::Fetch(format!("{}/page", server.url)),
+                ],
+                ..Plan::default()
+            };
+            result_of(&h.start_plan(&wid, plan).await).await
+        })
+        .await;
+    assert_eq!(outcome(result).results, [tag, "fetched 200"]);
+    let events = h.events_of(&wid).await;
+    (wid, events)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_okta_agent_is_governed_on_the_v2_routes_and_a_wrong_key_does_not_start() {
     let pem = new_rsa_key_pem();
@@ -43,26 +74,8 @@ async fn an_okta_agent_is_governed_on_the_v2_routes_and_a_wrong_key_does_not_sta
         other => panic!("a key Core does not know must not start a worker: {other:?}"),
     }
 
-    let plugin = OpenBoxPlugin::builder()
-        .config(okta_config(&url, ErrorPolicy::FailClosed, &pem))
-        .build()
-        .await
-        .expect("the registered key starts");
-    let wid = unique("okta");
-    let result = h
-        .run(Some(plugin), async {
-            let plan = Plan {
-                steps: vec![
-                    Step::Echo("v2".into()),
-                    Step::Fetch(format!("{}/page", server.url)),
-                ],
-                ..Plan::default()
-            };
-            result_of(&h.start_plan(&wid, plan).await).await
-        })
-        .await;
-    assert_eq!(outcome(result).results, ["v2", "fetched 200"]);
-    let events = h.events_of(&wid).await;
+    let config = okta_config(&url, ErrorPolicy::FailClosed, &pem);
+    let (wid, events) = echo_and_fetch(&h, config, &server, "v2").await;
     assert_eq!(
         event_types(&events),
         [
@@ -286,30 +299,8 @@ async fn a_workload_identity_is_governed_on_the_v3_routes() {
     let server = TestHttpServer::start().await;
     let h =
         Harness::with_core(TestCore::start_workload(workload_registration(&pem, 300)).await).await;
-    let plugin = OpenBoxPlugin::builder()
-        .config(workload_config(
-            &h.core.core.url(),
-            ErrorPolicy::FailClosed,
-            &pem,
-        ))
-        .build()
-        .await
-        .expect("the workload identity starts");
-    let wid = unique("workload");
-    let result = h
-        .run(Some(plugin), async {
-            let plan = Plan {
-                steps: vec![
-                    Step::Echo("v3".into()),
-                    Step::Fetch(format!("{}/page", server.url)),
-                ],
-                ..Plan::default()
-            };
-            result_of(&h.start_plan(&wid, plan).await).await
-        })
-        .await;
-    assert_eq!(outcome(result).results, ["v3", "fetched 200"]);
-    let events = h.events_of(&wid).await;
+    let config = workload_config(&h.core.core.url(), ErrorPolicy::FailClosed, &pem);
+    let (wid, events) = echo_and_fetch(&h, config, &server, "v3").await;
     assert_eq!(events.len(), 8, "{:?}", event_types(&events));
     for event in &events {
         assert_eq!(event.status, 200, "{event:?}");
