@@ -34,7 +34,8 @@ pub struct Faults {
     /// Seconds the dev Core's clock runs ahead (negative: behind) when it checks Okta agent
     /// assertions' lifetimes: a host clock off by that much.
     pub clock_offset_seconds: i64,
-    /// Every workload token presented is treated as expired (401 `workload_token_expired`).
+    /// Every workload token presented is expired, for good (401 `workload_token_expired`; then
+    /// `workload_token_invalid`).
     pub expire_workload_tokens: bool,
     /// Status forced on the workload token endpoint (e.g. 503: the identity provider is down).
     pub token_endpoint_status: Option<u16>,

@@ -236,8 +236,8 @@ impl WorkloadVerifier {
         })
     }
 
-    /// Checks a `/api/v3` request's token at `now`; `expire_all` treats every token as expired
-    /// (the fault `expire_workload_tokens`). `Err` is the reason code.
+    /// Checks a `/api/v3` request's token at `now`; `expire_all` treats every token presented as
+    /// expired, for good (the fault `expire_workload_tokens`). `Err` is the reason code.
     pub fn check_token(
         &self,
         token: Option<&str>,
@@ -245,11 +245,14 @@ impl WorkloadVerifier {
         expire_all: bool,
     ) -> Result<(), &'static str> {
         let token = token.ok_or("workload_token_missing")?;
-        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         match tokens.get(token) {
             None => Err("workload_token_invalid"),
-            Some(_) if expire_all => Err("workload_token_expired"),
-            Some(expiry) if *expiry < now => Err("workload_token_expired"),
+            Some(expiry) if expire_all || *expiry < now => {
+                // Expired for good: a token refused once is never accepted again.
+                tokens.remove(token);
+                Err("workload_token_expired")
+            }
             Some(_) => Ok(()),
         }
     }
@@ -319,8 +322,9 @@ mod tests {
             Err("workload_token_expired")
         );
         assert_eq!(
-            v.check_token(Some(token), NOW, true),
-            Err("workload_token_expired")
+            v.check_token(Some(token), NOW, false),
+            Err("workload_token_invalid"),
+            "an expired token is gone"
         );
         assert_eq!(
             v.check_token(Some("forged"), NOW, false),
@@ -335,7 +339,19 @@ mod tests {
             Err((401, "invalid_client")),
             "replayed"
         );
-        assert_eq!(v.exchanges(), 1);
+        let again = form("svc-1", &assertion(&key, header(), claims("j2")));
+        let answer = v.exchange(&again, ENDPOINT, NOW).unwrap();
+        let token = answer["access_token"].as_str().unwrap();
+        assert_eq!(
+            v.check_token(Some(token), NOW, true),
+            Err("workload_token_expired"),
+            "the fault"
+        );
+        assert_eq!(
+            v.check_token(Some(token), NOW, false),
+            Err("workload_token_invalid")
+        );
+        assert_eq!(v.exchanges(), 2);
     }
 
     #[test]

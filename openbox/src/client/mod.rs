@@ -274,11 +274,13 @@ impl CoreClient {
             Err(source) => return Err(OpenBoxError::Network { url, source }),
         };
         let mut request = self.inner.http.get(route_url.clone());
-        for (name, value) in headers {
-            request = request.header(name, value);
+        for (name, value) in &headers {
+            request = request.header(*name, value);
         }
         let path = route_url.path();
-        match self.send_logged(path, Marks::default(), b"", request).await {
+        let answer = self.send_logged(path, Marks::default(), b"", request).await;
+        self.after_answer(&answer, &headers).await;
+        match answer {
             Ok((200, _)) => Ok(()),
             Ok((status @ (401 | 403), body)) => match self.signing_rejection(&body) {
                 Some(rejection) => Err(OpenBoxError::SignatureRejected {
@@ -452,8 +454,8 @@ impl CoreClient {
             }
         };
         let mut request = self.inner.http.post(url.clone());
-        for (name, value) in headers {
-            request = request.header(name, value);
+        for (name, value) in &headers {
+            request = request.header(*name, value);
         }
         let mut request = request.body(json.clone());
         if marks.observe {
@@ -466,6 +468,7 @@ impl CoreClient {
             request = request.header(DELIVERY_HEADER, "late");
         }
         let result = self.send_logged(url.path(), marks, &json, request).await;
+        self.after_answer(&result, &headers).await;
         let outcome = match &result {
             Ok((status, body)) => self.check_status(*status, body).map(|_| ()),
             Err(e) => Err(e.clone()),
@@ -497,6 +500,24 @@ impl CoreClient {
         }
         let url = self.inner.routes.url(route);
         Ok((url, self.identity_headers(method, url.path(), body).await?))
+    }
+
+    /// What an answer means for the identity a request was sent as: a workload token Core
+    /// refused (401/403) is dropped, so that the next request exchanges a new one instead of
+    /// presenting it again until it would have expired.
+    async fn after_answer(
+        &self,
+        answer: &Result<(u16, Bytes), GovernanceApiError>,
+        headers: &[(&'static str, String)],
+    ) {
+        #[cfg(feature = "workload-identity")]
+        if let (Ok((401 | 403, _)), Some(workload)) = (answer, &self.inner.workload)
+            && let Some((_, token)) = headers.iter().find(|(n, _)| *n == HEADER_WORKLOAD_TOKEN)
+        {
+            workload.forget(token).await;
+        }
+        #[cfg(not(feature = "workload-identity"))]
+        let _ = (answer, headers);
     }
 
     /// The headers that sign a request `method path` with `body` on the v1 or v2 route.

@@ -131,6 +131,15 @@ impl Workload {
         Ok(Some(value))
     }
 
+    /// Drops the cached token if it is still `token` (Core refused it): the next request
+    /// exchanges a new one. A token refreshed meanwhile is kept.
+    pub(crate) async fn forget(&self, token: &str) {
+        let mut state = self.state.lock().await;
+        if state.1.as_ref().is_some_and(|cached| cached.value == token) {
+            state.1 = None;
+        }
+    }
+
     /// One exchange of a fresh client assertion for an access token.
     async fn exchange(
         &self,

@@ -580,3 +580,65 @@ async fn a_rolling_transition_from_api_key_to_okta_to_workload_keeps_a_workflow_
         "every event governed, each on its phase's route"
     );
 }
+
+/// A workload token Core refuses is not presented again: the operation it was sent for is
+/// stopped, and the next one exchanges a new token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_workload_token_is_replaced_at_the_next_request() {
+    let pem = new_rsa_key_pem();
+    let h =
+        Harness::with_core(TestCore::start_workload(workload_registration(&pem, 300)).await).await;
+    let plugin = OpenBoxPlugin::builder()
+        .config(workload_config(
+            &h.core.core.url(),
+            ErrorPolicy::FailClosed,
+            &pem,
+        ))
+        .build()
+        .await
+        .expect("the workload identity starts");
+    let run = |tag: &str| {
+        let wid = unique(tag);
+        let plugin = plugin.clone();
+        let h = &h;
+        async move {
+            let plan = Plan {
+                steps: vec![Step::Echo("once".into())],
+                ..Plan::default()
+            };
+            h.run(Some(plugin), async {
+                result_of(&h.start_plan(&wid, plan).await).await
+            })
+            .await
+        }
+    };
+    assert_eq!(outcome(run("workload-before").await).results, ["once"]);
+    assert_eq!(h.core.core.workload_token_exchanges(), 1);
+    h.core
+        .core
+        .set_faults(Faults {
+            expire_workload_tokens: true,
+            ..Faults::default()
+        })
+        .expect("valid faults");
+    let error = run("workload-revoked")
+        .await
+        .expect_err("a refused token stops");
+    assert!(
+        root_message(&error).contains("workload_token_expired"),
+        "{}",
+        root_message(&error)
+    );
+    h.core
+        .core
+        .set_faults(Faults::default())
+        .expect("valid faults");
+    let before = h.core.core.workload_token_exchanges();
+    // The revoked token is gone at Core: presented again, it would stop this run too.
+    assert_eq!(outcome(run("workload-after").await).results, ["once"]);
+    assert_eq!(
+        h.core.core.workload_token_exchanges(),
+        before + 1,
+        "a new token for the next request"
+    );
+}
